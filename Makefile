@@ -1,0 +1,92 @@
+# popek - build and test.
+#   make            build/popek (and the test guests)
+#   make check      build everything, run all tests, then again under ASan/UBSan
+#   make SAN=1 BUILD=build-asan   the sanitizer build
+# Sources are picked up by wildcard: add a file in the right folder and it is
+# built.  Host code is C11 with -Wall -Wextra -Werror; guests are built with
+# gcc -m32 -ffreestanding (tests/guests) and nasm where needed.
+
+BUILD ?= build
+CC ?= gcc
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DPOPEK_VERSION='"$(VERSION)"' -MMD -MP
+LDLIBS += -lpthread -lm
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+HOST_SRCS := $(shell find src -name '*.c' ! -name main.c | sort)
+HOST_OBJS := $(HOST_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_LIBS := $(shell pkg-config --libs libzydis 2>/dev/null || echo -lZydis) -lunicorn
+
+# Guest programs (32-bit multiboot ELF, freestanding).
+GUEST_CC := gcc
+GUEST_CFLAGS := -m32 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
+	-fno-asynchronous-unwind-tables -mno-sse -mno-mmx -mno-80387 -O2 -g \
+	-std=gnu11 -Wall -Wextra -Werror -Itests/guests/lib -mgeneral-regs-only
+GUEST_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
+	-Wl,-T,tests/guests/lib/guest.ld
+GUEST_LIB_SRCS := $(wildcard tests/guests/lib/*.c tests/guests/lib/*.S)
+GUEST_LIB_OBJS := $(patsubst tests/guests/lib/%,$(BUILD)/guests/lib/%.o,$(GUEST_LIB_SRCS))
+GUEST_SRCS := $(wildcard tests/guests/*.c bench/guests/*.c)
+GUEST_ELFS := $(patsubst %.c,$(BUILD)/guests/%.elf,$(notdir $(GUEST_SRCS)))
+GUEST_ASM := $(wildcard tests/guests/*.asm)
+GUEST_ASM_ELFS := $(patsubst %.asm,$(BUILD)/guests/%.elf,$(notdir $(GUEST_ASM)))
+
+.PHONY: all check check-one clean guests tests
+all: $(BUILD)/popek guests tests
+
+$(BUILD)/popek: $(BUILD)/src/main.o $(BUILD)/libpopek.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libpopek.a: $(HOST_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+tests: $(TEST_BINS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpopek.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libpopek.a $(LDFLAGS) $(TEST_LIBS) $(LDLIBS)
+
+guests: $(GUEST_ELFS) $(GUEST_ASM_ELFS)
+$(BUILD)/guests/lib/%.c.o: tests/guests/lib/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/guests/lib/%.S.o: tests/guests/lib/%.S
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/guests/%.o: tests/guests/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/guests/%.o: bench/guests/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/guests/%.elf: $(BUILD)/guests/%.o $(GUEST_LIB_OBJS) tests/guests/lib/guest.ld
+	$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_LIB_OBJS)
+$(BUILD)/guests/%.elf: tests/guests/%.asm
+	@mkdir -p $(dir $@)
+	nasm -f elf64 -o $(BUILD)/guests/$*.asm.o $<
+	ld -nostdlib -static -Ttext=0x100000 -o $@ $(BUILD)/guests/$*.asm.o
+
+# Run every test in this build only.
+check-one: all
+	tests/run_tests.sh $(BUILD)
+
+# The full suite: the normal build and the ASan/UBSan build, one summary.
+check:
+	$(MAKE) all
+	$(MAKE) all SAN=1 BUILD=build-asan
+	tests/run_tests.sh build build-asan
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# setup.sh - install the Debian packages popek needs to build and test
+# (idempotent; uses sudo when not root).  Fetching Debian's Linux kernel and
+# busybox for the Linux tests is done separately by scripts/fetch-linux.sh.
+set -euo pipefail
+PKGS=(build-essential gcc-multilib nasm pkg-config libzydis-dev libunicorn-dev
+      zlib1g-dev qemu-system-x86 gnuplot-nox cpio)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "setup: installing ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi

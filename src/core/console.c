@@ -1,0 +1,162 @@
+/* console.c - the serial console on stdio: raw terminal mode when stdin is a
+ * terminal, an I/O thread that reads stdin into the machine's input ring
+ * (Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A) and kicks the vCPU when input
+ * or a timer deadline arrives. */
+#define _GNU_SOURCE
+#include "console.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "machine.h"
+
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void restore_tty(void)
+{
+    if (tio_saved)
+        tcsetattr(0, TCSANOW, &saved_tio);
+    tio_saved = false;
+}
+
+void console_setup(struct machine *m)
+{
+    m->stdin_is_tty = isatty(0);
+    if (!m->stdin_is_tty || tcgetattr(0, &saved_tio) < 0)
+        return;
+    struct termios t = saved_tio;
+    t.c_iflag &= ~(unsigned)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR |
+                             ICRNL | IXON);
+    t.c_lflag &= ~(unsigned)(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+    t.c_cflag &= ~(unsigned)(CSIZE | PARENB);
+    t.c_cflag |= CS8;
+    /* Keep OPOST/ONLCR so that guests printing "\n" look right. */
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    tio_saved = true;
+    atexit(restore_tty);
+    tcsetattr(0, TCSANOW, &t);
+}
+
+void console_teardown(struct machine *m)
+{
+    (void)m;
+    fflush(stdout);
+    restore_tty();
+}
+
+void console_putc(struct machine *m, uint8_t c)
+{
+    (void)m;
+    putchar(c);
+    if (c == '\n')
+        fflush(stdout);
+}
+
+static void input_push(struct machine *m, uint8_t c)
+{
+    unsigned h = atomic_load(&m->input_head);
+    unsigned t = atomic_load(&m->input_tail);
+    if (h - t >= INPUT_RING)
+        return; /* ring full: drop, as a UART overrun would */
+    m->input[h % INPUT_RING] = c;
+    atomic_store(&m->input_head, h + 1);
+}
+
+int console_getc(struct machine *m)
+{
+    unsigned h = atomic_load(&m->input_head);
+    unsigned t = atomic_load(&m->input_tail);
+    if (h == t)
+        return -1;
+    int c = m->input[t % INPUT_RING];
+    atomic_store(&m->input_tail, t + 1);
+    return c;
+}
+
+bool console_has_input(struct machine *m)
+{
+    return atomic_load(&m->input_head) != atomic_load(&m->input_tail);
+}
+
+void machine_kick(struct machine *m)
+{
+    uint64_t one = 1;
+    m->kicks++;
+    if (m->ops && m->ops->kick && m->engine)
+        m->ops->kick(m);
+    if (write(m->wake_fd, &one, sizeof(one)) < 0) {
+        /* eventfd counter saturated: the loop is awake anyway */
+    }
+}
+
+static void *io_thread_main(void *arg)
+{
+    struct machine *m = arg;
+    bool escape = false, stdin_open = true;
+    while (!atomic_load(&m->io_thread_stop)) {
+        struct pollfd p[2] = {{.fd = m->timer_fd, .events = POLLIN},
+                              {.fd = 0, .events = POLLIN}};
+        int n = poll(p, stdin_open ? 2 : 1, 100);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        if (p[0].revents & POLLIN) {
+            uint64_t ticks;
+            if (read(m->timer_fd, &ticks, sizeof(ticks)) > 0)
+                machine_kick(m);
+        }
+        if (stdin_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            uint8_t buf[256];
+            ssize_t r = read(0, buf, sizeof(buf));
+            if (r <= 0) {
+                stdin_open = false; /* EOF: the guest just gets no input */
+                continue;
+            }
+            for (ssize_t i = 0; i < r; i++) {
+                uint8_t c = buf[i];
+                if (escape) {
+                    escape = false;
+                    if (c == 'x' || c == 'X') {
+                        machine_request_stop(m, ST_USER_QUIT,
+                                             "quit from the console (Ctrl-A x)");
+                        break;
+                    }
+                    if (c != 1)
+                        continue;
+                } else if (c == 1 && m->stdin_is_tty) {
+                    escape = true;
+                    continue;
+                }
+                input_push(m, c);
+            }
+            machine_kick(m);
+        }
+    }
+    return NULL;
+}
+
+int console_start_io_thread(struct machine *m)
+{
+    if (pthread_create(&m->io_thread, NULL, io_thread_main, m) != 0)
+        return fail("cannot start the I/O thread");
+    m->io_thread_running = true;
+    return 0;
+}
+
+void console_stop_io_thread(struct machine *m)
+{
+    if (!m->io_thread_running)
+        return;
+    atomic_store(&m->io_thread_stop, true);
+    pthread_join(m->io_thread, NULL);
+    m->io_thread_running = false;
+}

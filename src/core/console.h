@@ -1,0 +1,11 @@
+/* console.h - stdio console, terminal mode and the I/O thread (console.c). */
+#ifndef POPEK_CONSOLE_H
+#define POPEK_CONSOLE_H
+struct machine;
+void console_setup(struct machine *m);
+void console_teardown(struct machine *m);
+int console_start_io_thread(struct machine *m);
+void console_stop_io_thread(struct machine *m);
+/* Wake the run loop and make the engine's run() return soon. */
+void machine_kick(struct machine *m);
+#endif

@@ -1,0 +1,77 @@
+/* engine.h - the CPU engine interface: a table of function pointers, like
+ * QEMU's AccelOps.  The machine model (RAM, devices, loaders, run loop) never
+ * knows which engine runs; engines reach devices only through the machine's
+ * io spaces (machine_pio / machine_mmio) and interrupts only through
+ * machine_intr_pending / run-loop injection. */
+#ifndef POPEK_ENGINE_H
+#define POPEK_ENGINE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu_state.h"
+#include "util.h"
+
+struct machine;
+
+/* Why run() returned to the machine's run loop. */
+enum exit_reason {
+    EXIT_NONE,        /* nothing special (an exit the engine handled) */
+    EXIT_KICK,        /* kicked from another thread, or the timer */
+    EXIT_IRQ_WINDOW,  /* the vCPU can now accept the pending interrupt */
+    EXIT_HLT,         /* hlt: the vCPU waits for an interrupt */
+    EXIT_SHUTDOWN,    /* triple fault / shutdown */
+    EXIT_STOP,        /* the machine asked to stop (exit/reset requested) */
+    EXIT_FAILED,      /* the engine cannot continue: see exit.msg */
+    EXIT_UNSUPPORTED, /* the guest ran something the engine doesn't do */
+};
+
+struct vm_exit {
+    enum exit_reason reason;
+    char msg[256];
+};
+
+#define ENGINE_CAP_LONG_MODE (1u << 0) /* can enter 64-bit guests */
+
+struct engine_ops {
+    const char *name;
+    const char *description;
+    unsigned caps;
+    /* Is this engine built and usable on this host?  If not, write why. */
+    bool (*usable)(char *why, size_t n);
+    /* Create the VM (engine state lives in m->engine). */
+    int (*create)(struct machine *m);
+    /* Make guest RAM [gpa, gpa+size) visible to the vCPU.  hva is the
+     * machine's own mapping, fd/fd_off the memfd behind it (engines may map
+     * it again into views of their own). */
+    int (*map_ram)(struct machine *m, uint64_t gpa, uint64_t size, void *hva,
+                   int fd, uint64_t fd_off);
+    int (*vcpu_create)(struct machine *m);
+    /* Run the vCPU until something the machine must look at. */
+    int (*run)(struct machine *m, struct vm_exit *exit);
+    int (*get_state)(struct machine *m, struct cpu_state *s);
+    int (*set_state)(struct machine *m, const struct cpu_state *s);
+    /* Can an external interrupt be delivered now?  If not, the engine
+     * arranges for run() to return EXIT_IRQ_WINDOW once it can. */
+    bool (*irq_window_open)(struct machine *m);
+    /* Deliver external interrupt `vector` before the next instruction. */
+    void (*inject_irq)(struct machine *m, uint8_t vector);
+    /* Make run() return soon (EXIT_KICK).  Async-signal-safe, any thread. */
+    void (*kick)(struct machine *m);
+    /* Engine-specific statistics into the --stats JSON object. */
+    void (*write_stats)(struct machine *m, struct json *j);
+    void (*destroy)(struct machine *m);
+};
+
+/* Registry: engines that are built provide their ops; others are NULL. */
+extern const struct engine_ops engine_kvm_ops;
+extern const struct engine_ops engine_interp_ops;
+extern const struct engine_ops engine_bt_ops;
+
+/* Look an engine up by name.  Returns NULL and sets fail() with a clear
+ * message if it is unknown, not built yet, or unusable here. */
+const struct engine_ops *engine_find(const char *name);
+/* Names of all engines known to popek, NULL-terminated. */
+extern const char *const engine_names[];
+
+#endif

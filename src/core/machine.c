@@ -1,0 +1,418 @@
+/* machine.c - builds the PC machine (guest RAM as a memfd, memory map, port
+ * bus, devices, engine) and runs it: the run loop fires virtual timers,
+ * feeds console input to the UART, injects interrupts from the PIC through
+ * the engine, sleeps while the guest halts, and turns guest stops into
+ * popek's exit status. */
+#define _GNU_SOURCE
+#include "machine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../devices/devices.h"
+#include "../loaders/loader.h"
+#include "console.h"
+
+#define RAM_MIN (2ull << 20)
+#define RAM_MAX (3ull << 30) /* below the PCI/APIC hole of a 32-bit PC */
+
+void seg_flat32(struct seg_reg *s, uint16_t sel, bool code)
+{
+    memset(s, 0, sizeof(*s));
+    s->sel = sel;
+    s->base = 0;
+    s->limit = 0xffffffff;
+    s->type = code ? 0xb : 0x3; /* execute/read accessed, read/write accessed */
+    s->s = 1;
+    s->present = 1;
+    s->db = 1;
+    s->g = 1;
+}
+
+/* ---- interrupts ---- */
+
+void machine_set_irq(struct machine *m, int irq, int level)
+{
+    if (m->intc.set_irq)
+        m->intc.set_irq(m->intc.ctx, irq, level);
+}
+
+bool machine_intr_pending(struct machine *m)
+{
+    return m->intc.intr && m->intc.intr(m->intc.ctx);
+}
+
+void machine_request_stop(struct machine *m, int status, const char *fmt, ...)
+{
+    bool expected = false;
+    if (!atomic_compare_exchange_strong(&m->stop, &expected, true))
+        return;
+    m->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
+    va_end(ap);
+    if (m->ops && m->ops->kick && m->engine)
+        m->ops->kick(m);
+}
+
+/* ---- virtual timers ---- */
+
+void vtimer_init(struct vtimer *t, void (*cb)(void *), void *opaque)
+{
+    memset(t, 0, sizeof(*t));
+    t->cb = cb;
+    t->opaque = opaque;
+}
+
+static void timers_rearm(struct machine *m)
+{
+    uint64_t next = 0;
+    for (struct vtimer *t = m->timers; t; t = t->next)
+        if (!next || t->deadline < next)
+            next = t->deadline;
+    if (m->timer_fd < 0)
+        return;
+    struct itimerspec its = {0};
+    if (next) {
+        its.it_value.tv_sec = (time_t)(next / 1000000000ull);
+        its.it_value.tv_nsec = (long)(next % 1000000000ull);
+    }
+    timerfd_settime(m->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+void vtimer_del(struct machine *m, struct vtimer *t)
+{
+    for (struct vtimer **pp = &m->timers; *pp; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    }
+    t->next = NULL;
+    t->deadline = 0;
+    timers_rearm(m);
+}
+
+void vtimer_mod(struct machine *m, struct vtimer *t, uint64_t deadline_ns)
+{
+    vtimer_del(m, t);
+    if (!deadline_ns)
+        return;
+    t->deadline = deadline_ns;
+    t->next = m->timers;
+    m->timers = t;
+    timers_rearm(m);
+}
+
+static uint64_t timers_next(struct machine *m)
+{
+    uint64_t next = 0;
+    for (struct vtimer *t = m->timers; t; t = t->next)
+        if (!next || t->deadline < next)
+            next = t->deadline;
+    return next;
+}
+
+static void timers_fire(struct machine *m)
+{
+    uint64_t now = clock_ns();
+    bool fired;
+    do {
+        fired = false;
+        for (struct vtimer *t = m->timers; t; t = t->next) {
+            if (t->deadline <= now) {
+                vtimer_del(m, t); /* the callback may re-arm it */
+                t->cb(t->opaque);
+                fired = true;
+                break;
+            }
+        }
+    } while (fired);
+}
+
+static void timeout_cb(void *opaque)
+{
+    struct machine *m = opaque;
+    machine_request_stop(m, ST_TIMEOUT, "timeout after %g s",
+                         m->cfg.timeout_s);
+}
+
+/* ---- construction ---- */
+
+static int create_ram(struct machine *m)
+{
+    m->ram_fd = memfd_create("popek-guest-ram", MFD_CLOEXEC);
+    if (m->ram_fd < 0)
+        return fail("memfd_create: %s", strerror(errno));
+    if (ftruncate(m->ram_fd, (off_t)m->ram_size) < 0)
+        return fail("cannot size guest RAM to %llu bytes: %s",
+                    (unsigned long long)m->ram_size, strerror(errno));
+    void *p = mmap(NULL, m->ram_size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_NORESERVE, m->ram_fd, 0);
+    if (p == MAP_FAILED)
+        return fail("cannot map guest RAM: %s", strerror(errno));
+    m->ram = p;
+    return io_register_ram(&m->mmio, 0, m->ram_size, m->ram, "ram");
+}
+
+static int create_devices(struct machine *m)
+{
+    if (pic_create(m) < 0 || pit_create(m) < 0 ||
+        uart_create(m, 0x3f8, 4) < 0 || cmos_create(m) < 0 ||
+        post_port_create(m) < 0 || debug_exit_create(m) < 0 ||
+        reset_ctrl_create(m) < 0 || pci_host_create(m) < 0)
+        return -1;
+    return 0;
+}
+
+int machine_check_config(const struct machine_config *cfg)
+{
+    if (cfg->ram_size < RAM_MIN || cfg->ram_size > RAM_MAX)
+        return fail("memory size %llu KiB is out of range (%llu MiB to %llu "
+                    "MiB)", (unsigned long long)(cfg->ram_size >> 10),
+                    (unsigned long long)(RAM_MIN >> 20),
+                    (unsigned long long)(RAM_MAX >> 20));
+    if (cfg->ram_size & 0xfff)
+        return fail("memory size must be a multiple of 4 KiB");
+    if (!cfg->kernel)
+        return fail("no kernel given (use --kernel FILE)");
+    return 0;
+}
+
+struct machine *machine_create(const struct machine_config *cfg)
+{
+    if (machine_check_config(cfg) < 0)
+        return NULL;
+    const struct engine_ops *ops = engine_find(cfg->engine);
+    if (!ops)
+        return NULL;
+    struct machine *m = calloc(1, sizeof(*m));
+    if (!m) {
+        fail("out of memory");
+        return NULL;
+    }
+    m->cfg = *cfg;
+    m->ram_fd = m->timer_fd = m->wake_fd = -1;
+    m->ram_size = cfg->ram_size;
+    io_space_init(&m->pio, "port");
+    io_space_init(&m->mmio, "mmio");
+    m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->timer_fd < 0 || m->wake_fd < 0) {
+        fail("cannot create timerfd/eventfd: %s", strerror(errno));
+        goto err;
+    }
+    if (create_ram(m) < 0 || create_devices(m) < 0)
+        goto err;
+    m->ops = ops;
+    if (ops->create(m) < 0)
+        goto err;
+    if (ops->map_ram(m, 0, m->ram_size, m->ram, m->ram_fd, 0) < 0 ||
+        ops->vcpu_create(m) < 0)
+        goto err;
+    return m;
+err:
+    machine_destroy(m);
+    return NULL;
+}
+
+void machine_destroy(struct machine *m)
+{
+    if (!m)
+        return;
+    if (m->ops && m->engine)
+        m->ops->destroy(m);
+    if (m->ram)
+        munmap(m->ram, m->ram_size);
+    if (m->ram_fd >= 0)
+        close(m->ram_fd);
+    if (m->timer_fd >= 0)
+        close(m->timer_fd);
+    if (m->wake_fd >= 0)
+        close(m->wake_fd);
+    io_space_free(&m->pio);
+    io_space_free(&m->mmio);
+    free(m->uart);
+    free(m->pic);
+    free(m->pit);
+    free(m->cmos);
+    free(m);
+}
+
+/* ---- loading ---- */
+
+static int load_guest(struct machine *m)
+{
+    struct boot_request req = {.kernel_name = m->cfg.kernel,
+                               .initrd_name = m->cfg.initrd,
+                               .cmdline = m->cfg.append,
+                               .long_mode_ok = m->ops->caps &
+                                               ENGINE_CAP_LONG_MODE};
+    uint8_t *k = NULL, *i = NULL;
+    int rc = -1;
+    if (read_file(m->cfg.kernel, &k, &req.kernel_len) < 0)
+        goto out;
+    req.kernel = k;
+    if (m->cfg.initrd) {
+        if (read_file(m->cfg.initrd, &i, &req.initrd_len) < 0)
+            goto out;
+        req.initrd = i;
+    }
+    struct cpu_state entry;
+    memset(&entry, 0, sizeof(entry));
+    if (load_kernel(m, &req, &entry) < 0)
+        goto out;
+    rc = m->ops->set_state(m, &entry);
+out:
+    free(k);
+    free(i);
+    return rc;
+}
+
+/* ---- run loop ---- */
+
+static void wait_for_event(struct machine *m)
+{
+    fflush(stdout);
+    uint64_t next = timers_next(m);
+    struct timespec ts, *tsp = NULL;
+    if (next) {
+        uint64_t now = clock_ns();
+        uint64_t d = next > now ? next - now : 0;
+        ts.tv_sec = (time_t)(d / 1000000000ull);
+        ts.tv_nsec = (long)(d % 1000000000ull);
+        tsp = &ts;
+    }
+    struct pollfd p = {.fd = m->wake_fd, .events = POLLIN};
+    if (ppoll(&p, 1, tsp, NULL) > 0) {
+        uint64_t v;
+        if (read(m->wake_fd, &v, sizeof(v)) < 0) {
+            /* nothing to drain */
+        }
+    }
+}
+
+static void write_stats(struct machine *m)
+{
+    if (!m->cfg.stats_path)
+        return;
+    FILE *f = fopen(m->cfg.stats_path, "w");
+    if (!f) {
+        warnx_("cannot write stats to %s", m->cfg.stats_path);
+        return;
+    }
+    struct json j;
+    json_begin(&j, f);
+    json_str(&j, "engine", m->ops->name);
+    json_u64(&j, "ram_bytes", m->ram_size);
+    json_f64(&j, "run_seconds", (double)m->run_ns / 1e9);
+    json_u64(&j, "exit_status", (uint64_t)m->status);
+    json_str(&j, "exit_reason", m->reason);
+    json_obj_begin(&j, "machine");
+    json_u64(&j, "interrupts_injected", m->intr_injected);
+    json_u64(&j, "halts", m->halts);
+    json_u64(&j, "kicks", m->kicks);
+    json_u64(&j, "unclaimed_port_reads", m->pio.unclaimed_reads);
+    json_u64(&j, "unclaimed_port_writes", m->pio.unclaimed_writes);
+    json_u64(&j, "unclaimed_mmio_reads", m->mmio.unclaimed_reads);
+    json_u64(&j, "unclaimed_mmio_writes", m->mmio.unclaimed_writes);
+    json_obj_end(&j);
+    if (m->ops->write_stats) {
+        json_obj_begin(&j, m->ops->name);
+        m->ops->write_stats(m, &j);
+        json_obj_end(&j);
+    }
+    json_end(&j);
+    fclose(f);
+}
+
+int machine_run(struct machine *m)
+{
+    if (load_guest(m) < 0) {
+        warnx_("%s", popek_error());
+        return ST_USAGE;
+    }
+    struct vtimer timeout;
+    vtimer_init(&timeout, timeout_cb, m);
+    console_setup(m);
+    if (console_start_io_thread(m) < 0) {
+        console_teardown(m);
+        warnx_("%s", popek_error());
+        return ST_HOST_ERROR;
+    }
+    m->start_ns = clock_ns();
+    if (m->cfg.timeout_s > 0)
+        vtimer_mod(m, &timeout,
+                   m->start_ns + (uint64_t)(m->cfg.timeout_s * 1e9));
+    bool halted = false;
+    while (!atomic_load(&m->stop)) {
+        timers_fire(m);
+        if (console_has_input(m))
+            uart_poll(m->uart);
+        if (machine_intr_pending(m) && m->ops->irq_window_open(m)) {
+            int vec = m->intc.ack(m->intc.ctx);
+            if (vec >= 0) {
+                m->ops->inject_irq(m, (uint8_t)vec);
+                m->intr_injected++;
+                halted = false;
+            }
+        }
+        if (atomic_load(&m->stop))
+            break;
+        if (halted) {
+            struct cpu_state s;
+            if (m->ops->get_state(m, &s) == 0 && !(s.rflags & FLAG_IF)) {
+                machine_request_stop(m, ST_GUEST_HUNG,
+                                     "guest halted with interrupts disabled "
+                                     "at %#llx",
+                                     (unsigned long long)s.rip);
+                break;
+            }
+            wait_for_event(m);
+            continue;
+        }
+        struct vm_exit ex = {.reason = EXIT_NONE};
+        if (m->ops->run(m, &ex) < 0) {
+            machine_request_stop(m, ST_HOST_ERROR, "%s: %s", m->ops->name,
+                                 popek_error());
+            break;
+        }
+        switch (ex.reason) {
+        case EXIT_HLT:
+            m->halts++;
+            halted = true;
+            break;
+        case EXIT_SHUTDOWN:
+            machine_request_stop(m, ST_TRIPLE_FAULT, "guest shutdown: %s",
+                                 ex.msg[0] ? ex.msg : "triple fault");
+            break;
+        case EXIT_FAILED:
+            machine_request_stop(m, ST_HOST_ERROR, "%s engine failed: %s",
+                                 m->ops->name, ex.msg);
+            break;
+        case EXIT_UNSUPPORTED:
+            machine_request_stop(m, ST_UNSUPPORTED, "unsupported: %s", ex.msg);
+            break;
+        default:
+            break;
+        }
+    }
+    m->run_ns = clock_ns() - m->start_ns;
+    vtimer_del(m, &timeout);
+    console_stop_io_thread(m);
+    console_teardown(m);
+    /* Odd statuses are the guest's own (isa-debug-exit): no message. */
+    if (m->reason[0] && !(m->status & 1) &&
+        !(m->cfg.quiet && m->status == ST_GUEST_RESET))
+        warnx_("%s", m->reason);
+    write_stats(m);
+    return m->status;
+}

@@ -1,0 +1,169 @@
+/* cpu.h - the interpreter's IA-32 CPU: architectural state, and the API that
+ * instruction handlers use (memory through segmentation and paging, the
+ * stack, exceptions).  Split of the work:
+ *   - system.c, mmu.c, seg.c, exceptions.c, interp.c ... (the "system" side)
+ *     implement everything declared here, the far/privileged/system
+ *     instructions, interrupt delivery, the decoded-instruction cache and
+ *     the engine_ops glue;
+ *   - exec_*.c (the "user" side) implement the integer, string, BCD, x87
+ *     instructions and register them with exec_user_init().
+ * Faults unwind with longjmp to the dispatch loop, which restores EIP to the
+ * faulting instruction and delivers the exception.  Rule for handlers: make
+ * every memory access that can fault BEFORE changing any register or flag
+ * (read, compute, write memory, then commit registers and EFLAGS), so that
+ * faults are restartable. */
+#ifndef POPEK_INTERP_CPU_H
+#define POPEK_INTERP_CPU_H
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../core/cpu_state.h"
+#include "decode.h"
+
+struct machine;
+
+/* Exception vectors. */
+enum {
+    EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
+    EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11,
+    EXC_SS = 12, EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17,
+    EXC_MC = 18, EXC_XM = 19,
+};
+
+/* x87/SSE state in FXSAVE layout (512 bytes, 16-byte aligned), so that
+ * handlers may run host x87 instructions on it with fxrstor/fxsave. */
+struct fpu_state {
+    _Alignas(16) uint8_t fx[512];
+};
+
+struct tlb_entry {
+    uint32_t vpage;      /* linear page number | 1 (valid); 0 = invalid */
+    uint32_t ppage;      /* physical page address */
+    uint8_t *host;       /* host pointer to the page, NULL for MMIO */
+    uint8_t user_ok;     /* U/S allows CPL 3 */
+    uint8_t write_ok;    /* writable for the privilege recorded */
+    uint8_t dirty;       /* D already set in the PTE */
+    uint8_t global;
+};
+#define TLB_SIZE 1024
+
+struct interp_cpu {
+    uint32_t r[8];          /* EAX ECX EDX EBX ESP EBP ESI EDI */
+    uint32_t eip;           /* during a handler: the NEXT instruction */
+    uint32_t eflags;        /* all bits, kept exact at all times */
+    struct seg_reg seg[NR_SEGS];
+    struct dtable gdt, idt;
+    uint32_t cr0, cr2, cr3, cr4;
+    uint32_t dr[8];
+    uint8_t cpl;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t tsc_offset;
+    uint64_t apic_base, pat, misc_enable;
+    struct fpu_state fpu;
+
+    /* Per-instruction. */
+    uint32_t insn_eip;      /* start of the current instruction */
+    jmp_buf fault_jmp;      /* longjmp target for faults */
+
+    /* Interrupt state. */
+    bool halted;
+    int pending_vector;     /* external interrupt to deliver, or -1 */
+    bool intr_shadow;       /* after sti / mov ss / pop ss */
+
+    struct tlb_entry tlb[TLB_SIZE];
+    struct machine *m;
+    uint8_t *ram;
+    uint32_t ram_size;
+    uint64_t icount;        /* instructions retired */
+};
+
+/* ---- registers ---- */
+static inline uint32_t reg_get(const struct interp_cpu *c, int r, int size)
+{
+    if (size == 4)
+        return c->r[r];
+    if (size == 2)
+        return c->r[r] & 0xffff;
+    /* byte registers: AL CL DL BL AH CH DH BH */
+    return r < 4 ? c->r[r] & 0xff : (c->r[r - 4] >> 8) & 0xff;
+}
+static inline void reg_set(struct interp_cpu *c, int r, int size, uint32_t v)
+{
+    if (size == 4)
+        c->r[r] = v;
+    else if (size == 2)
+        c->r[r] = (c->r[r] & 0xffff0000u) | (v & 0xffff);
+    else if (r < 4)
+        c->r[r] = (c->r[r] & 0xffffff00u) | (v & 0xff);
+    else
+        c->r[r - 4] = (c->r[r - 4] & 0xffff00ffu) | ((v & 0xff) << 8);
+}
+
+/* ---- exceptions (never return) ---- */
+_Noreturn void cpu_fault(struct interp_cpu *c, int vector);            /* no error code */
+_Noreturn void cpu_fault_err(struct interp_cpu *c, int vector, uint32_t err);
+/* #UD for the current instruction, logged once per opcode with its bytes. */
+_Noreturn void cpu_undefined(struct interp_cpu *c, const struct insn *i);
+
+/* ---- memory ---- */
+/* Offset of the memory operand of i (ModRM/SIB/disp, truncated to the
+ * address size).  Valid only when i->has_modrm && i->mod != 3. */
+uint32_t insn_ea(const struct interp_cpu *c, const struct insn *i);
+/* Segment-relative access: checks the segment's limit and type (#GP(0), or
+ * #SS(0) for SS), then paging (#PF).  size is 1, 2 or 4. */
+uint32_t mem_read(struct interp_cpu *c, int seg, uint32_t off, int size);
+void mem_write(struct interp_cpu *c, int seg, uint32_t off, int size,
+               uint32_t val);
+uint64_t mem_read64(struct interp_cpu *c, int seg, uint32_t off);
+void mem_write64(struct interp_cpu *c, int seg, uint32_t off, uint64_t val);
+/* Check that [off, off+len) in seg is writable (segment and paging) without
+ * writing: lets multi-part stores fault before the first part lands. */
+void mem_check_write(struct interp_cpu *c, int seg, uint32_t off, uint32_t len);
+/* Read/write the r/m operand (register if mod == 3, else memory). */
+uint32_t rm_read(struct interp_cpu *c, const struct insn *i, int size);
+void rm_write(struct interp_cpu *c, const struct insn *i, int size, uint32_t v);
+
+/* ---- stack (SS, with the stack's own address size SS.B) ---- */
+void cpu_push(struct interp_cpu *c, uint32_t val, int size);
+uint32_t cpu_pop(struct interp_cpu *c, int size);
+/* Read the value `depth` bytes above the top of stack without popping. */
+uint32_t cpu_stack_peek(struct interp_cpu *c, uint32_t depth, int size);
+/* ESP adjusted by delta with SS.B wrap rules. */
+void cpu_stack_adjust(struct interp_cpu *c, int32_t delta);
+
+/* ---- flags ---- */
+/* Write EFLAGS as popf/iret would at the current CPL/IOPL (mask says which
+ * bits the instruction may change). */
+void cpu_set_eflags(struct interp_cpu *c, uint32_t val, uint32_t mask);
+
+/* ---- system helpers the user side may call ---- */
+void cpu_load_seg(struct interp_cpu *c, int seg, uint16_t sel);
+void cpu_far_jump(struct interp_cpu *c, uint16_t sel, uint32_t off, int opsize);
+void cpu_far_call(struct interp_cpu *c, uint16_t sel, uint32_t off, int opsize);
+void cpu_near_branch(struct interp_cpu *c, uint32_t target); /* checks CS limit */
+uint64_t cpu_rdtsc(struct interp_cpu *c);
+
+/* ---- instruction handlers ---- */
+typedef void (*exec_fn)(struct interp_cpu *c, const struct insn *i);
+/* The dispatch table, indexed by insn.op (OP_COUNT entries).  NULL = #UD.
+ * exec_user_init() fills the user-side opcodes, then exec_sys_init() fills
+ * the system ones (and may override). */
+void exec_user_init(exec_fn *tab);
+void exec_sys_init(exec_fn *tab);
+
+/* x87: FNINIT state, used at reset (user side implements). */
+void fpu_reset(struct interp_cpu *c);
+
+/* ---- for the engine glue and for tests (system side implements) ---- */
+/* Reset c into 32-bit flat protected mode, CPL 0, paging off, IF=0, over
+ * guest RAM [ram, ram+ram_size).  m may be NULL in unit tests (port I/O
+ * then reads all ones and writes are dropped). */
+void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
+                     struct machine *m);
+/* Execute one instruction (delivering any exception it raises through the
+ * guest IDT).  Returns -1 if it retired normally, else the vector of the
+ * exception it raised (already delivered, or -2 on a triple fault). */
+int interp_step(struct interp_cpu *c);
+
+#endif

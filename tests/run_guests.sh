@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# run_guests.sh - the guest suite: every self-checking test guest in
+# $BUILD/guests (built from tests/guests/*.c and *.asm) on every engine that
+# is built and usable here.  A guest passes when popek's exit status is the
+# expected one (1 = the guest wrote 0 to isa-debug-exit, unless the source
+# says "expect-status: N") and, if tests/guests/NAME.expected exists, its
+# console output matches that file exactly on every engine.
+# Source annotations (anywhere in the guest's source):
+#   expect-status: N     expected popek exit status
+#   engines: a b         run only on these engines
+#   popek-args: ...      extra arguments for popek run
+# Benchmark guests (bench/guests) run here too, once, with the small N their
+# popek-args annotation gives, as correctness tests (no timing asserted).
+# Prints PASS/FAIL/SKIP lines.  ENGINES="kvm interp" limits the engines.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+POPEK=$BUILD/popek
+ENGINES=${ENGINES:-"kvm interp bt"}
+TIMEOUT=${GUEST_TIMEOUT:-120}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+annot() { # annot FILE KEY
+    grep -m1 -oE "$2: .*" "$1" 2>/dev/null | sed -E "s/^$2: *//; s/ *(\*\/)? *$//"
+}
+
+for e in $ENGINES; do
+    line=$("$POPEK" engines | awk -v e="$e" '$1 == e')
+    if [[ "$line" != *usable ]]; then
+        echo "SKIP guests on $e: ${line#"$e"}" | sed 's/  */ /g'
+        continue
+    fi
+    for elf in "$BUILD"/guests/*.elf; do
+        name=$(basename "$elf" .elf)
+        src=$(ls tests/guests/"$name".c tests/guests/"$name".asm bench/guests/"$name".c 2>/dev/null | head -n1)
+        [ -n "$src" ] || continue
+        only=$(annot "$src" engines)
+        if [ -n "$only" ] && [[ " $only " != *" $e "* ]]; then
+            echo "SKIP $e/$name: runs only on: $only"
+            continue
+        fi
+        want=$(annot "$src" expect-status); want=${want:-1}
+        args=$(annot "$src" popek-args)
+        # shellcheck disable=SC2086
+        timeout -k 5 $((TIMEOUT + 10)) "$POPEK" run --engine "$e" --kernel "$elf" \
+            --timeout "$TIMEOUT" $args </dev/null >"$out/$e.$name.out" 2>"$out/$e.$name.err"
+        st=$?
+        if [ "$st" -ne "$want" ]; then
+            echo "FAIL $e/$name: exit status $st, expected $want: $(tail -n 3 "$out/$e.$name.out" | tr '\n' '|') $(tail -n 2 "$out/$e.$name.err" | tr '\n' '|')"
+            continue
+        fi
+        if [ -f tests/guests/"$name".expected ] &&
+            ! diff -u tests/guests/"$name".expected "$out/$e.$name.out" >"$out/diff" 2>&1; then
+            echo "FAIL $e/$name: console output differs from tests/guests/$name.expected:"
+            head -n 20 "$out/diff" | sed 's/^/    /'
+            continue
+        fi
+        echo "PASS $e/$name"
+    done
+done

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# run_tests.sh BUILD... - run popek's whole test suite in each build folder:
+# the unit tests of the host code (build/tests/test_*), then the guest suite
+# (tests/run_guests.sh) on every engine.  Counts PASS/FAIL/SKIP lines and ends
+# with the plain line "N passed, N failed, N skipped"; exits 1 on a failure.
+set -u
+cd "$(dirname "$0")/.."
+[ $# -gt 0 ] || set -- build
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for b in "$@"; do
+    echo "=== build: $b"
+    for t in "$b"/tests/test_*; do
+        [ -x "$t" ] || continue
+        name=$(basename "$t")
+        out=$("$t" 2>&1); rc=$?
+        printf '%s\n' "$out" | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] $name./" | tee -a "$log"
+        if [ $rc -ne 0 ] && ! grep -q '^FAIL' <<<"$out"; then
+            echo "FAIL [$b] $name: exited with status $rc" | tee -a "$log"
+        fi
+    done
+    BUILD="$b" tests/run_guests.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+done
+pass=$(grep -c '^PASS' "$log")
+failn=$(grep -c '^FAIL' "$log")
+skip=$(grep -c '^SKIP' "$log")
+if [ "$failn" -gt 0 ]; then
+    echo
+    echo "failures:"
+    grep '^FAIL' "$log"
+fi
+echo
+echo "$pass passed, $failn failed, $skip skipped"
+[ "$failn" -eq 0 ] && [ "$pass" -gt 0 ]
