@@ -12,6 +12,8 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DPOPEK_VERSION='"$(VERSION)"' -MMD -MP
 LDLIBS += -lpthread -lm
+LDLIBS += -lZydis  # src/core/disasm.c (trace disassembly)
+LDLIBS += -lz      # src/loaders/initrd.c (gzip initrd check)
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -37,8 +39,12 @@ GUEST_ELFS := $(patsubst %.c,$(BUILD)/guests/%.elf,$(notdir $(GUEST_SRCS)))
 GUEST_ASM := $(wildcard tests/guests/*.asm)
 GUEST_ASM_ELFS := $(patsubst %.asm,$(BUILD)/guests/%.elf,$(notdir $(GUEST_ASM)))
 
-.PHONY: all check check-one clean guests tests
+.PHONY: all check check-one clean guests tests demo
 all: $(BUILD)/popek guests tests
+
+# Boot the default guest on every usable engine and show the statistics.
+demo: all
+	BUILD=$(BUILD) scripts/demo.sh
 
 $(BUILD)/popek: $(BUILD)/src/main.o $(BUILD)/libpopek.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -56,6 +62,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpopek.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libpopek.a $(LDFLAGS) $(TEST_LIBS) $(LDLIBS)
 
+# Native 32-bit helper of tests/unit/test_insn_diff.c: runs instructions on
+# the host CPU (never sanitized: it executes raw instruction bytes).
+$(BUILD)/tests/native32_runner: tests/unit/native32/runner.c tests/unit/diff_proto.h
+	@mkdir -p $(dir $@)
+	gcc -m32 -O2 -std=gnu11 -Wall -Wextra -Werror -no-pie -o $@ $<
+$(TEST_BINS): $(BUILD)/tests/native32_runner
+
 guests: $(GUEST_ELFS) $(GUEST_ASM_ELFS)
 $(BUILD)/guests/lib/%.c.o: tests/guests/lib/%.c
 	@mkdir -p $(dir $@)
@@ -70,11 +83,19 @@ $(BUILD)/guests/%.o: bench/guests/%.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -MMD -MP -c -o $@ $<
 $(BUILD)/guests/%.elf: $(BUILD)/guests/%.o $(GUEST_LIB_OBJS) tests/guests/lib/guest.ld
-	$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_LIB_OBJS)
-$(BUILD)/guests/%.elf: tests/guests/%.asm
+	$(GUEST_CC) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_LIB_OBJS) -lgcc
+$(BUILD)/guests/%.elf: tests/guests/%.asm tests/guests/lib/guest64.ld
 	@mkdir -p $(dir $@)
 	nasm -f elf64 -o $(BUILD)/guests/$*.asm.o $<
-	ld -nostdlib -static -Ttext=0x100000 -o $@ $(BUILD)/guests/$*.asm.o
+	ld -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+		-T tests/guests/lib/guest64.ld -o $@ $(BUILD)/guests/$*.asm.o
+
+# Native baselines for `popek bench`: a 32-bit host program (bench/native).
+BENCH_NATIVE := $(BUILD)/bench/native32
+all: $(BENCH_NATIVE)
+$(BUILD)/bench/native32: bench/native/native32.c bench/guests/crc32_core.h
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) -m32 -O2 -g -std=gnu11 -Wall -Wextra -Werror -fno-pie -no-pie -o $@ $<
 
 # Run every test in this build only.
 check-one: all

@@ -8,6 +8,7 @@
 
 #include "core/engine.h"
 #include "core/machine.h"
+#include "bench/bench.h"
 
 #ifndef POPEK_VERSION
 #define POPEK_VERSION "0.1.0"
@@ -18,6 +19,7 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: popek run [options]     boot a guest\n"
         "       popek engines           list engines and whether they work here\n"
+        "       popek bench [options]   run the benchmark suite (popek bench --help)\n"
         "       popek --help | --version\n"
         "\n"
         "run options:\n"
@@ -124,6 +126,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench"))
+        return bench_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "engines"))
         return cmd_engines();
     warnx_("unknown command '%s' (try popek --help)", argv[1]);

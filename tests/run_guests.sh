@@ -42,9 +42,10 @@ for e in $ENGINES; do
         fi
         want=$(annot "$src" expect-status); want=${want:-1}
         args=$(annot "$src" popek-args)
-        # shellcheck disable=SC2086
+        # popek-args may quote words: --append "a=1 b=2"
+        eval "extra=($args)"
         timeout -k 5 $((TIMEOUT + 10)) "$POPEK" run --engine "$e" --kernel "$elf" \
-            --timeout "$TIMEOUT" $args </dev/null >"$out/$e.$name.out" 2>"$out/$e.$name.err"
+            --timeout "$TIMEOUT" "${extra[@]}" </dev/null >"$out/$e.$name.out" 2>"$out/$e.$name.err"
         st=$?
         if [ "$st" -ne "$want" ]; then
             echo "FAIL $e/$name: exit status $st, expected $want: $(tail -n 3 "$out/$e.$name.out" | tr '\n' '|') $(tail -n 2 "$out/$e.$name.err" | tr '\n' '|')"

@@ -2,7 +2,9 @@
  * terminal, an I/O thread that reads stdin into the machine's input ring
  * (Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A) and kicks the vCPU when input
  * or a timer deadline arrives. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "console.h"
 
 #include <errno.h>

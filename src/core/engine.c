@@ -12,7 +12,7 @@ struct engine_entry {
 
 static const struct engine_entry engines[] = {
     {"kvm", &engine_kvm_ops, NULL},
-    {"interp", NULL, "the interp engine is not built yet (issue #3)"},
+    {"interp", &engine_interp_ops, NULL},
     {"bt", NULL, "the bt engine is not built yet (issue #4)"},
 };
 

@@ -3,7 +3,9 @@
  * feeds console input to the UART, injects interrupts from the PIC through
  * the engine, sleeps while the guest halts, and turns guest stops into
  * popek's exit status. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "machine.h"
 
 #include <errno.h>
@@ -244,6 +246,9 @@ void machine_destroy(struct machine *m)
     free(m->pic);
     free(m->pit);
     free(m->cmos);
+    free(m->post);
+    free(m->pci);
+    free(m->reset);
     free(m);
 }
 

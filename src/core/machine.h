@@ -71,6 +71,11 @@ struct machine {
     struct pic *pic;
     struct pit *pit;
     struct cmos *cmos;
+    /* Small devices' state (post_port.c, pci_host.c, reset_ctrl.c),
+     * freed by machine_destroy() like the four above. */
+    struct post_port *post;
+    struct pci_host *pci;
+    struct reset_ctrl *reset;
 
     struct vtimer *timers;
     int timer_fd;               /* timerfd armed at the earliest deadline */

@@ -1,6 +1,8 @@
 /* util.c - error reporting, host clock, file reading, size parsing and the
  * small JSON writer used by --stats and the benchmark reports. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "util.h"
 
 #include <errno.h>

@@ -22,6 +22,7 @@
 #include "decode.h"
 
 struct machine;
+struct decode_cache;
 
 /* Exception vectors. */
 enum {
@@ -76,6 +77,20 @@ struct interp_cpu {
     uint8_t *ram;
     uint32_t ram_size;
     uint64_t icount;        /* instructions retired */
+
+    /* ---- system-side private state (cpu.c, mmu.c, exceptions.c, ...) ---- */
+    uint32_t insn_esp;      /* ESP at the start of the instruction */
+    int fault_vector;       /* the fault being unwound by longjmp */
+    uint32_t fault_err;
+    bool fault_has_err;
+    int delivering;         /* vector whose delivery is in progress, or -1 */
+    bool delivering_ext;    /* ... and it is external (EXT bit) */
+    bool check_irq;         /* re-check machine_intr_pending at the boundary */
+    bool tlb_has_large;     /* some TLB entry maps part of a 4 MiB page */
+    uint32_t batch_left;    /* instructions left in interp_run_batch */
+    struct decode_cache *dcache; /* NULL: decode every time (unit tests) */
+    uint64_t exc_count[32]; /* exceptions raised, by vector */
+    uint64_t irqs_delivered, tlb_flushes;
 };
 
 /* ---- registers ---- */
@@ -165,5 +180,13 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
  * guest IDT).  Returns -1 if it retired normally, else the vector of the
  * exception it raised (already delivered, or -2 on a triple fault). */
 int interp_step(struct interp_cpu *c);
+/* Execute up to n steps (as interp_step) under one fault context; returns
+ * early, with -1, once the CPU halts or may need an interrupt check
+ * (check_irq), or -2 on a triple fault.  For the engine's run loop. */
+int interp_run_batch(struct interp_cpu *c, uint32_t n);
+/* Allocate the decoded-instruction cache (the engine does; unit tests may)
+ * and free it.  Returns -1 on allocation failure. */
+int interp_dcache_enable(struct interp_cpu *c);
+void interp_cpu_free(struct interp_cpu *c);
 
 #endif

@@ -59,7 +59,23 @@ struct insn {
 
 /* Decode one instruction at p (avail bytes readable).  code32: default
  * operand/address size is 32 (CS.D=1).  Returns the length, or a negative
- * enum decode_result. */
+ * enum decode_result.
+ * Validity is decided here, so handlers need not re-check: undefined
+ * opcodes, undefined /reg values of groups (8F/C6/C7/FE/FF, 0F 00/01/BA/C7/
+ * AE, 0F 71-73), register forms of memory-only instructions (lea, les, lds,
+ * bound, lss, far call/jmp FF /3 /5, ...) and vice versa, missing mandatory
+ * prefixes of SSE encodings, VEX/EVEX/XOP, 3DNow!, and LOCK on anything but
+ * the memory form of a lockable read-modify-write instruction all return
+ * DECODE_INVALID (#UD).  When F2/F3 and 66 are combined, the last F2/F3 is
+ * the mandatory prefix (66 then only sets opsize).  For 0F 20-23 (mov
+ * cr/dr) mod is treated as 3 whatever its bits.  Decoded but maybe not
+ * executed (the handler must #UD): ud0/ud1/ud2 (0F FF/B9/0B, with their
+ * ModRM), and the rarer ring-0 and cache-control extras such as
+ * monitor/mwait, xsave, clwb, rdrand.  syscall/sysret are invalid (Intel
+ * outside 64-bit mode).
+ * Fields: rep = the last F2/F3 seen; seg = the last segment override;
+ * moffs (A0-A3) put the zero-extended offset in disp (ea_base = ea_index
+ * = -1, ea_seg set); ea_* are only meaningful when has_modrm && mod != 3. */
 int x86_decode(const uint8_t *p, size_t avail, bool code32, struct insn *out);
 
 /* Is the instruction's immediate an 8-bit value to sign-extend (e.g. 83 /x,

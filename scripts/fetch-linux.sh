@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# fetch-linux.sh [--amd64] [CACHE_DIR] - fetch the Linux guest that popek's
+# Linux tests boot: Debian's i686 kernel (behind the linux-image-686
+# metapackage) and a static i386 busybox, with apt-get download + dpkg-deb.
+# Leaves CACHE_DIR/vmlinuz-686 and CACHE_DIR/busybox (and, with --amd64,
+# CACHE_DIR/vmlinuz-amd64 from linux-image-amd64).  CACHE_DIR defaults to
+# cache/linux in the repository (git-ignored).  Idempotent: files already
+# there are kept.  Needs root for `dpkg --add-architecture i386` and
+# `apt-get update` the first time.  Build the initramfs next with
+# scripts/mkinitramfs.sh.
+set -euo pipefail
+
+die() { echo "fetch-linux: $*" >&2; exit 1; }
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+amd64=0
+cache=""
+for a in "$@"; do
+    case "$a" in
+    --amd64) amd64=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -*) die "unknown option '$a' (usage: fetch-linux.sh [--amd64] [CACHE_DIR])" ;;
+    *) [ -z "$cache" ] || die "more than one CACHE_DIR given"; cache=$a ;;
+    esac
+done
+cache=${cache:-$repo/cache/linux}
+mkdir -p "$cache" || die "cannot create $cache"
+cache=$(cd "$cache" && pwd)
+
+need=()
+[ -s "$cache/vmlinuz-686" ] || need+=(k686)
+[ -s "$cache/busybox" ] || need+=(busybox)
+[ $amd64 = 1 ] && { [ -s "$cache/vmlinuz-amd64" ] || need+=(kamd64); }
+if [ ${#need[@]} = 0 ]; then
+    echo "fetch-linux: $cache is complete"
+    exit 0
+fi
+
+for t in apt-get apt-cache dpkg dpkg-deb; do
+    command -v $t >/dev/null || die "$t not found (this script needs Debian's apt and dpkg)"
+done
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else die "'$*' needs root"; fi
+}
+
+updated=0
+apt_update() {
+    [ $updated = 1 ] && return 0
+    echo "fetch-linux: apt-get update" >&2
+    # A failing mirror (e.g. one index mid-sync) is only a warning: the
+    # packages may still resolve from the other indexes; if not, the
+    # look-ups below fail with their own message.
+    as_root apt-get update -qq ||
+        echo "fetch-linux: warning: apt-get update reported errors; going on" >&2
+    updated=1
+}
+
+# The i386 kernel and busybox are i386 packages.
+if ! dpkg --print-foreign-architectures | grep -qx i386 &&
+   [ "$(dpkg --print-architecture)" != i386 ]; then
+    echo "fetch-linux: adding the i386 architecture to dpkg" >&2
+    as_root dpkg --add-architecture i386 || die "dpkg --add-architecture i386 failed"
+    updated=0
+    apt_update
+fi
+
+# The versioned kernel package a metapackage (linux-image-686:i386,
+# linux-image-amd64) depends on, e.g. linux-image-6.1.0-28-686.
+resolve_kernel() {
+    local meta=$1 dep
+    if ! apt-cache show "$meta" >/dev/null 2>&1; then
+        apt_update
+        apt-cache show "$meta" >/dev/null 2>&1 ||
+            die "apt does not know $meta (are Debian's main sources configured?)"
+    fi
+    dep=$(apt-cache depends "$meta" 2>/dev/null |
+          sed -n 's/^ *Depends: \(linux-image-[0-9][^ <>:]*\).*/\1/p' | head -n1)
+    [ -n "$dep" ] || die "cannot find the kernel package behind $meta"
+    echo "$dep"
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/popek-fetch.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work" # apt's sandbox user must be able to write here
+
+download() { # package -> path of the .deb
+    local pkg=$1 deb
+    echo "fetch-linux: downloading $pkg" >&2
+    # As root, apt would drop to its _apt user, which cannot write here.
+    local opt=()
+    [ "$(id -u)" = 0 ] && opt=(-o APT::Sandbox::User=root)
+    (cd "$work" && apt-get download -q "${opt[@]}" "$pkg" >&2) ||
+        { apt_update; (cd "$work" && apt-get download -q "${opt[@]}" "$pkg" >&2); } ||
+        die "apt-get download $pkg failed"
+    deb=$(ls -t "$work"/*.deb | head -n1)
+    [ -n "$deb" ] || die "apt-get download $pkg left no .deb"
+    echo "$deb"
+}
+
+extract_kernel() { # metapackage, arch-qualified suffix, output name
+    local meta=$1 out=$2 pkg deb dir
+    pkg=$(resolve_kernel "$meta")
+    case "$meta" in *:*) pkg="$pkg:${meta#*:}" ;; esac
+    deb=$(download "$pkg")
+    dir="$work/x-$out"
+    dpkg-deb -x "$deb" "$dir" || die "dpkg-deb -x $deb failed"
+    local k
+    k=$(ls "$dir"/boot/vmlinuz-* 2>/dev/null | head -n1)
+    [ -n "$k" ] || die "$pkg contains no /boot/vmlinuz-*"
+    cp "$k" "$cache/$out.tmp" && mv "$cache/$out.tmp" "$cache/$out"
+    echo "$(basename "$k")" > "$cache/$out.version"
+    rm -f "$deb"
+    echo "fetch-linux: $cache/$out <- $pkg ($(basename "$k"))"
+}
+
+for n in "${need[@]}"; do
+    case $n in
+    k686) extract_kernel linux-image-686:i386 vmlinuz-686 ;;
+    kamd64) extract_kernel linux-image-amd64:amd64 vmlinuz-amd64 ;;
+    busybox)
+        deb=$(download busybox-static:i386)
+        dpkg-deb -x "$deb" "$work/x-busybox" || die "dpkg-deb -x $deb failed"
+        bb="$work/x-busybox/bin/busybox"
+        [ -f "$bb" ] || die "busybox-static:i386 contains no /bin/busybox"
+        # ELF32 (class 1), i386 (machine 3), and no program interpreter.
+        [ "$(od -An -tx1 -j4 -N1 "$bb" | tr -d ' ')" = 01 ] &&
+        [ "$(od -An -tx1 -j18 -N1 "$bb" | tr -d ' ')" = 03 ] ||
+            die "$bb is not an i386 ELF32 binary"
+        if command -v readelf >/dev/null && readelf -l "$bb" | grep -q INTERP; then
+            die "$bb is not a static binary"
+        fi
+        cp "$bb" "$cache/busybox.tmp" && chmod 755 "$cache/busybox.tmp" &&
+            mv "$cache/busybox.tmp" "$cache/busybox"
+        echo "fetch-linux: $cache/busybox <- busybox-static:i386"
+        ;;
+    esac
+done

@@ -1,0 +1,41 @@
+/* bench_defs.c - the rows of `popek bench`: every benchmark, the guest that
+ * runs it, whether the host has a native equivalent (bench/native32), its
+ * unit, the N range used to scale runs, and the paper's own figures
+ * (Adams & Agesen, ASPLOS 2006, Figure 4 and Section 6: cycles on a
+ * Pentium 4 under VMware's software VMM and its hardware-assisted VMM). */
+#include "bench.h"
+
+#define NONE (-1.0)
+#define NO_PAPER {NONE, NONE, NONE, NULL}
+
+const struct bench_def bench_defs[] = {
+    {"syscall_int80", "null system call, int 0x80 (ring 3 -> 0 -> 3)",
+     BK_GUEST, "bench_syscall", NULL, "cycles/op", false, 500, 20000000,
+     NO_PAPER},
+    {"syscall_sysenter", "null system call, sysenter/sysexit", BK_GUEST,
+     "bench_syscall", NULL, "cycles/op", false, 500, 20000000, NO_PAPER},
+    {"in", "in al, 0x80 (port I/O)", BK_GUEST, "bench_in", NULL, "cycles/op",
+     false, 500, 20000000, {3209, NONE, 15826, "cycles"}},
+    {"crwr", "mov cr0 with its own value (privileged no-op)", BK_GUEST,
+     "bench_crwr", "privileged instruction: no ring-3 equivalent on the host",
+     "cycles/op", false, 500, 20000000, NO_PAPER},
+    {"callret", "call a subroutine and return", BK_GUEST, "bench_callret", NULL,
+     "cycles/op", false, 20000, 200000000, {11, 51, 11, "cycles"}},
+    {"pgfault", "page fault, kernel maps the page and returns", BK_GUEST,
+     "bench_pgfault", NULL, "cycles/op", false, 500, 2000000,
+     {1093, 3927, 11242, "cycles"}},
+    {"divzero", "divide error, kernel skips the instruction", BK_GUEST,
+     "bench_divzero", NULL, "cycles/op", false, 500, 20000000,
+     {889, 3223, 1014, "cycles"}},
+    {"ptemod", "kernel PTE write + invlpg of the active page table", BK_GUEST,
+     "bench_ptemod", "a user process cannot write its page tables",
+     "cycles/op", false, 500, 20000000, {NONE, 391, 12733, "cycles"}},
+    {"crc32", "CRC-32 compute loop (per byte)", BK_GUEST, "bench_crc32", NULL,
+     "cycles/byte", false, 64, 4000000, NO_PAPER},
+    {"forkwait", "fork + exit + wait, 40,000 processes", BK_LINUX, NULL, NULL,
+     "s/40k", true, 200, 40000, {6.0, 36.9, 106.4, "s/40k"}},
+    {"linux_boot", "Linux boot to the initramfs marker", BK_LINUX, NULL,
+     "boot time has no native counterpart here (the host is not rebooted)",
+     "s", false, 1, 1, NO_PAPER},
+};
+const size_t bench_ndefs = sizeof(bench_defs) / sizeof(bench_defs[0]);

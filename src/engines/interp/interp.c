@@ -1,0 +1,228 @@
+/* interp.c - engine_interp_ops: the glue between popek's machine model and
+ * the IA-32 interpreter (cpu.c and friends).  run() steps instructions
+ * until a kick, a stop, hlt, a triple fault, or the moment the CPU becomes
+ * able to take an interrupt the PIC is raising (EXIT_IRQ_WINDOW).  State
+ * moves between struct cpu_state (loaders, the run loop) and the
+ * interpreter's own struct interp_cpu. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/machine.h"
+#include "sys.h"
+
+/* Instructions between checks of the kick flag and m->stop. */
+#define RUN_BATCH 256
+
+struct interp_engine {
+    struct interp_cpu cpu;
+    atomic_bool kicked;
+    uint64_t run_ns;
+};
+
+static struct interp_engine *eng(struct machine *m)
+{
+    return m->engine;
+}
+
+static bool interp_usable(char *why, size_t n)
+{
+    (void)why;
+    (void)n;
+    return true;
+}
+
+static int interp_create(struct machine *m)
+{
+    struct interp_engine *e = aligned_alloc(64, sizeof(*e));
+    if (!e)
+        return fail("interp: out of memory");
+    memset(e, 0, sizeof(*e));
+    atomic_init(&e->kicked, false);
+    m->engine = e;
+    return 0;
+}
+
+static int interp_map_ram(struct machine *m, uint64_t gpa, uint64_t size,
+                          void *hva, int fd, uint64_t fd_off)
+{
+    (void)hva;
+    (void)fd;
+    (void)fd_off;
+    if (gpa != 0 || size > 0xffffffffull || hva != m->ram)
+        return fail("interp: only guest RAM at physical address 0 below "
+                    "4 GiB is supported");
+    return 0;
+}
+
+static int interp_vcpu_create(struct machine *m)
+{
+    struct interp_engine *e = eng(m);
+    interp_cpu_init(&e->cpu, m->ram, (uint32_t)m->ram_size, m);
+    if (interp_dcache_enable(&e->cpu) < 0)
+        return fail("interp: out of memory for the decode cache");
+    return 0;
+}
+
+static int interp_run(struct machine *m, struct vm_exit *ex)
+{
+    struct interp_engine *e = eng(m);
+    struct interp_cpu *c = &e->cpu;
+    uint64_t t0 = clock_ns();
+    c->check_irq = true;
+    for (;;) {
+        if (atomic_load_explicit(&e->kicked, memory_order_relaxed)) {
+            atomic_store(&e->kicked, false);
+            ex->reason = EXIT_KICK;
+            break;
+        }
+        if (atomic_load_explicit(&m->stop, memory_order_relaxed)) {
+            ex->reason = EXIT_STOP;
+            break;
+        }
+        if (c->check_irq && c->pending_vector < 0 && !c->intr_shadow) {
+            c->check_irq = false;
+            if ((c->eflags & FLAG_IF) && machine_intr_pending(m)) {
+                ex->reason = EXIT_IRQ_WINDOW;
+                break;
+            }
+        }
+        if (c->halted && c->pending_vector < 0) {
+            ex->reason = EXIT_HLT;
+            break;
+        }
+        if (interp_run_batch(c, RUN_BATCH) == -2) {
+            ex->reason = EXIT_SHUTDOWN;
+            snprintf(ex->msg, sizeof(ex->msg),
+                     "triple fault at %04x:%08x (cr2 %#x)",
+                     c->seg[SEG_CS].sel, c->eip, c->cr2);
+            break;
+        }
+    }
+    e->run_ns += clock_ns() - t0;
+    return 0;
+}
+
+static int interp_get_state(struct machine *m, struct cpu_state *s)
+{
+    const struct interp_cpu *c = &eng(m)->cpu;
+    memset(s, 0, sizeof(*s));
+    for (int r = 0; r < 8; r++)
+        s->gpr[r] = c->r[r];
+    s->rip = c->eip;
+    s->rflags = c->eflags;
+    memcpy(s->seg, c->seg, sizeof(s->seg));
+    s->gdt = c->gdt;
+    s->idt = c->idt;
+    s->cr0 = c->cr0;
+    s->cr2 = c->cr2;
+    s->cr3 = c->cr3;
+    s->cr4 = c->cr4;
+    s->sysenter_cs = c->sysenter_cs;
+    s->sysenter_esp = c->sysenter_esp;
+    s->sysenter_eip = c->sysenter_eip;
+    return 0;
+}
+
+static int interp_set_state(struct machine *m, const struct cpu_state *s)
+{
+    struct interp_cpu *c = &eng(m)->cpu;
+    if ((s->efer & EFER_LME) || s->seg[SEG_CS].l)
+        return fail("interp: 64-bit guests are not supported (IA-32 only)");
+    if (s->rip > 0xffffffffull || (s->cr4 & CR4_PAE))
+        return fail("interp: entry state needs long mode or PAE, which the "
+                    "interpreter does not implement");
+    for (int r = 0; r < 8; r++)
+        c->r[r] = (uint32_t)s->gpr[r];
+    c->eip = (uint32_t)s->rip;
+    c->eflags = ((uint32_t)s->rflags | 2u) & 0x003f7fd7u;
+    memcpy(c->seg, s->seg, sizeof(c->seg));
+    c->gdt = s->gdt;
+    c->idt = s->idt;
+    c->cr0 = (uint32_t)s->cr0 | CR0_ET;
+    c->cr2 = (uint32_t)s->cr2;
+    c->cr3 = (uint32_t)s->cr3;
+    c->cr4 = (uint32_t)s->cr4;
+    c->sysenter_cs = s->sysenter_cs;
+    c->sysenter_esp = s->sysenter_esp;
+    c->sysenter_eip = s->sysenter_eip;
+    c->cpl = (c->cr0 & CR0_PE) ? (c->seg[SEG_CS].sel & 3) : 0;
+    c->halted = false;
+    c->intr_shadow = false;
+    c->pending_vector = -1;
+    tlb_flush_all(c);
+    if (c->dcache)
+        dcache_flush(c->dcache);
+    return 0;
+}
+
+static bool interp_irq_window_open(struct machine *m)
+{
+    const struct interp_cpu *c = &eng(m)->cpu;
+    return (c->eflags & FLAG_IF) && !c->intr_shadow && c->pending_vector < 0;
+}
+
+static void interp_inject_irq(struct machine *m, uint8_t vector)
+{
+    struct interp_cpu *c = &eng(m)->cpu;
+    c->pending_vector = vector;
+    c->halted = false;
+}
+
+static void interp_kick(struct machine *m)
+{
+    atomic_store(&eng(m)->kicked, true);
+}
+
+static void interp_write_stats(struct machine *m, struct json *j)
+{
+    struct interp_engine *e = eng(m);
+    const struct interp_cpu *c = &e->cpu;
+    json_u64(j, "instructions", c->icount);
+    double s = (double)e->run_ns / 1e9;
+    json_f64(j, "run_seconds", s);
+    json_f64(j, "mips", s > 0 ? (double)c->icount / s / 1e6 : 0.0);
+    json_u64(j, "interrupts_delivered", c->irqs_delivered);
+    json_u64(j, "tlb_flushes", c->tlb_flushes);
+    json_obj_begin(j, "exceptions");
+    for (int v = 0; v < 32; v++) {
+        if (!c->exc_count[v])
+            continue;
+        char k[8];
+        snprintf(k, sizeof(k), "%d", v);
+        json_u64(j, k, c->exc_count[v]);
+    }
+    json_obj_end(j);
+    if (c->dcache) {
+        json_u64(j, "decode_cache_hits", c->dcache->hits);
+        json_u64(j, "decode_cache_misses", c->dcache->misses);
+        json_u64(j, "decode_cache_invalidations", c->dcache->invalidations);
+    }
+}
+
+static void interp_destroy(struct machine *m)
+{
+    struct interp_engine *e = eng(m);
+    interp_cpu_free(&e->cpu);
+    free(e);
+    m->engine = NULL;
+}
+
+const struct engine_ops engine_interp_ops = {
+    .name = "interp",
+    .description = "IA-32 interpreter (the reference for fidelity)",
+    .caps = 0,
+    .usable = interp_usable,
+    .create = interp_create,
+    .map_ram = interp_map_ram,
+    .vcpu_create = interp_vcpu_create,
+    .run = interp_run,
+    .get_state = interp_get_state,
+    .set_state = interp_set_state,
+    .irq_window_open = interp_irq_window_open,
+    .inject_irq = interp_inject_irq,
+    .kick = interp_kick,
+    .write_stats = interp_write_stats,
+    .destroy = interp_destroy,
+};

@@ -1,0 +1,397 @@
+/* mmu.c - the interpreter's memory path: segmentation checks (limit, type),
+ * two-level IA-32 paging (4 KiB and 4 MiB pages, global pages, CR0.WP,
+ * U/S and R/W rules) with accessed/dirty write-back, the TLB, physical
+ * access to RAM or MMIO, and the cpu.h memory/stack API built on them.
+ * Writes to RAM drop the decoded-instruction cache of the page written. */
+#include <string.h>
+
+#include "../../core/machine.h"
+#include "sys.h"
+
+#define PTE_P 0x001u
+#define PTE_W 0x002u
+#define PTE_U 0x004u
+#define PTE_A 0x020u
+#define PTE_D 0x040u
+#define PTE_PS 0x080u
+#define PTE_G 0x100u
+
+#define PF_P 1u
+#define PF_W 2u
+#define PF_U 4u
+
+/* ---- physical memory ---- */
+
+uint32_t phys_read(struct interp_cpu *c, uint32_t pa, int size)
+{
+    if ((uint64_t)pa + (unsigned)size <= c->ram_size) {
+        uint32_t v = 0;
+        memcpy(&v, c->ram + pa, (size_t)size);
+        return v;
+    }
+    uint8_t d[4] = {0xff, 0xff, 0xff, 0xff};
+    if (c->m)
+        machine_mmio(c->m, pa, d, (unsigned)size, false);
+    c->check_irq = true;
+    return io_get(d, (unsigned)size);
+}
+
+void phys_write(struct interp_cpu *c, uint32_t pa, int size, uint32_t val)
+{
+    if ((uint64_t)pa + (unsigned)size <= c->ram_size) {
+        memcpy(c->ram + pa, &val, (size_t)size);
+        if (c->dcache && dcache_page_has_code(c->dcache, pa))
+            dcache_invalidate_page(c->dcache, pa);
+        return;
+    }
+    if (c->m) {
+        uint8_t d[4];
+        io_put(d, (unsigned)size, val);
+        machine_mmio(c->m, pa, d, (unsigned)size, true);
+    }
+    c->check_irq = true;
+}
+
+/* ---- TLB ---- */
+
+static inline struct tlb_entry *tlb_slot(struct interp_cpu *c, uint32_t lin)
+{
+    return &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
+}
+
+void tlb_flush_all(struct interp_cpu *c)
+{
+    memset(c->tlb, 0, sizeof(c->tlb));
+    c->tlb_has_large = false;
+    c->tlb_flushes++;
+}
+
+void tlb_flush_nonglobal(struct interp_cpu *c)
+{
+    for (int i = 0; i < TLB_SIZE; i++)
+        if (!c->tlb[i].global)
+            c->tlb[i].vpage = 0;
+    c->tlb_flushes++;
+}
+
+void tlb_flush_page(struct interp_cpu *c, uint32_t lin)
+{
+    if (c->tlb_has_large) {
+        /* The 4 KiB slices of a 4 MiB page fill every slot once: drop all
+         * entries in the same 4 MiB region. */
+        for (int i = 0; i < TLB_SIZE; i++)
+            if (((c->tlb[i].vpage ^ lin) & 0xffc00000u) == 0)
+                c->tlb[i].vpage = 0;
+    }
+    struct tlb_entry *t = tlb_slot(c, lin);
+    if ((t->vpage & ~0xfffu) == (lin & ~0xfffu))
+        t->vpage = 0;
+}
+
+_Noreturn static void page_fault(struct interp_cpu *c, uint32_t lin,
+                                 uint32_t err)
+{
+    c->cr2 = lin;
+    cpu_fault_err(c, EXC_PF, err);
+}
+
+/* Would an access with these page rights fault? */
+static inline bool rights_ok(const struct interp_cpu *c, bool u, bool w,
+                             enum access acc, bool user)
+{
+    if (user && !u)
+        return false;
+    if (acc == ACC_WRITE && !w && (user || (c->cr0 & CR0_WP)))
+        return false;
+    return true;
+}
+
+/* Walk the page tables for lin into *t.  probe: never fault nor write A/D
+ * bits (return false instead). */
+static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
+                 bool user, bool probe, struct tlb_entry *out)
+{
+    struct tlb_entry t = {.vpage = (lin & ~0xfffu) | 1, .user_ok = 1,
+                          .write_ok = 1, .dirty = 1};
+    bool write = acc == ACC_WRITE;
+    bool large = false;
+    if (c->cr0 & CR0_PG) {
+        uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
+        uint32_t pde_pa = (c->cr3 & ~0xfffu) | ((lin >> 20) & 0xffc);
+        uint32_t pde = phys_read(c, pde_pa, 4);
+        if (!(pde & PTE_P)) {
+            if (probe)
+                return false;
+            page_fault(c, lin, err);
+        }
+        if ((pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
+            bool u = pde & PTE_U, w = pde & PTE_W;
+            if (!rights_ok(c, u, w, acc, user)) {
+                if (probe)
+                    return false;
+                page_fault(c, lin, err | PF_P);
+            }
+            uint32_t npde = pde | PTE_A | (write ? PTE_D : 0);
+            if (!probe && npde != pde)
+                phys_write(c, pde_pa, 4, npde);
+            t.ppage = (pde & 0xffc00000u) | (lin & 0x003ff000u);
+            t.user_ok = u;
+            t.write_ok = w;
+            t.dirty = (npde & PTE_D) != 0;
+            t.global = (pde & PTE_G) && (c->cr4 & CR4_PGE);
+            large = true;
+        } else {
+            uint32_t pte_pa = (pde & ~0xfffu) | ((lin >> 10) & 0xffc);
+            uint32_t pte = phys_read(c, pte_pa, 4);
+            if (!(pte & PTE_P)) {
+                if (probe)
+                    return false;
+                page_fault(c, lin, err);
+            }
+            bool u = pde & pte & PTE_U, w = pde & pte & PTE_W;
+            if (!rights_ok(c, u, w, acc, user)) {
+                if (probe)
+                    return false;
+                page_fault(c, lin, err | PF_P);
+            }
+            uint32_t npte = pte | PTE_A | (write ? PTE_D : 0);
+            if (!probe) {
+                if (!(pde & PTE_A))
+                    phys_write(c, pde_pa, 4, pde | PTE_A);
+                if (npte != pte)
+                    phys_write(c, pte_pa, 4, npte);
+            }
+            t.ppage = pte & ~0xfffu;
+            t.user_ok = u;
+            t.write_ok = w;
+            t.dirty = (npte & PTE_D) != 0;
+            t.global = (pte & PTE_G) && (c->cr4 & CR4_PGE);
+        }
+    } else {
+        t.ppage = lin & ~0xfffu;
+    }
+    t.host = (uint64_t)t.ppage + 4096 <= c->ram_size ? c->ram + t.ppage : NULL;
+    if (large && !probe)
+        c->tlb_has_large = true;
+    *out = t;
+    return true;
+}
+
+uint32_t mmu_translate(struct interp_cpu *c, uint32_t lin, enum access acc,
+                       bool user)
+{
+    struct tlb_entry *t = tlb_slot(c, lin);
+    if (t->vpage != ((lin & ~0xfffu) | 1) ||
+        !rights_ok(c, t->user_ok, t->write_ok, acc, user) ||
+        (acc == ACC_WRITE && !t->dirty))
+        walk(c, lin, acc, user, false, t);
+    return t->ppage | (lin & 0xfff);
+}
+
+bool mmu_probe(struct interp_cpu *c, uint32_t lin, uint32_t *phys)
+{
+    struct tlb_entry *t = tlb_slot(c, lin), tmp;
+    if (t->vpage != ((lin & ~0xfffu) | 1)) {
+        if (!walk(c, lin, ACC_READ, false, true, &tmp))
+            return false;
+        t = &tmp;
+    }
+    *phys = t->ppage | (lin & 0xfff);
+    return true;
+}
+
+/* ---- linear memory ---- */
+
+uint32_t lin_read(struct interp_cpu *c, uint32_t lin, int size, bool user)
+{
+    if ((lin & 0xfff) + (unsigned)size <= 4096) {
+        struct tlb_entry *t = tlb_slot(c, lin);
+        if (t->vpage == ((lin & ~0xfffu) | 1) && t->host &&
+            (!user || t->user_ok)) {
+            uint32_t v = 0;
+            memcpy(&v, t->host + (lin & 0xfff), (size_t)size);
+            return v;
+        }
+        return phys_read(c, mmu_translate(c, lin, ACC_READ, user), size);
+    }
+    /* Crossing a page: translate both pages first (fault before reading). */
+    uint32_t pa0 = mmu_translate(c, lin, ACC_READ, user);
+    uint32_t pa1 = mmu_translate(c, (lin | 0xfff) + 1, ACC_READ, user);
+    uint32_t v = 0;
+    for (int k = 0; k < size; k++) {
+        uint32_t l = lin + (uint32_t)k;
+        uint32_t pa = (l & ~0xfffu) == (lin & ~0xfffu)
+                          ? pa0 + (uint32_t)k
+                          : pa1 + (l & 0xfff);
+        v |= phys_read(c, pa, 1) << (8 * k);
+    }
+    return v;
+}
+
+void lin_check_write(struct interp_cpu *c, uint32_t lin, uint32_t len,
+                     bool user)
+{
+    if (len == 0)
+        return;
+    uint32_t last = lin + len - 1;
+    uint32_t page = lin & ~0xfffu;
+    for (;;) {
+        mmu_translate(c, page < lin ? lin : page, ACC_WRITE, user);
+        if (page == (last & ~0xfffu))
+            break;
+        page += 4096;
+    }
+}
+
+void lin_write(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
+               bool user)
+{
+    if ((lin & 0xfff) + (unsigned)size <= 4096) {
+        struct tlb_entry *t = tlb_slot(c, lin);
+        uint32_t pa;
+        if (t->vpage == ((lin & ~0xfffu) | 1) && t->host && t->dirty &&
+            rights_ok(c, t->user_ok, t->write_ok, ACC_WRITE, user))
+            pa = t->ppage | (lin & 0xfff);
+        else
+            pa = mmu_translate(c, lin, ACC_WRITE, user);
+        phys_write(c, pa, size, val);
+        return;
+    }
+    uint32_t pa0 = mmu_translate(c, lin, ACC_WRITE, user);
+    uint32_t pa1 = mmu_translate(c, (lin | 0xfff) + 1, ACC_WRITE, user);
+    for (int k = 0; k < size; k++) {
+        uint32_t l = lin + (uint32_t)k;
+        uint32_t pa = (l & ~0xfffu) == (lin & ~0xfffu)
+                          ? pa0 + (uint32_t)k
+                          : pa1 + (l & 0xfff);
+        phys_write(c, pa, 1, (val >> (8 * k)) & 0xff);
+    }
+}
+
+/* ---- segmentation ---- */
+
+_Noreturn static void seg_fault(struct interp_cpu *c, int seg)
+{
+    cpu_fault_err(c, seg == SEG_SS ? EXC_SS : EXC_GP, 0);
+}
+
+uint32_t seg_linear(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
+                    bool write)
+{
+    const struct seg_reg *s = &c->seg[seg];
+    if (c->cr0 & CR0_PE) {
+        if (s->unusable)
+            seg_fault(c, seg);
+        if (write) {
+            if (!s->s || (s->type & 8) || !(s->type & 2))
+                seg_fault(c, seg);
+        } else if (s->s && (s->type & 0xa) == 8) {
+            seg_fault(c, seg); /* execute-only code */
+        }
+    }
+    uint32_t span = len - 1;
+    if ((s->type & 0xc) == 0x4 && s->s) {
+        /* expand-down data: valid offsets are (limit, upper] */
+        uint32_t upper = s->db ? 0xffffffffu : 0xffffu;
+        if (off <= s->limit || off > upper || span > upper - off)
+            seg_fault(c, seg);
+    } else if (off > s->limit || span > s->limit - off) {
+        seg_fault(c, seg);
+    }
+    return (uint32_t)s->base + off;
+}
+
+/* ---- the cpu.h memory API ---- */
+
+uint32_t insn_ea(const struct interp_cpu *c, const struct insn *i)
+{
+    uint32_t a = (uint32_t)i->disp;
+    if (i->ea_base >= 0)
+        a += c->r[i->ea_base];
+    if (i->ea_index >= 0)
+        a += c->r[i->ea_index] << i->ea_scale;
+    return i->addrsize == 2 ? (a & 0xffff) : a;
+}
+
+uint32_t mem_read(struct interp_cpu *c, int seg, uint32_t off, int size)
+{
+    uint32_t lin = seg_linear(c, seg, off, (uint32_t)size, false);
+    return lin_read(c, lin, size, cpu_user(c));
+}
+
+void mem_write(struct interp_cpu *c, int seg, uint32_t off, int size,
+               uint32_t val)
+{
+    uint32_t lin = seg_linear(c, seg, off, (uint32_t)size, true);
+    lin_write(c, lin, size, val, cpu_user(c));
+}
+
+uint64_t mem_read64(struct interp_cpu *c, int seg, uint32_t off)
+{
+    uint32_t lin = seg_linear(c, seg, off, 8, false);
+    uint32_t lo = lin_read(c, lin, 4, cpu_user(c));
+    uint32_t hi = lin_read(c, lin + 4, 4, cpu_user(c));
+    return (uint64_t)hi << 32 | lo;
+}
+
+void mem_write64(struct interp_cpu *c, int seg, uint32_t off, uint64_t val)
+{
+    uint32_t lin = seg_linear(c, seg, off, 8, true);
+    lin_check_write(c, lin, 8, cpu_user(c));
+    lin_write(c, lin, 4, (uint32_t)val, cpu_user(c));
+    lin_write(c, lin + 4, 4, (uint32_t)(val >> 32), cpu_user(c));
+}
+
+void mem_check_write(struct interp_cpu *c, int seg, uint32_t off, uint32_t len)
+{
+    if (len == 0)
+        return;
+    uint32_t lin = seg_linear(c, seg, off, len, true);
+    lin_check_write(c, lin, len, cpu_user(c));
+}
+
+uint32_t rm_read(struct interp_cpu *c, const struct insn *i, int size)
+{
+    if (i->mod == 3)
+        return reg_get(c, i->rm, size);
+    return mem_read(c, i->ea_seg, insn_ea(c, i), size);
+}
+
+void rm_write(struct interp_cpu *c, const struct insn *i, int size, uint32_t v)
+{
+    if (i->mod == 3)
+        reg_set(c, i->rm, size, v);
+    else
+        mem_write(c, i->ea_seg, insn_ea(c, i), size, v);
+}
+
+/* ---- stack ---- */
+
+void cpu_push(struct interp_cpu *c, uint32_t val, int size)
+{
+    uint32_t m = stack_mask(c);
+    uint32_t sp = (c->r[R_ESP] - (uint32_t)size) & m;
+    mem_write(c, SEG_SS, sp, size, val);
+    c->r[R_ESP] = (c->r[R_ESP] & ~m) | sp;
+}
+
+uint32_t cpu_pop(struct interp_cpu *c, int size)
+{
+    uint32_t m = stack_mask(c);
+    uint32_t sp = c->r[R_ESP] & m;
+    uint32_t v = mem_read(c, SEG_SS, sp, size);
+    c->r[R_ESP] = (c->r[R_ESP] & ~m) | ((sp + (uint32_t)size) & m);
+    return v;
+}
+
+uint32_t cpu_stack_peek(struct interp_cpu *c, uint32_t depth, int size)
+{
+    uint32_t m = stack_mask(c);
+    return mem_read(c, SEG_SS, (c->r[R_ESP] + depth) & m, size);
+}
+
+void cpu_stack_adjust(struct interp_cpu *c, int32_t delta)
+{
+    uint32_t m = stack_mask(c);
+    c->r[R_ESP] = (c->r[R_ESP] & ~m) | ((c->r[R_ESP] + (uint32_t)delta) & m);
+}
