@@ -3,8 +3,10 @@
 # Linux tests boot: Debian's i686 kernel (behind the linux-image-686
 # metapackage) and a static i386 busybox, with apt-get download + dpkg-deb.
 # Leaves CACHE_DIR/vmlinuz-686 and CACHE_DIR/busybox (and, with --amd64,
-# CACHE_DIR/vmlinuz-amd64 from linux-image-amd64).  CACHE_DIR defaults to
-# cache/linux in the repository (git-ignored).  Idempotent: files already
+# CACHE_DIR/vmlinuz-amd64 from linux-image-amd64), plus each kernel's
+# uncompressed ELF as CACHE_DIR/vmlinux-686 (-amd64): popek boots that
+# directly, skipping the in-guest decompression (very slow when emulated).
+# CACHE_DIR defaults to cache/linux in the repository (git-ignored).  Idempotent: files already
 # there are kept.  Needs root for `dpkg --add-architecture i386` and
 # `apt-get update` the first time.  Build the initramfs next with
 # scripts/mkinitramfs.sh.
@@ -18,7 +20,7 @@ cache=""
 for a in "$@"; do
     case "$a" in
     --amd64) amd64=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     -*) die "unknown option '$a' (usage: fetch-linux.sh [--amd64] [CACHE_DIR])" ;;
     *) [ -z "$cache" ] || die "more than one CACHE_DIR given"; cache=$a ;;
     esac
@@ -29,8 +31,12 @@ cache=$(cd "$cache" && pwd)
 
 need=()
 [ -s "$cache/vmlinuz-686" ] || need+=(k686)
+[ -s "$cache/vmlinux-686" ] || need+=(x686)
 [ -s "$cache/busybox" ] || need+=(busybox)
-[ $amd64 = 1 ] && { [ -s "$cache/vmlinuz-amd64" ] || need+=(kamd64); }
+if [ $amd64 = 1 ]; then
+    [ -s "$cache/vmlinuz-amd64" ] || need+=(kamd64)
+    [ -s "$cache/vmlinux-amd64" ] || need+=(xamd64)
+fi
 if [ ${#need[@]} = 0 ]; then
     echo "fetch-linux: $cache is complete"
     exit 0
@@ -77,7 +83,7 @@ resolve_kernel() {
             die "apt does not know $meta (are Debian's main sources configured?)"
     fi
     dep=$(apt-cache depends "$meta" 2>/dev/null |
-          sed -n 's/^ *Depends: \(linux-image-[0-9][^ <>:]*\).*/\1/p' | head -n1)
+          sed -n '/^ *Depends: linux-image-[0-9]/{s/^ *Depends: \([^ <>:]*\).*/\1/p;q}')
     [ -n "$dep" ] || die "cannot find the kernel package behind $meta"
     echo "$dep"
 }
@@ -95,7 +101,7 @@ download() { # package -> path of the .deb
     (cd "$work" && apt-get download -q "${opt[@]}" "$pkg" >&2) ||
         { apt_update; (cd "$work" && apt-get download -q "${opt[@]}" "$pkg" >&2); } ||
         die "apt-get download $pkg failed"
-    deb=$(ls -t "$work"/*.deb | head -n1)
+    deb=$(ls -t "$work"/*.deb 2>/dev/null | sed -n 1p)
     [ -n "$deb" ] || die "apt-get download $pkg left no .deb"
     echo "$deb"
 }
@@ -116,10 +122,44 @@ extract_kernel() { # metapackage, arch-qualified suffix, output name
     echo "fetch-linux: $cache/$out <- $pkg ($(basename "$k"))"
 }
 
+u8() { od -An -tu1 -j"$2" -N1 "$1" | tr -d ' '; }
+u32() { od -An -tu4 -j"$2" -N4 "$1" | tr -d ' '; }
+
+# Unpack the vmlinux ELF inside a bzImage: the payload (payload_offset and
+# payload_length in the setup header, boot protocol 2.08+) is the compressed
+# ELF followed by its uncompressed size (4 bytes, little endian).
+extract_vmlinux() { # bzImage, output
+    local bz=$1 out=$2 sects po pl want got
+    sects=$(u8 "$bz" $((0x1f1)))
+    [ "$sects" = 0 ] && sects=4
+    po=$(u32 "$bz" $((0x248)))
+    pl=$(u32 "$bz" $((0x24c)))
+    [ "$pl" -gt 4 ] || die "$bz has no payload (boot protocol before 2.08?)"
+    dd if="$bz" of="$work/payload" iflag=skip_bytes,count_bytes status=none \
+        skip=$(( (sects + 1) * 512 + po )) count="$pl" || die "cannot read $bz"
+    want=$(u32 "$work/payload" $((pl - 4)))
+    case "$(od -An -tx1 -N2 "$work/payload" | tr -d ' ')" in
+    fd37) command -v xz >/dev/null || die "xz is needed (apt-get install xz-utils)"
+          # xz stops at the size trailer with "unexpected end of input";
+          # the size check below is what counts.
+          xz -dc < "$work/payload" > "$out.tmp" 2>/dev/null || true ;;
+    1f8b) gzip -dc < "$work/payload" > "$out.tmp" 2>/dev/null || true ;;
+    *) die "$bz: payload is neither xz nor gzip compressed" ;;
+    esac
+    got=$(wc -c < "$out.tmp")
+    [ "$got" = "$want" ] || die "$bz: unpacked payload is $got bytes, expected $want"
+    [ "$(od -An -c -j1 -N3 "$out.tmp" | tr -d ' ')" = ELF ] || die "$bz: payload is not an ELF file"
+    mv "$out.tmp" "$out"
+    rm -f "$work/payload"
+    echo "fetch-linux: $out <- $(basename "$bz") (uncompressed vmlinux ELF)"
+}
+
 for n in "${need[@]}"; do
     case $n in
     k686) extract_kernel linux-image-686:i386 vmlinuz-686 ;;
     kamd64) extract_kernel linux-image-amd64:amd64 vmlinuz-amd64 ;;
+    x686) extract_vmlinux "$cache/vmlinuz-686" "$cache/vmlinux-686" ;;
+    xamd64) extract_vmlinux "$cache/vmlinuz-amd64" "$cache/vmlinux-amd64" ;;
     busybox)
         deb=$(download busybox-static:i386)
         dpkg-deb -x "$deb" "$work/x-busybox" || die "dpkg-deb -x $deb failed"

@@ -15,6 +15,7 @@
 
 #define BENCH_MAX_REPS 32
 #define BENCH_MAX_TARGETS 8
+#define BENCH_MAX_ROWS 32
 #define BENCH_WHY 320
 
 /* ---- rows ---- */
@@ -56,6 +57,11 @@ struct target {
     const char *paper;    /* paper column it compares with, or NULL */
     bool runnable;
     char why[BENCH_WHY];  /* why not runnable */
+    /* The guest TSC: measured rate (bench_tsc guest), and the factor that
+     * turns its cycles into host cycles (1 when it runs at the host rate). */
+    double guest_tsc_hz, tsc_scale;
+    char tsc_note[160];
+    double startup_s;     /* wall time of a run beyond its timed work */
 };
 
 /* ---- cells ---- */
@@ -80,6 +86,7 @@ struct bench_opts {
     bool quick;
     double target_s;        /* aimed-for duration of one measured run */
     const char *build_dir;  /* where guests/ and bench/native32 live */
+    const char *only;       /* comma-separated benchmark names, NULL = all */
     const char *linux_kernel, *linux_initrd, *linux_marker;
     double linux_timeout_s;
     bool verbose;
@@ -87,15 +94,21 @@ struct bench_opts {
 
 struct bench_run {
     struct bench_opts o;
-    char popek_exe[4096];
+    char popek_exe[4096];   /* where this binary lives (finds build dir) */
     double tsc_hz;
     struct target targets[BENCH_MAX_TARGETS];
     int ntargets;
     struct cell *cells;     /* [def][target] */
+    bool row_on[BENCH_MAX_ROWS]; /* rows selected (--only) */
     char machine[512];      /* one-line description of the host */
     char started[64];       /* UTC date */
+    char command[512];      /* the popek bench command line */
     char linux_status[BENCH_WHY]; /* why Linux rows can't run, "" if they can */
 };
+
+/* popek runs itself through /proc/self/exe: the very binary that runs the
+ * bench, even if the file is rebuilt meanwhile. */
+#define POPEK_SELF_EXE "/proc/self/exe"
 
 static inline struct cell *bench_cell(struct bench_run *r, size_t def, int t)
 {

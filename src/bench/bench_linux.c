@@ -8,7 +8,6 @@
  * "BENCH name=forkwait ops=N cycles=C ..." on the console and powers off. */
 #include "bench.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,7 +69,7 @@ static int boot(struct bench_run *r, const struct target *t, const char *append,
     int i = 0;
     bench_fmt(tmo, sizeof(tmo), "%.0f", r->o.linux_timeout_s);
     if (t->kind == TK_POPEK) {
-        argv[i++] = r->popek_exe;
+        argv[i++] = POPEK_SELF_EXE;
         argv[i++] = "run";
         argv[i++] = "--engine";
         argv[i++] = (char *)t->engine;
@@ -147,10 +146,17 @@ void bench_linux_measure(struct bench_run *r, size_t di, int ti)
         } else if (forkwait && bench_parse(pr.out, "forkwait", &bl)) {
             c->v[c->reps++] = (double)bl.cycles / (double)bl.ops * 40000.0 / r->tsc_hz;
         } else if (!strstr(pr.out, r->o.linux_marker)) {
-            bench_fmt(c->why, sizeof(c->why),
-                      "Linux does not boot on %s: no '%s' within %.0f s "
-                      "(status %d; last console line: %s)", t->label,
-                      r->o.linux_marker, r->o.linux_timeout_s, pr.status, last);
+            if (pr.timed_out)
+                bench_fmt(c->why, sizeof(c->why),
+                          "Linux does not boot on %s: no '%s' within %.0f s "
+                          "(last console line: %s)", t->label, r->o.linux_marker,
+                          r->o.linux_timeout_s, last[0] ? last : "(none)");
+            else
+                bench_fmt(c->why, sizeof(c->why),
+                          "Linux does not boot on %s: no '%s' before the guest "
+                          "stopped (status %d after %.1f s; last console line: "
+                          "%s)", t->label, r->o.linux_marker, pr.status,
+                          pr.wall_s, last[0] ? last : "(none)");
             proc_result_free(&pr);
             break;
         } else {

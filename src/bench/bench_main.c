@@ -34,6 +34,8 @@ static void bench_usage(FILE *f)
         "  --reps N           measured runs per cell (default 5, quick 3)\n"
         "  --target SECS      aimed-for length of one run (default 1, quick 0.2)\n"
         "  --quick            fewer and shorter runs (a few minutes at most)\n"
+        "  --only LIST        only these benchmarks, comma-separated (e.g.\n"
+        "                     callret,pgfault; default: all)\n"
         "  --build DIR        where guests/ and bench/native32 are (default:\n"
         "                     the directory of this popek binary)\n"
         "  --linux-kernel F, --linux-initrd F, --linux-marker TEXT\n"
@@ -48,12 +50,13 @@ static bool file_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-static bool engine_selected(const struct bench_opts *o, const char *name)
+/* Is name in the comma-separated list (NULL = everything)? */
+static bool list_has(const char *list, const char *name)
 {
-    if (!o->engines)
+    if (!list)
         return true;
     size_t l = strlen(name);
-    for (const char *p = o->engines; *p;) {
+    for (const char *p = list; *p;) {
         const char *c = strchr(p, ',');
         size_t len = c ? (size_t)(c - p) : strlen(p);
         if (len == l && !strncmp(p, name, l))
@@ -77,6 +80,12 @@ static struct target *add_target(struct bench_run *r, const char *id,
     t->runnable = true;
     return t;
 }
+
+enum run_result { RUN_OK, RUN_SKIP, RUN_FAIL };
+static enum run_result run_once(struct bench_run *r, const struct bench_def *d,
+                                const struct target *t, uint32_t n,
+                                double timeout, struct bench_line *bl,
+                                double *wall, char *why, size_t whyn);
 
 static void qemu_argv(const char *accel, const char *elf, const char *append,
                       char **argv)
@@ -150,6 +159,46 @@ static void probe_qemu(struct bench_run *r, struct target *t)
     proc_result_free(&pr);
 }
 
+/* Measure a target's guest TSC rate against the RTC (bench_tsc guest). */
+static void probe_tsc(struct bench_run *r, struct target *t)
+{
+    static const struct bench_def tsc_def = {"tsc", "guest TSC rate", BK_GUEST,
+                                             "bench_tsc", NULL, "ticks", false,
+                                             1, 4, {-1, -1, -1, NULL}};
+    const uint32_t seconds = r->o.quick ? 1 : 2;
+    struct bench_line bl;
+    double wall;
+    char why[BENCH_WHY];
+    t->tsc_scale = 1;
+    t->guest_tsc_hz = r->tsc_hz;
+    if (t->kind == TK_NATIVE) {
+        bench_fmt(t->tsc_note, sizeof(t->tsc_note), "host TSC %.0f MHz",
+                  r->tsc_hz / 1e6);
+        return;
+    }
+    if (run_once(r, &tsc_def, t, seconds, 30, &bl, &wall, why, sizeof(why)) != RUN_OK) {
+        bench_fmt(t->tsc_note, sizeof(t->tsc_note),
+                  "guest TSC rate not measured (%s); host rate assumed", why);
+        return;
+    }
+    t->startup_s = wall - seconds - 0.5; /* + waiting for the first edge */
+    if (t->startup_s < 0)
+        t->startup_s = 0;
+    double hz = (double)bl.cycles / (double)bl.ops;
+    t->guest_tsc_hz = hz;
+    if (fabs(hz / r->tsc_hz - 1) <= 0.05) {
+        bench_fmt(t->tsc_note, sizeof(t->tsc_note),
+                  "guest TSC %.0f MHz against the RTC: the host's (%.0f MHz), "
+                  "cycles taken as they are", hz / 1e6, r->tsc_hz / 1e6);
+    } else {
+        t->tsc_scale = r->tsc_hz / hz;
+        bench_fmt(t->tsc_note, sizeof(t->tsc_note),
+                  "guest TSC %.0f MHz against the RTC: cycles scaled by %.3f to "
+                  "host cycles (%.0f MHz)", hz / 1e6, t->tsc_scale,
+                  r->tsc_hz / 1e6);
+    }
+}
+
 static void setup_targets(struct bench_run *r)
 {
     char native[4200];
@@ -162,7 +211,7 @@ static void setup_targets(struct bench_run *r)
     }
     for (int i = 0; engine_names[i] && r->ntargets < BENCH_MAX_TARGETS; i++) {
         const char *e = engine_names[i];
-        if (!engine_selected(&r->o, e))
+        if (!list_has(r->o.engines, e))
             continue;
         char id[24], label[40];
         bench_fmt(id, sizeof(id), "%s", e);
@@ -218,8 +267,6 @@ static uint32_t expected_crc(uint32_t kib)
     return crc_cache_sum;
 }
 
-enum run_result { RUN_OK, RUN_SKIP, RUN_FAIL };
-
 /* The last non-empty line of text that does not contain `skip`. */
 static void last_line(const char *text, const char *skip, char *dst, size_t n)
 {
@@ -269,7 +316,7 @@ static enum run_result run_once(struct bench_run *r, const struct bench_def *d,
         want_status = 0;
     } else if (t->kind == TK_POPEK) {
         int i = 0;
-        argv[i++] = r->popek_exe;
+        argv[i++] = POPEK_SELF_EXE;
         argv[i++] = "run";
         argv[i++] = "--engine";
         argv[i++] = (char *)t->engine;
@@ -319,8 +366,9 @@ static enum run_result run_once(struct bench_run *r, const struct bench_def *d,
                       last_err[0] ? " | " : "", last_err);
         res = RUN_FAIL;
     } else {
-        uint64_t want_ops = strcmp(d->unit, "cycles/byte") ? n : (uint64_t)n * 1024;
-        if (bl->ops != want_ops) {
+        bool per_byte = !strcmp(d->unit, "cycles/byte");
+        uint64_t want_ops = per_byte ? (uint64_t)n * 1024 : n;
+        if (strncmp(d->unit, "cycles", 6) == 0 && bl->ops != want_ops) {
             bench_fmt(why, whyn, "reported ops=%llu, expected %llu",
                      (unsigned long long)bl->ops, (unsigned long long)want_ops);
             res = RUN_FAIL;
@@ -339,23 +387,27 @@ static enum run_result run_once(struct bench_run *r, const struct bench_def *d,
 }
 
 static double value_of(const struct bench_run *r, const struct bench_def *d,
-                       const struct bench_line *bl)
+                       const struct target *t, const struct bench_line *bl)
 {
-    double cpo = (double)bl->cycles / (double)bl->ops;
+    double cpo = (double)bl->cycles * t->tsc_scale / (double)bl->ops;
     return d->per_40k_seconds ? cpo * 40000.0 / r->tsc_hz : cpo;
 }
 
-/* Pick N so that one run takes about target_s: from the per-op time the
- * calibration run reported (cycles / TSC rate), capped by its wall time,
- * which includes start-up and so overestimates the per-op time. */
+/* Pick N so that one run takes about target_s, from the per-op time the
+ * calibration run reported (its cycles at the host TSC rate), capped by its
+ * wall time less the target's start-up time, in case a guest's TSC is off. */
 static uint32_t choose_n(const struct bench_run *r, const struct bench_def *d,
-                         uint32_t n0, const struct bench_line *bl, double wall0)
+                         const struct target *t, uint32_t n0,
+                         const struct bench_line *bl, double wall0)
 {
-    double op_s = (double)bl->cycles / (double)bl->ops / r->tsc_hz;
+    double op_s = (double)bl->cycles * t->tsc_scale / (double)bl->ops / r->tsc_hz;
     if (!strcmp(d->unit, "cycles/byte"))
         op_s *= 1024; /* n counts KiB */
     double n = op_s > 0 ? r->o.target_s / op_s : (double)d->n_max;
-    double wall_cap = wall0 > 0 ? n0 * (4.0 * r->o.target_s) / wall0 : n;
+    double work0 = wall0 - t->startup_s;
+    if (work0 < 0.1 * wall0)
+        work0 = 0.1 * wall0;
+    double wall_cap = work0 > 0 ? n0 * (3.0 * r->o.target_s) / work0 : n;
     if (n > wall_cap)
         n = wall_cap;
     if (n < n0)
@@ -386,7 +438,7 @@ static void measure(struct bench_run *r, size_t di, int ti)
         fprintf(stderr, " %s: %s\n", rr == RUN_SKIP ? "skipped" : "FAILED", c->why);
         return;
     }
-    uint32_t n = choose_n(r, d, n0, &bl, wall);
+    uint32_t n = choose_n(r, d, t, n0, &bl, wall);
     c->n = n;
     fprintf(stderr, " n=%u:", n);
     /* Generous: 5x what the calibration run predicts, at least 15 s. */
@@ -399,7 +451,7 @@ static void measure(struct bench_run *r, size_t di, int ti)
             fprintf(stderr, " FAILED: %s\n", c->why);
             return;
         }
-        c->v[c->reps++] = value_of(r, d, &bl);
+        c->v[c->reps++] = value_of(r, d, t, &bl);
         bench_fmt(c->note, sizeof(c->note), "%s", bl.note);
         fprintf(stderr, " %.4g", c->v[c->reps - 1]);
     }
@@ -448,6 +500,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         {"target", required_argument, 0, 't'},
         {"quick", no_argument, 0, 'Q'},
         {"build", required_argument, 0, 'b'},
+        {"only", required_argument, 0, 'O'},
         {"linux-kernel", required_argument, 0, 'K'},
         {"linux-initrd", required_argument, 0, 'I'},
         {"linux-marker", required_argument, 0, 'M'},
@@ -479,6 +532,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             break;
         case 'Q': o->quick = true; break;
         case 'b': o->build_dir = optarg; break;
+        case 'O': o->only = optarg; break;
         case 'K': o->linux_kernel = optarg; break;
         case 'I': o->linux_initrd = optarg; break;
         case 'M': o->linux_marker = optarg; break;
@@ -490,6 +544,18 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     if (optind < argc) {
         warnx_("unexpected argument '%s'", argv[optind]);
         return 2;
+    }
+    for (const char *p = o->only; p && *p;) {
+        size_t len = strcspn(p, ",");
+        bool known = false;
+        for (size_t i = 0; i < bench_ndefs; i++)
+            known |= strlen(bench_defs[i].name) == len &&
+                     !strncmp(p, bench_defs[i].name, len);
+        if (!known) {
+            warnx_("unknown benchmark '%.*s' in --only", (int)len, p);
+            return 2;
+        }
+        p += len + (p[len] == ',');
     }
     for (const char *p = o->engines; p && *p;) {
         size_t len = strcspn(p, ",");
@@ -511,6 +577,11 @@ int bench_main(int argc, char **argv)
     static struct bench_run run;
     struct bench_run *r = &run;
     memset(r, 0, sizeof(*r));
+    bench_fmt(r->command, sizeof(r->command), "popek");
+    for (int i = 0; i < argc; i++) {
+        size_t l = strlen(r->command);
+        bench_fmt(r->command + l, sizeof(r->command) - l, " %s", argv[i]);
+    }
     int rc = parse_opts(argc, argv, &r->o);
     if (rc)
         return rc < 0 ? 0 : rc;
@@ -542,16 +613,29 @@ int bench_main(int argc, char **argv)
     describe_machine(r);
     fprintf(stderr, "bench: %s\n", r->machine);
     setup_targets(r);
-    for (int i = 0; i < r->ntargets; i++)
-        if (!r->targets[i].runnable)
-            fprintf(stderr, "bench: %s not runnable: %s\n", r->targets[i].id,
-                    r->targets[i].why);
+    for (int i = 0; i < r->ntargets; i++) {
+        struct target *t = &r->targets[i];
+        if (!t->runnable) {
+            fprintf(stderr, "bench: %s not runnable: %s\n", t->id, t->why);
+            continue;
+        }
+        probe_tsc(r, t);
+        fprintf(stderr, "bench: %s: %s\n", t->id, t->tsc_note);
+    }
+    if (bench_ndefs > BENCH_MAX_ROWS) {
+        warnx_("too many benchmarks for BENCH_MAX_ROWS");
+        return 10;
+    }
+    for (size_t di = 0; di < bench_ndefs; di++)
+        r->row_on[di] = list_has(r->o.only, bench_defs[di].name);
     bench_linux_detect(r);
     r->cells = calloc(bench_ndefs * BENCH_MAX_TARGETS, sizeof(struct cell));
     if (!r->cells)
         return 10;
     uint64_t t0 = clock_ns();
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         const struct bench_def *d = &bench_defs[di];
         for (int ti = 0; ti < r->ntargets; ti++) {
             const struct target *t = &r->targets[ti];

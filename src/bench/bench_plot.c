@@ -33,7 +33,8 @@ static const char *colour_of(const struct target *t)
 static bool has_values(struct bench_run *r, int t)
 {
     for (size_t di = 0; di < bench_ndefs; di++)
-        if (plottable(&bench_defs[di]) && bench_cell(r, di, t)->status == CELL_OK)
+        if (r->row_on[di] && plottable(&bench_defs[di]) &&
+            bench_cell(r, di, t)->status == CELL_OK)
             return true;
     return false;
 }
@@ -59,6 +60,8 @@ static int write_data(struct bench_run *r, const char *path, int *cols,
     }
     fprintf(f, "\n");
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         const struct bench_def *d = &bench_defs[di];
         if (!plottable(d))
             continue;
@@ -75,13 +78,15 @@ static int write_data(struct bench_run *r, const char *path, int *cols,
     return fclose(f);
 }
 
-static int write_paper(const char *path)
+static int write_paper(struct bench_run *r, const char *path)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
     fprintf(f, "benchmark \"native\" \"software VMM (cf. bt)\" \"hardware VMM (cf. kvm)\"\n");
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         const struct paper_ref *p = &bench_defs[di].paper;
         if (!p->unit || strcmp(p->unit, "cycles"))
             continue;
@@ -104,7 +109,7 @@ int bench_plot(struct bench_run *r, const char *dir, char *why, size_t n)
     int cols[BENCH_MAX_TARGETS], ncols;
     char none[512];
     if (write_data(r, data, cols, &ncols, none, sizeof(none)) != 0 ||
-        write_paper(paper) != 0) {
+        write_paper(r, paper) != 0) {
         bench_fmt(why, n, "cannot write plot data in %s: %s", dir, strerror(errno));
         return -1;
     }
@@ -129,7 +134,7 @@ int bench_plot(struct bench_run *r, const char *dir, char *why, size_t n)
         "set logscale y\n"
         "set yrange [1:*]\n"
         "set grid ytics\n"
-        "set key top left\n"
+        "set key outside right top vertical\n"
         "set ylabel 'cycles per op (log scale)'\n"
         "set xtics scale 0\n"
         "set multiplot layout 2,1\n"

@@ -60,6 +60,7 @@ int bench_write_json(struct bench_run *r, const char *path)
     json_str(&j, "tool", "popek bench");
     json_str(&j, "popek_version", POPEK_VERSION);
     json_str(&j, "date", r->started);
+    json_str(&j, "command", r->command);
     json_str(&j, "machine", r->machine);
     json_f64(&j, "tsc_hz", r->tsc_hz);
     json_u64(&j, "reps", (uint64_t)r->o.reps);
@@ -81,11 +82,18 @@ int bench_write_json(struct bench_run *r, const char *path)
             json_str(&j, "why", tg->why);
         if (tg->paper)
             json_str(&j, "paper_column", tg->paper);
+        if (tg->runnable) {
+            json_f64(&j, "guest_tsc_hz", tg->guest_tsc_hz);
+            json_f64(&j, "tsc_scale", tg->tsc_scale);
+            json_str(&j, "tsc_note", tg->tsc_note);
+        }
         json_obj_end(&j);
     }
     json_arr_end(&j);
     json_arr_begin(&j, "benchmarks");
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         const struct bench_def *d = &bench_defs[di];
         double native = native_of(r, di);
         json_obj_begin(&j, NULL);
@@ -157,6 +165,8 @@ int bench_write_csv(struct bench_run *r, const char *path)
     fprintf(f, "benchmark,unit,target,status,n,reps,median,min,max,q1,q3,"
                "ratio_to_native,note,why\n");
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         const struct bench_def *d = &bench_defs[di];
         double native = native_of(r, di);
         for (int t = 0; t < r->ntargets; t++) {
@@ -179,6 +189,8 @@ int bench_write_csv(struct bench_run *r, const char *path)
         }
     }
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         const struct paper_ref *p = &bench_defs[di].paper;
         if (!p->unit)
             continue;
@@ -241,6 +253,8 @@ static void md_table(struct bench_run *r, FILE *f, struct notes *ns)
         fprintf(f, "---:|");
     fprintf(f, "\n");
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         const struct bench_def *d = &bench_defs[di];
         double native = native_of(r, di);
         fprintf(f, "| **%s** | %s |", d->name, d->unit);
@@ -294,8 +308,8 @@ int bench_write_md(struct bench_run *r, const char *path, FILE *also)
         return fail("cannot write %s: %s", path, strerror(errno));
     struct notes ns = {.n = 0};
     fprintf(f, "# popek benchmark results\n\n");
-    fprintf(f, "Measured %s on: %s.  popek %s.\n\n", r->started, r->machine,
-            POPEK_VERSION);
+    fprintf(f, "Measured %s on: %s.  popek %s, `%s`.\n\n", r->started,
+            r->machine, POPEK_VERSION, r->command);
     fprintf(f, "Each cell is the median of %d runs; N is scaled per target so "
                "that one run takes about %.2g s (see the detail table).  "
                "Cycles are the host TSC as read by `rdtsc` inside the guest "
@@ -311,10 +325,18 @@ int bench_write_md(struct bench_run *r, const char *path, FILE *also)
         for (int i = 0; i < ns.n; i++)
             fprintf(f, "%d. %s\n", i + 1, ns.why[i]);
     }
+    fprintf(f, "\nTargets:\n\n");
+    for (int t = 0; t < r->ntargets; t++) {
+        const struct target *tg = &r->targets[t];
+        fprintf(f, "- %s: %s\n", tg->label,
+                tg->runnable ? tg->tsc_note : tg->why);
+    }
     fprintf(f, "\n## Detail\n\n| benchmark | target | N | runs | median | min "
                "| max | IQR | wall s | note |\n|---|---|---:|---:|---:|---:|---:"
                "|---|---:|---|\n");
     for (size_t di = 0; di < bench_ndefs; di++) {
+        if (!r->row_on[di])
+            continue;
         for (int t = 0; t < r->ntargets; t++) {
             struct cell *c = bench_cell(r, di, t);
             if (c->status != CELL_OK)
@@ -332,7 +354,8 @@ int bench_write_md(struct bench_run *r, const char *path, FILE *also)
     }
     fprintf(f, "\nBenchmarks:\n\n");
     for (size_t di = 0; di < bench_ndefs; di++)
-        fprintf(f, "- `%s`: %s\n", bench_defs[di].name, bench_defs[di].title);
+        if (r->row_on[di])
+            fprintf(f, "- `%s`: %s\n", bench_defs[di].name, bench_defs[di].title);
     if (fclose(f) != 0)
         return fail("cannot write %s: %s", path, strerror(errno));
     if (also) {

@@ -13,7 +13,7 @@ struct engine_entry {
 static const struct engine_entry engines[] = {
     {"kvm", &engine_kvm_ops, NULL},
     {"interp", &engine_interp_ops, NULL},
-    {"bt", NULL, "the bt engine is not built yet (issue #4)"},
+    {"bt", &engine_bt_ops, NULL},
 };
 
 const char *const engine_names[] = {"kvm", "interp", "bt", NULL};

@@ -292,9 +292,14 @@ static uint8_t cmos_read(struct cmos *c, unsigned r)
 static void cmos_write(struct cmos *c, unsigned r, uint8_t v)
 {
     switch (r) {
-    case RTC_REG_A:
+    case RTC_REG_A: {
         c->ram[RTC_REG_A] = v & 0x7f;
+        /* A new rate counts its periods from now. */
+        uint64_t period = periodic_ns(c);
+        if (period)
+            c->last_period = clock_ns() / period;
         break;
+    }
     case RTC_REG_B: {
         uint8_t old = c->ram[RTC_REG_B];
         if (v & REGB_SET)
@@ -400,7 +405,7 @@ int cmos_create(struct machine *m)
     uint64_t nsec;
     guest_now(c, &sec, &nsec);
     c->last_sec = sec;
-    c->last_period = 0;
+    c->last_period = clock_ns() / periodic_ns(c);
     cmos_set_memory(c, m->ram_size);
     return io_register(&m->pio, 0x70, 2, cmos_io, c, "cmos");
 }

@@ -54,7 +54,6 @@ struct pit {
     uint8_t port61;            /* bits 0-3 as written */
     struct vtimer irq_timer;   /* channel 0 */
     uint64_t irq_target;       /* channel 0 tick of the next IRQ 0 edge */
-    uint64_t irqs;             /* IRQ 0 edges raised, for tests/stats */
 };
 
 static uint64_t ns_to_ticks(uint64_t ns)
@@ -183,7 +182,6 @@ static void pit_irq_fire(void *opaque)
         if (ch_elapsed(c, now) >= p->irq_target) {
             machine_set_irq(p->m, 0, 1);
             machine_set_irq(p->m, 0, 0);
-            p->irqs++;
         }
     }
     /* Late or not, the next interrupt stays on the period grid. */

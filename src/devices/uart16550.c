@@ -67,7 +67,6 @@
 
 struct uart {
     struct machine *m;
-    uint16_t base;
     int irq;
     uint8_t ier, lcr, mcr, scr, fcr;
     uint8_t lsr_errors;   /* OE (and PE/FE/BI, never set here) until read */
@@ -339,7 +338,6 @@ int uart_create(struct machine *m, uint16_t base, int irq)
         return fail("out of memory");
     m->uart = u;
     u->m = m;
-    u->base = base;
     u->irq = irq;
     u->divisor = 12; /* 9600 baud, as firmware leaves it */
     u->lcr = 0x03;   /* 8N1 */

@@ -1,6 +1,7 @@
 /* boot_priv.h - private to the loaders: the fixed low-memory layout that
  * every loader uses for its boot structures, little-endian field access on
- * untrusted images, and bounds-checked copies into guest RAM.
+ * untrusted images, bounds-checked copies into guest RAM, and the Linux
+ * boot-protocol pieces shared by bzimage.c and vmlinux.c.
  *
  * Low memory [0, BOOT_LOW_END) is reserved for popek's boot structures;
  * kernels may not load there:
@@ -94,6 +95,65 @@ void boot_set_stack(struct cpu_state *s);
  * first 8 KiB).  With want_checksum, only headers whose checksum is right;
  * without, any magic (to explain a bad checksum).  Returns the offset or -1. */
 long multiboot_find_header(const uint8_t *img, size_t len, bool want_checksum);
+
+/* ---- Linux boot protocol (bzimage.c; also used by vmlinux.c) ---- */
+/* Setup header fields: offsets in both the image and boot_params. */
+#define HDR_START 0x1f1
+#define HDR_SETUP_SECTS 0x1f1
+#define HDR_SYSSIZE 0x1f4
+#define HDR_BOOT_FLAG 0x1fe
+#define HDR_JUMP 0x200
+#define HDR_MAGIC 0x202
+#define HDR_VERSION 0x206
+#define HDR_TYPE_OF_LOADER 0x210
+#define HDR_LOADFLAGS 0x211
+#define HDR_CODE32_START 0x214
+#define HDR_RAMDISK_IMAGE 0x218
+#define HDR_RAMDISK_SIZE 0x21c
+#define HDR_HEAP_END_PTR 0x224
+#define HDR_CMD_LINE_PTR 0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGNMENT 0x230
+#define HDR_RELOCATABLE 0x234
+#define HDR_XLOADFLAGS 0x236
+#define HDR_CMDLINE_SIZE 0x238
+#define HDR_SETUP_DATA 0x250
+#define HDR_PREF_ADDRESS 0x258
+#define HDR_INIT_SIZE 0x260
+#define LINUX_HDR_LIMIT 0x290 /* boot_params fields after the header start here */
+
+/* Other boot_params fields. */
+#define BP_EXT_MEM_K 0x002
+#define BP_ALT_MEM_K 0x1e0
+#define BP_E820_ENTRIES 0x1e8
+#define BP_E820_TABLE 0x2d0
+#define BP_E820_MAX 128
+#define BP_SIZE 0x1000
+
+#define LOADED_HIGH 0x01
+#define CAN_USE_HEAP 0x80
+#define XLF_KERNEL_64 0x01
+#define KERNEL_LOAD_ADDR 0x100000ull
+
+/* A Linux kernel being loaded: its setup header (bytes at the offsets of
+ * boot_params, up to hdr_end) and the limits it sets. */
+struct linux_params {
+    const uint8_t *hdr;
+    size_t hdr_end;
+    uint64_t code32_start; /* written into boot_params */
+    uint64_t need_end;     /* end of the memory the kernel itself uses */
+    uint32_t initrd_max;   /* last byte the initrd may occupy */
+    uint32_t cmdline_max;  /* longest command line, without the NUL */
+};
+int linux_place_initrd(struct machine *m, const struct boot_request *req,
+                       const struct linux_params *lp, uint64_t *at);
+int linux_write_cmdline(struct machine *m, const struct boot_request *req,
+                        const struct linux_params *lp);
+void linux_write_boot_params(struct machine *m, const struct boot_request *req,
+                             const struct linux_params *lp, uint64_t initrd_at);
+/* 32-bit (CS 0x10, DS 0x18) or 64-bit entry with ESI/RSI = boot_params. */
+void linux_set_entry(struct machine *m, struct cpu_state *entry, bool is64,
+                     uint64_t rip);
 
 /* Validate an initrd: a cpio newc archive, or gzip/xz/zstd-compressed ones,
  * possibly concatenated (as Linux accepts them).  -1 with fail() naming

@@ -5,49 +5,12 @@
  * on engines with long mode, the 64-bit one (identity-mapped long mode,
  * RSI=boot_params, RIP=load address+0x200).  Builds boot_params (the "zero
  * page") with the image's setup header, the e820 map, the command line and
- * the initrd, placed as high as the kernel allows. */
+ * the initrd, placed as high as the kernel allows.  The boot_params,
+ * initrd and entry helpers (linux_*) are shared with vmlinux.c. */
 #include <string.h>
 
 #include "../core/util.h"
 #include "boot_priv.h"
-
-/* Setup header fields: offsets in both the image and boot_params. */
-#define HDR_START 0x1f1
-#define HDR_SETUP_SECTS 0x1f1
-#define HDR_SYSSIZE 0x1f4
-#define HDR_BOOT_FLAG 0x1fe
-#define HDR_JUMP 0x200
-#define HDR_MAGIC 0x202
-#define HDR_VERSION 0x206
-#define HDR_TYPE_OF_LOADER 0x210
-#define HDR_LOADFLAGS 0x211
-#define HDR_CODE32_START 0x214
-#define HDR_RAMDISK_IMAGE 0x218
-#define HDR_RAMDISK_SIZE 0x21c
-#define HDR_HEAP_END_PTR 0x224
-#define HDR_CMD_LINE_PTR 0x228
-#define HDR_INITRD_ADDR_MAX 0x22c
-#define HDR_KERNEL_ALIGNMENT 0x230
-#define HDR_RELOCATABLE 0x234
-#define HDR_XLOADFLAGS 0x236
-#define HDR_CMDLINE_SIZE 0x238
-#define HDR_SETUP_DATA 0x250
-#define HDR_PREF_ADDRESS 0x258
-#define HDR_INIT_SIZE 0x260
-#define HDR_LIMIT 0x290 /* boot_params fields after the header start here */
-
-/* Other boot_params fields. */
-#define BP_EXT_MEM_K 0x002
-#define BP_ALT_MEM_K 0x1e0
-#define BP_E820_ENTRIES 0x1e8
-#define BP_E820_TABLE 0x2d0
-#define BP_E820_MAX 128
-#define BP_SIZE 0x1000
-
-#define LOADED_HIGH 0x01
-#define CAN_USE_HEAP 0x80
-#define XLF_KERNEL_64 0x01
-#define KERNEL_LOAD_ADDR 0x100000ull
 
 bool bzimage_detect(const uint8_t *img, size_t len)
 {
@@ -59,14 +22,12 @@ bool bzimage_detect(const uint8_t *img, size_t len)
 
 /* What we learn from the image's setup header. */
 struct bz_info {
+    struct linux_params lp; /* header, limits, need_end */
     uint16_t version;
     size_t setup_len;       /* boot sector + setup code */
-    size_t hdr_end;         /* end of the setup header to copy */
     const uint8_t *pm;      /* protected-mode kernel */
     size_t pm_len;
-    uint64_t load, runtime, need_end; /* where it goes and grows to */
-    uint32_t initrd_max;    /* last byte the initrd may occupy */
-    uint32_t cmdline_max;   /* longest command line, without the NUL */
+    uint64_t load, runtime; /* where it goes and where it will run */
     bool is64;
 };
 
@@ -105,11 +66,12 @@ static int parse_header(const struct boot_request *req, struct bz_info *bz)
         return fail("%s: truncated: the protected-mode kernel has %zu bytes "
                     "but the header says %llu", name, bz->pm_len,
                     (unsigned long long)syssize);
-    bz->hdr_end = 0x202 + (size_t)img[HDR_JUMP + 1];
-    if (bz->hdr_end > HDR_LIMIT)
-        bz->hdr_end = HDR_LIMIT;
-    bz->initrd_max = rd32(img + HDR_INITRD_ADDR_MAX);
-    bz->cmdline_max = rd32(img + HDR_CMDLINE_SIZE);
+    bz->lp.hdr = img;
+    bz->lp.hdr_end = 0x202 + (size_t)img[HDR_JUMP + 1];
+    if (bz->lp.hdr_end > LINUX_HDR_LIMIT)
+        bz->lp.hdr_end = LINUX_HDR_LIMIT;
+    bz->lp.initrd_max = rd32(img + HDR_INITRD_ADDR_MAX);
+    bz->lp.cmdline_max = rd32(img + HDR_CMDLINE_SIZE);
     bz->is64 = bz->version >= 0x20c &&
                (rd16(img + HDR_XLOADFLAGS) & XLF_KERNEL_64);
     return 0;
@@ -139,14 +101,15 @@ static int place_kernel(struct machine *m, const struct boot_request *req,
         bz->runtime = pref;
     if (!init_size)
         init_size = (uint64_t)bz->pm_len * 4; /* before 2.10: a guess */
-    bz->need_end = bz->runtime + init_size;
-    if (bz->load + bz->pm_len > bz->need_end)
-        bz->need_end = bz->load + bz->pm_len;
-    if (bz->need_end > m->ram_size)
+    bz->lp.code32_start = bz->load;
+    bz->lp.need_end = bz->runtime + init_size;
+    if (bz->load + bz->pm_len > bz->lp.need_end)
+        bz->lp.need_end = bz->load + bz->pm_len;
+    if (bz->lp.need_end > m->ram_size)
         return fail("%s: the kernel needs guest RAM up to %llu MiB (loaded "
                     "at %#llx, runs at %#llx, init_size %llu KiB) but there "
                     "are only %llu MiB (use --mem)", req->kernel_name,
-                    (unsigned long long)((bz->need_end + (1 << 20) - 1) >> 20),
+                    (unsigned long long)((bz->lp.need_end + (1 << 20) - 1) >> 20),
                     (unsigned long long)bz->load,
                     (unsigned long long)bz->runtime,
                     (unsigned long long)(init_size >> 10),
@@ -156,35 +119,35 @@ static int place_kernel(struct machine *m, const struct boot_request *req,
 
 /* Put the initrd as high as allowed (below initrd_addr_max and RAM end),
  * page aligned, above everything the kernel uses. */
-static int place_initrd(struct machine *m, const struct boot_request *req,
-                        const struct bz_info *bz, uint64_t *at)
+int linux_place_initrd(struct machine *m, const struct boot_request *req,
+                       const struct linux_params *lp, uint64_t *at)
 {
     const char *iname = req->initrd_name ? req->initrd_name : "initrd";
     if (initrd_check(req->initrd, req->initrd_len, iname) < 0)
         return -1;
-    uint64_t limit = (uint64_t)bz->initrd_max + 1;
+    uint64_t limit = (uint64_t)lp->initrd_max + 1;
     if (limit > m->ram_size)
         limit = m->ram_size;
     uint64_t top = limit > req->initrd_len ? limit - req->initrd_len : 0;
     top &= ~(PAGE_SIZE_4K - 1);
-    if (req->initrd_len > limit || top < bz->need_end)
+    if (req->initrd_len > limit || top < lp->need_end)
         return fail("%s: initrd of %llu KiB does not fit in guest RAM between "
                     "the kernel (up to %#llx) and %#llx (%llu MiB of RAM; use "
                     "--mem)", iname,
                     (unsigned long long)((req->initrd_len + 1023) >> 10),
-                    (unsigned long long)bz->need_end,
+                    (unsigned long long)lp->need_end,
                     (unsigned long long)limit,
                     (unsigned long long)(m->ram_size >> 20));
     *at = top;
     return 0;
 }
 
-static int write_cmdline(struct machine *m, const struct boot_request *req,
-                         const struct bz_info *bz)
+int linux_write_cmdline(struct machine *m, const struct boot_request *req,
+                        const struct linux_params *lp)
 {
     const char *cmd = req->cmdline ? req->cmdline : "";
     size_t n = strlen(cmd);
-    uint64_t max = bz->cmdline_max;
+    uint64_t max = lp->cmdline_max;
     if (max > BOOT_CMDLINE_MAX - 1)
         max = BOOT_CMDLINE_MAX - 1;
     if (n > max)
@@ -194,20 +157,20 @@ static int write_cmdline(struct machine *m, const struct boot_request *req,
     return boot_copy(m, req->kernel_name, BOOT_CMDLINE, cmd, n + 1);
 }
 
-static void write_boot_params(struct machine *m, const struct boot_request *req,
-                              const struct bz_info *bz, uint64_t initrd_at)
+void linux_write_boot_params(struct machine *m, const struct boot_request *req,
+                             const struct linux_params *lp, uint64_t initrd_at)
 {
     uint8_t *bp = gpa_to_hva(m, BOOT_ZERO_PAGE, BP_SIZE);
     memset(bp, 0, BP_SIZE);
-    memcpy(bp + HDR_START, req->kernel + HDR_START, bz->hdr_end - HDR_START);
+    memcpy(bp + HDR_START, lp->hdr + HDR_START, lp->hdr_end - HDR_START);
     bp[HDR_TYPE_OF_LOADER] = 0xff;
     bp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
     wr16(bp + HDR_HEAP_END_PTR, 0xfe00 - 0x200);
-    wr32(bp + HDR_CODE32_START, (uint32_t)bz->load);
+    wr32(bp + HDR_CODE32_START, (uint32_t)lp->code32_start);
     wr32(bp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE);
     wr32(bp + HDR_RAMDISK_IMAGE, req->initrd ? (uint32_t)initrd_at : 0);
     wr32(bp + HDR_RAMDISK_SIZE, req->initrd ? (uint32_t)req->initrd_len : 0);
-    if (bz->hdr_end >= HDR_SETUP_DATA + 8)
+    if (lp->hdr_end >= HDR_SETUP_DATA + 8)
         wr64(bp + HDR_SETUP_DATA, 0);
 
     uint64_t ext_k = (m->ram_size - BIOS_HOLE_END) >> 10;
@@ -222,6 +185,20 @@ static void write_boot_params(struct machine *m, const struct boot_request *req,
         wr64(e + 8, e820[i].size);
         wr32(e + 16, e820[i].type);
     }
+}
+
+/* The entry state of both Linux boot protocols. */
+void linux_set_entry(struct machine *m, struct cpu_state *entry, bool is64,
+                     uint64_t rip)
+{
+    memset(entry, 0, sizeof(*entry));
+    if (is64)
+        boot_long64(m, entry, BOOT_PAGE_TABLES, BOOT_GDT);
+    else
+        boot_flat32(m, entry, BOOT_GDT, 0x10, 0x18);
+    entry->rip = rip;
+    entry->gpr[R_ESI] = BOOT_ZERO_PAGE;
+    boot_set_stack(entry);
 }
 
 int bzimage_load(struct machine *m, const struct boot_request *req,
@@ -244,26 +221,16 @@ int bzimage_load(struct machine *m, const struct boot_request *req,
     if (place_kernel(m, &r, &bz) < 0)
         return -1;
     uint64_t initrd_at = 0;
-    if (r.initrd && place_initrd(m, &r, &bz, &initrd_at) < 0)
+    if (r.initrd && linux_place_initrd(m, &r, &bz.lp, &initrd_at) < 0)
         return -1;
-    if (write_cmdline(m, &r, &bz) < 0)
+    if (linux_write_cmdline(m, &r, &bz.lp) < 0)
         return -1;
     if (boot_copy(m, r.kernel_name, bz.load, bz.pm, bz.pm_len) < 0)
         return -1;
     if (r.initrd &&
         boot_copy(m, r.kernel_name, initrd_at, r.initrd, r.initrd_len) < 0)
         return -1;
-    write_boot_params(m, &r, &bz, initrd_at);
-
-    memset(entry, 0, sizeof(*entry));
-    if (bz.is64) {
-        boot_long64(m, entry, BOOT_PAGE_TABLES, BOOT_GDT);
-        entry->rip = bz.load + 0x200;
-    } else {
-        boot_flat32(m, entry, BOOT_GDT, 0x10, 0x18);
-        entry->rip = bz.load;
-    }
-    entry->gpr[R_ESI] = BOOT_ZERO_PAGE;
-    boot_set_stack(entry);
+    linux_write_boot_params(m, &r, &bz.lp, initrd_at);
+    linux_set_entry(m, entry, bz.is64, bz.is64 ? bz.load + 0x200 : bz.load);
     return 0;
 }

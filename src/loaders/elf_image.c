@@ -120,6 +120,52 @@ int elf_parse(const uint8_t *img, size_t len, const char *name,
     return 0;
 }
 
+/* Walk the notes in [p, p+len): namesz, descsz, type, name, desc (4-byte
+ * aligned). */
+static int notes_have_owner(const uint8_t *p, uint64_t len, const char *owner)
+{
+    size_t olen = strlen(owner) + 1;
+    uint64_t off = 0;
+    while (len - off >= 12) {
+        uint64_t namesz = rd32(p + off), descsz = rd32(p + off + 4);
+        uint64_t name = off + 12;
+        uint64_t desc = name + align_up(namesz, 4);
+        uint64_t next = desc + align_up(descsz, 4);
+        if (next > len)
+            return 0;
+        if (namesz == olen && !memcmp(p + name, owner, olen))
+            return 1;
+        off = next;
+    }
+    return 0;
+}
+
+int elf_has_note_owner(const uint8_t *img, size_t len, const char *owner)
+{
+    if (!elf_is_elf(img, len) || len < 64)
+        return 0;
+    int bits = img[4] == 1 ? 32 : img[4] == 2 ? 64 : 0;
+    if (!bits)
+        return 0;
+    uint64_t phoff = bits == 32 ? rd32(img + 28) : rd64(img + 32);
+    uint16_t phentsize = rd16(img + (bits == 32 ? 42 : 54));
+    uint16_t phnum = rd16(img + (bits == 32 ? 44 : 56));
+    if (phentsize < (bits == 32 ? 32 : 56) || phoff > len ||
+        (uint64_t)phnum * phentsize > len - phoff)
+        return 0;
+    for (unsigned i = 0; i < phnum; i++) {
+        uint32_t type;
+        struct elf_seg s;
+        read_phdr(img + phoff + (uint64_t)i * phentsize, bits, &type, &s);
+        if (type != 4 /* PT_NOTE */ || s.offset > len ||
+            s.filesz > len - s.offset)
+            continue;
+        if (notes_have_owner(img + s.offset, s.filesz, owner))
+            return 1;
+    }
+    return 0;
+}
+
 uint64_t elf_virt_to_phys(const struct elf_image *e, uint64_t v)
 {
     for (unsigned i = 0; i < e->nseg; i++) {

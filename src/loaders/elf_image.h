@@ -24,6 +24,9 @@ int elf_is_elf(const uint8_t *img, size_t len);
 /* Parse and validate; -1 with fail("<name>: <problem>"). */
 int elf_parse(const uint8_t *img, size_t len, const char *name,
               struct elf_image *out);
+/* Does a PT_NOTE segment hold a note whose owner (name) is `owner`, e.g.
+ * "Linux" in a Linux vmlinux?  Malformed notes are just skipped. */
+int elf_has_note_owner(const uint8_t *img, size_t len, const char *owner);
 /* Physical address of virtual address v through the PT_LOAD segments
  * (v itself if no segment maps it). */
 uint64_t elf_virt_to_phys(const struct elf_image *e, uint64_t v);

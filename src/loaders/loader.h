@@ -36,6 +36,12 @@ int multiboot_load(struct machine *m, const struct boot_request *req,
 bool bzimage_detect(const uint8_t *img, size_t len);
 int bzimage_load(struct machine *m, const struct boot_request *req,
                  struct cpu_state *entry);
+/* An uncompressed Linux vmlinux ELF (as scripts/fetch-linux.sh extracts from
+ * a bzImage): loaded by its segments and entered through the same 32-/64-bit
+ * boot protocol as a bzImage, skipping the in-guest decompressor. */
+bool vmlinux_detect(const uint8_t *img, size_t len);
+int vmlinux_load(struct machine *m, const struct boot_request *req,
+                 struct cpu_state *entry);
 
 /* Shared helpers (boot_common.c). */
 struct e820_entry {

@@ -8,6 +8,9 @@
 #define DIFF_DATA 0x00200000u      /* data window (both worlds) */
 #define DIFF_DATA_SIZE 0x1000u
 #define DIFF_CODE 0x00210000u      /* the instruction under test */
+/* The helper's first 4 bytes: ready, or it could not set itself up. */
+#define DIFF_READY "P32R"
+#define DIFF_NOT_READY "P32E"
 
 struct diff_case {
     uint8_t code[60];

@@ -574,10 +574,57 @@ static void test_fetch_crossing_page(void)
     CHECK(interp_step(c) == -1 && c->eip == 0x51000);
 }
 
+static void test_single_step(void)
+{
+    setup();
+    /* With TF set, each instruction is followed by #DB (a trap). */
+    static const uint8_t nop[] = {0x90};
+    c->eflags |= FLAG_TF;
+    CHECK(step_at(CODE, nop, 1) == -1);
+    CHECK(c->eip == HANDLERS + 16 * EXC_DB);
+    CHECK(get32(c->r[4]) == CODE + 1);            /* return EIP: after */
+    CHECK(get32(c->r[4] + 8) & FLAG_TF);          /* saved EFLAGS.TF */
+    CHECK(!(c->eflags & FLAG_TF) && (c->dr[6] & 0x4000));
+    CHECK(c->exc_count[EXC_DB] == 1);
+    /* int n with TF: no #DB after it (the gate clears TF). */
+    c->r[4] = STACK0;
+    c->eflags |= FLAG_TF;
+    static const uint8_t int30[] = {0xcd, 0x30};
+    CHECK(step_at(CODE, int30, 2) == -1);
+    CHECK(c->eip == HANDLERS + 16 * 0x30 && c->exc_count[EXC_DB] == 1);
+}
+
+static void test_rep_ins_restart(void)
+{
+    setup_paging();
+    /* rep insb of 12 bytes from 0x4fff8: 8 land in the writable page, the
+     * 9th hits read-only 0x50000 and faults; the instruction restarts with
+     * ECX/EDI showing the 8 bytes already stored. */
+    static const uint8_t rep_insb[] = {0xf3, 0x6c};
+    memset(ram + 0x4fff8, 0, 16);
+    c->r[7] = 0x4fff8;  /* EDI */
+    c->r[1] = 12;       /* ECX */
+    c->r[2] = 0x70;     /* DX */
+    c->eflags &= ~FLAG_DF;
+    CHECK(step_at(CODE, rep_insb, 2) == EXC_PF);
+    CHECKF(c->r[1] == 4 && c->r[7] == 0x50000, "ecx %u edi %#x", c->r[1],
+           c->r[7]);
+    CHECK(get32(0x4fff8) == 0xffffffffu && get32(0x4fffc) == 0xffffffffu);
+    CHECK(c->cr2 == 0x50000 && get32(c->r[4] + 4) == CODE);
+    /* popf at CPL 3 cannot change IF or IOPL (no fault). */
+    c->r[4] = STACK0;
+    enter_ring3(CODE + 0x200, 0x202);
+    static const uint8_t push_popf[] = {0x68, 0x00, 0x30, 0, 0, 0x9d};
+    memcpy(ram + CODE + 0x200, push_popf, sizeof(push_popf));
+    CHECK(interp_step(c) == -1 && interp_step(c) == -1);
+    CHECKF((c->eflags & (FLAG_IF | FLAG_IOPL)) == FLAG_IF, "eflags %#x",
+           c->eflags);
+}
+
 int main(void)
 {
     ram = aligned_alloc(4096, RAM_SIZE);
-    c = aligned_alloc(64, sizeof(*c));
+    c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
     if (!ram || !c)
         return 1;
     memset(c, 0, sizeof(*c));
@@ -595,6 +642,8 @@ int main(void)
     RUN(test_external_interrupt);
     RUN(test_decode_cache);
     RUN(test_fetch_crossing_page);
+    RUN(test_single_step);
+    RUN(test_rep_ins_restart);
     interp_cpu_free(c);
     free(c);
     free(ram);

@@ -6,6 +6,7 @@
  * get/set_state round trip and kicks from another thread.  At the end it
  * prints (without asserting) what one exit round trip costs on this host.
  * SKIPs with the engine's own reason when /dev/kvm is unusable. */
+#include <cpuid.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -778,6 +779,167 @@ static void test_long_mode_int_iretq(void)
     free_machine(m);
 }
 
+/* 32-bit paging with 4 MiB pages: linear 4 MiB+x aliases physical x.
+ * kvm_pvm cannot do 32-bit paging: there set_state must say so, and a
+ * guest's own "mov cr0" must end in a triple fault that explains it. */
+static void test_paging32(void)
+{
+    NEED_KVM();
+    NEW_MACHINE(m);
+    uint32_t *pd = (uint32_t *)(m->ram + 0x30000);
+    pd[0] = 0x83;            /* 0-4M -> 0, present, writable, 4M page */
+    pd[1] = 0x83;            /* 4-8M -> 0 as well */
+    memcpy(m->ram + 0x6000, "\x78\x56\x34\x12", 4);
+    static const uint8_t code[] = {
+        0xa1, 0x00, 0x60, 0x40, 0x00, /* mov eax, [0x406000] */
+        0x66, 0xba, 0x00, 0x05, 0xef, /* out it */
+        0xf4,                         /* hlt */
+    };
+    load_code(m, CODE_ADDR, code, sizeof(code));
+    struct cpu_state s;
+    state32(&s);
+    s.cr4 = CR4_PSE;
+    s.cr3 = 0x30000;
+    s.cr0 |= CR0_PG;
+    int rc = K->set_state(m, &s);
+    if (strcmp(kvm_backend_name(), "pvm") == 0) {
+        CHECKF(rc < 0 && strstr(popek_error(), "32-bit paging"),
+               "set_state with 32-bit paging on pvm: rc %d (%s)", rc,
+               rc < 0 ? popek_error() : "accepted");
+        /* The guest's own attempt: */
+        static const uint8_t enable[] = {
+            0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x10, 0x0f, 0x22, 0xe0,
+                                          /* cr4 |= PSE */
+            0xb8, 0x00, 0x00, 0x03, 0x00, 0x0f, 0x22, 0xd8, /* cr3 */
+            0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80,
+            0x0f, 0x22, 0xc0,             /* cr0 |= PG */
+            0xf4,
+        };
+        load_code(m, CODE_ADDR, enable, sizeof(enable));
+        state32(&s);
+        s.idt.limit = 0; /* no IDT: the #GP becomes a triple fault */
+        CHECK(K->set_state(m, &s) == 0);
+        struct run_result rr = run_until_hlt(m, NULL, 20);
+        CHECKF(rr.last == EXIT_SHUTDOWN &&
+                   strstr(rr.msg, "32-bit paging") != NULL,
+               "exit %d: %s", rr.last, rr.msg);
+    } else {
+        CHECKF(rc == 0, "set_state: %s", popek_error());
+        struct run_result rr = run_until_hlt(m, NULL, 20);
+        CHECKF(rr.last == EXIT_HLT, "last exit %d: %s", rr.last, rr.msg);
+        CHECKF(rec.n == 1 && rec.log[0].value == 0x12345678,
+               "read through the alias: %#x", rec.n ? rec.log[0].value : 0);
+    }
+    free_machine(m);
+}
+
+static void test_rdrand(void)
+{
+    NEED_KVM();
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 30)))
+        SKIP("the host CPU has no RDRAND");
+    NEW_MACHINE(m);
+    static const uint8_t code[] = {
+        0x66, 0xba, 0x00, 0x05,       /* mov dx, 0x500 */
+        0x0f, 0xc7, 0xf0,             /* rdrand eax */
+        0x9c, 0x5b,                   /* pushf; pop ebx */
+        0xef, 0x89, 0xd8, 0xef,       /* out eax; out flags */
+        0x0f, 0xc7, 0xf1,             /* rdrand ecx */
+        0x89, 0xc8, 0xef,             /* out ecx */
+        0xf4,                         /* hlt */
+    };
+    load_code(m, CODE_ADDR, code, sizeof(code));
+    struct cpu_state s;
+    state32(&s);
+    CHECK(K->set_state(m, &s) == 0);
+    struct run_result rr = run_until_hlt(m, NULL, 20);
+    CHECKF(rr.last == EXIT_HLT, "last exit %d: %s", rr.last, rr.msg);
+    CHECKF(rec.n == 3, "%d accesses logged", rec.n);
+    if (rec.n == 3) {
+        /* CF=1 says the value is valid; two 32-bit values in a row are
+         * equal with probability 2^-32. */
+        CHECKF(rec.log[1].value & FLAG_CF, "flags %#x", rec.log[1].value);
+        CHECKF(rec.log[0].value != rec.log[2].value, "rdrand gave %#x twice",
+               rec.log[0].value);
+    }
+    free_machine(m);
+}
+
+/* An instruction nobody can do must stop the run with a clear message,
+ * not hang or crash.  Only kvm_pvm runs guest kernel code through KVM's
+ * emulator (which has no CRC32); elsewhere the instruction just works. */
+static void test_emulation_failure_message(void)
+{
+    NEED_KVM();
+    if (strcmp(kvm_backend_name(), "pvm") != 0)
+        SKIP("only kvm_pvm emulates guest kernel code");
+    NEW_MACHINE(m);
+    static const uint8_t code[] = {
+        0xf2, 0x0f, 0x38, 0xf1, 0xc1, /* crc32 eax, ecx */
+        0xf4,
+    };
+    load_code(m, CODE_ADDR, code, sizeof(code));
+    struct cpu_state s;
+    state32(&s);
+    CHECK(K->set_state(m, &s) == 0);
+    struct run_result rr = run_until_hlt(m, NULL, 20);
+    CHECKF(rr.last == EXIT_FAILED && strstr(rr.msg, "0x10000") &&
+               strstr(rr.msg, "f2 0f 38 f1"),
+           "exit %d: %s", rr.last, rr.msg);
+    free_machine(m);
+}
+
+static void test_cmpxchg16b(void)
+{
+    NEED_KVM();
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 13)))
+        SKIP("the host CPU has no CMPXCHG16B");
+    NEW_MACHINE(m);
+    build_page_tables(m);
+    static const uint8_t code[] = {
+        0xbe, 0x00, 0x60, 0x00, 0x00,             /* mov esi, 0x6000 */
+        0x48, 0xc7, 0xc0, 0x01, 0x00, 0x00, 0x00, /* mov rax, 1 */
+        0x48, 0xc7, 0xc2, 0x02, 0x00, 0x00, 0x00, /* mov rdx, 2 */
+        0x48, 0xc7, 0xc3, 0x03, 0x00, 0x00, 0x00, /* mov rbx, 3 */
+        0x48, 0xc7, 0xc1, 0x04, 0x00, 0x00, 0x00, /* mov rcx, 4 */
+        0xf0, 0x48, 0x0f, 0xc7, 0x0e, /* lock cmpxchg16b [rsi]: equal */
+        0x9c, 0x5f,                   /* pushfq; pop rdi */
+        0xf0, 0x48, 0x0f, 0xc7, 0x0e, /* again: now different */
+        0x9c, 0x5d,                   /* pushfq; pop rbp */
+        0x49, 0x89, 0xc2,             /* mov r10, rax */
+        0x49, 0x89, 0xd1,             /* mov r9, rdx */
+        0x66, 0xba, 0x00, 0x05,       /* mov dx, 0x500 */
+        0x89, 0xf8, 0xef,             /* out edi (flags 1) */
+        0x89, 0xe8, 0xef,             /* out ebp (flags 2) */
+        0x44, 0x89, 0xd0, 0xef,       /* out r10d (rax) */
+        0x44, 0x89, 0xc8, 0xef,       /* out r9d (rdx) */
+        0xf4,
+    };
+    load_code(m, CODE_ADDR, code, sizeof(code));
+    uint64_t init[2] = {1, 2};
+    memcpy(m->ram + 0x6000, init, 16);
+    struct cpu_state s;
+    state64(&s);
+    CHECK(K->set_state(m, &s) == 0);
+    struct run_result rr = run_until_hlt(m, NULL, 20);
+    CHECKF(rr.last == EXIT_HLT, "last exit %d: %s", rr.last, rr.msg);
+    CHECKF(rec.n == 4, "%d accesses logged", rec.n);
+    if (rec.n == 4) {
+        CHECK(rec.log[0].value & FLAG_ZF);
+        CHECK(!(rec.log[1].value & FLAG_ZF));
+        CHECKF(rec.log[2].value == 3 && rec.log[3].value == 4,
+               "rdx:rax after a mismatch %#x:%#x", rec.log[3].value,
+               rec.log[2].value);
+    }
+    uint64_t mem[2];
+    memcpy(mem, m->ram + 0x6000, 16);
+    CHECKF(mem[0] == 3 && mem[1] == 4, "memory %#llx %#llx",
+           (unsigned long long)mem[0], (unsigned long long)mem[1]);
+    free_machine(m);
+}
+
 static void test_state_round_trip(void)
 {
     NEED_KVM();
@@ -1059,6 +1221,10 @@ int main(void)
     RUN(test_int_gate_privilege_fault);
     RUN(test_lar_lsl_verw);
     RUN(test_long_mode_int_iretq);
+    RUN(test_paging32);
+    RUN(test_rdrand);
+    RUN(test_cmpxchg16b);
+    RUN(test_emulation_failure_message);
     RUN(test_state_round_trip);
     RUN(test_kick);
     RUN(test_stats);

@@ -846,6 +846,83 @@ static void test_initrd_formats(void)
     free_machine(m);
 }
 
+/* Turn the ELF32 multiboot kernel into a Linux vmlinux: no multiboot
+ * header, a PT_NOTE with a "Linux" note.  Returns the new length. */
+static size_t make_vmlinux32(uint8_t *k)
+{
+    make_elf32(k, 0x100010);
+    memset(k + 0x1000, 0, 12);                  /* no multiboot header */
+    put32(k + 0x1180, 6);                       /* namesz */
+    put32(k + 0x1184, 0);                       /* descsz */
+    put32(k + 0x1188, 1);                       /* type */
+    memcpy(k + 0x118c, "Linux\0\0", 8);
+    put32(k + 52 + 64 + 16, 20);                /* PT_NOTE filesz */
+    return 0x1194;
+}
+
+static void test_vmlinux32(void)
+{
+    struct machine *m = new_machine(64 * MiB);
+    uint8_t k[ELF_BUF], cpio[1024];
+    size_t klen = make_vmlinux32(k);
+    size_t clen = make_cpio(cpio);
+    struct cpu_state s;
+    int rc = load(m, k, klen, "vmlinux", cpio, clen, "rd.cpio", "quiet", false, &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
+    if (rc)
+        goto out;
+    CHECK(!memcmp(m->ram + 0x100000, k + 0x1000, 0x100));
+    CHECK(m->ram[0x200080] == 0 && m->ram[0x20107f] == 0); /* bss */
+    CHECK(s.rip == 0x100010 && s.seg[SEG_CS].sel == 0x10 &&
+          s.seg[SEG_DS].sel == 0x18 && !(s.cr0 & CR0_PG));
+    CHECK(s.gpr[R_EBX] == 0 && s.gpr[R_EDI] == 0 && s.gpr[R_EBP] == 0);
+    const uint8_t *bp = m->ram + s.gpr[R_ESI];
+    CHECK(get16(bp + 0x1fe) == 0xaa55 && !memcmp(bp + 0x202, "HdrS", 4));
+    CHECK(get16(bp + 0x206) >= 0x206 && bp[0x210] == 0xff && (bp[0x211] & 1));
+    CHECK(!strcmp((char *)m->ram + get32(bp + 0x228), "quiet"));
+    uint32_t ri = get32(bp + 0x218), rs = get32(bp + 0x21c);
+    CHECK(rs == clen && ri >= 0x202000 && ri + rs <= 64 * MiB &&
+          !memcmp(m->ram + ri, cpio, clen));
+    CHECK(bp[0x1e8] == 4);
+    /* without the Linux note it is just an ELF: not a kernel */
+    memset(k + 0x118c, 'x', 5);
+    CHECK(load(m, k, klen, "vmlinux", NULL, 0, NULL, NULL, false, &s) < 0);
+    CHECKF(has(popek_error(), "vmlinux: not a multiboot kernel or a Linux "
+               "bzImage"), "%s", popek_error());
+out:
+    free_machine(m);
+}
+
+static void test_vmlinux64(void)
+{
+    struct machine *m = new_machine(64 * MiB);
+    uint8_t k[ELF_BUF];
+    make_elf64(k);
+    memset(k + 0x1000, 0, 12); /* no multiboot header */
+    /* second program header: PT_NOTE at 0x1200 holding a "Linux" note */
+    put16(k + 56, 2);
+    uint8_t *ph = k + 64 + 56;
+    put32(ph, 4);
+    put64(ph + 8, 0x1200);
+    put64(ph + 32, 20);
+    put32(k + 0x1200, 6);
+    put32(k + 0x1208, 1);
+    memcpy(k + 0x120c, "Linux\0\0", 8);
+    size_t klen = 0x1220;
+    struct cpu_state s;
+    int rc = load(m, k, klen, "vmlinux64", NULL, 0, NULL, NULL, true, &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
+    if (!rc) {
+        CHECK(s.rip == 0x100010 && (s.efer & EFER_LMA) && s.seg[SEG_CS].l);
+        CHECK(!memcmp(m->ram + s.gpr[R_ESI] + 0x202, "HdrS", 4));
+        CHECK(get16(m->ram + s.gpr[R_ESI] + 0x236) & 1); /* XLF_KERNEL_64 */
+    }
+    CHECK(load(m, k, klen, "vmlinux64", NULL, 0, NULL, NULL, false, &s) < 0);
+    CHECKF(has(popek_error(), "vmlinux64 is a 64-bit kernel"), "%s",
+           popek_error());
+    free_machine(m);
+}
+
 /* Every truncation and many single-byte corruptions of valid images must
  * give either success or an error naming the file - never a crash (the
  * ASan build checks the memory accesses). */
@@ -857,8 +934,11 @@ static void test_truncations_and_corruptions(void)
     size_t laout = make_aout(aout);
     size_t lbz;
     uint8_t *bz = make_bzimage(&bz_default, 0x800, &lbz);
+    uint8_t vml[ELF_BUF];
+    size_t lvml = make_vmlinux32(vml);
     struct { uint8_t *img; size_t len; bool lm; } imgs[] = {
-        {e32, l32, false}, {e64, l64, true}, {aout, laout, false}, {bz, lbz, true},
+        {e32, l32, false}, {e64, l64, true}, {aout, laout, false},
+        {bz, lbz, true}, {vml, lvml, false},
     };
     struct cpu_state s;
     int bad = 0;
@@ -913,6 +993,21 @@ static void test_real_debian_kernels(void)
         CHECK(rc != 0 || (s.rip == 0x1000200 && (s.efer & EFER_LMA)));
         free(k);
     }
+    /* the uncompressed vmlinux ELFs fetch-linux.sh extracts */
+    static const struct { const char *path; bool is64; } vml[] = {
+        {"cache/linux/vmlinux-686", false}, {"cache/linux/vmlinux-amd64", true},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(vml); i++) {
+        if (read_file(vml[i].path, &k, &klen) < 0)
+            continue;
+        rc = load(m, k, klen, vml[i].path, ird, ilen, "initramfs.gz",
+                  "console=ttyS0", true, &s);
+        CHECKF(rc == 0, "%s", popek_error());
+        CHECK(rc != 0 || (s.rip == 0x1000000 &&
+                          !!(s.efer & EFER_LMA) == vml[i].is64 &&
+                          !memcmp(m->ram + s.gpr[R_ESI] + 0x202, "HdrS", 4)));
+        free(k);
+    }
     free(ird);
     free_machine(m);
 }
@@ -944,6 +1039,8 @@ int main(void)
     RUN(test_bz_cmdline_too_long);
     RUN(test_bz_truncated_gzip_initrd);
     RUN(test_initrd_formats);
+    RUN(test_vmlinux32);
+    RUN(test_vmlinux64);
     RUN(test_truncations_and_corruptions);
     RUN(test_real_debian_kernels);
     TEST_MAIN_END();

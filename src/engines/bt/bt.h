@@ -1,54 +1,82 @@
 /* bt.h - the binary-translation engine (software VMM, after Adams & Agesen,
  * ASPLOS 2006): private interface shared by the files of src/engines/bt.
  *
- * ARCHITECTURE (as built; state of each part at the end of each line)
+ * ARCHITECTURE (as built; [done]/[partial]/[missing] = state of each part)
  *
  *  Guest state.  The reference copy is the interpreter's struct interp_cpu
  *  (bt->cpu).  While translated code runs, guest EAX..EDI live in host
  *  RAX..RDI (same numbers, low 32 bits; ESP in RSP), guest CF PF AF ZF SF
  *  OF DF in host RFLAGS; everything else (IF, IOPL, segments, CRs...) stays
- *  in bt->cpu.  Host R8-R11 are scratch for translated code.          [done]
+ *  in bt->cpu.  Host R8-R11 are scratch for translated code; the host stack
+ *  is never used by it.                                              [done]
  *
- *  Window (window.c).  A 4 GiB (+guard) PROT_NONE reservation; guest RAM
- *  (the machine's memfd) is mapped 1:1 at its guest-physical address.
- *  Translated code reaches guest memory only as gs:[addr32] (prefixes
- *  0x65 0x67), gs.base = window base (wrgsbase when AT_HWCAP2 has
- *  FSGSBASE, else arch_prctl).  The interpreter's `ram` pointer is the same
- *  window, so its writes are traced too.                             [done]
- *  Paging: while CR0.PG=1 the engine runs the interpreter (no shadow page
- *  tables yet: the two kernel/user views, hidden/true page faults and page
- *  table tracing of the design are NOT built).                   [missing]
+ *  Views (window.c).  Three 4 GiB (+guard) PROT_NONE reservations: the
+ *  physical view (RAM from the machine's memfd mapped 1:1; the
+ *  interpreter's `ram` pointer, and the view translated code uses while
+ *  paging is off), and the kernel and user views (shadow page tables).
+ *  Translated code reaches guest memory only as gs:[addr32] (prefixes 0x65
+ *  0x67); gs.base = the view for the current mode/CPL, set with wrgsbase
+ *  (AT_HWCAP2 FSGSBASE) or arch_prctl(ARCH_SET_GS) before each entry. [done]
+ *
+ *  Shadow paging (shadow.c).  32-bit paging with 4 KiB and 4 MiB pages (no
+ *  PAE: PAE guests run in the interpreter).  Views are filled on demand
+ *  from host SIGSEGVs: hidden fault -> set A/D in the guest tables, mmap
+ *  the RAM page (read-only until D is set, or while traced); true fault ->
+ *  the interpreter re-executes the instruction and delivers #PF.  The user
+ *  view never maps supervisor pages.  Page-table pages are write-protected
+ *  in all views and in the physical view (tracing); a write is emulated by
+ *  interp_step, and then only the shadows of the entries written are
+ *  dropped (none if the old entry was not present) when the store was a
+ *  single ModRM store into a page table of known region; otherwise the
+ *  4 MiB region of that table, or everything for a page directory.  CR0/
+ *  CR3/CR4 changes flush both views; invlpg drops one page (skipped when
+ *  nothing was shadowed there since).  A reverse map (one writable
+ *  mapping per RAM page) lets pages that become traced lose writable
+ *  shadows.  Chains between different linear pages are unlinked and the
+ *  ibl table cleared at each invalidation.  Counters for every event. [done]
+ *  Keeping shadows across CR3 switches (a cache of shadow address spaces)
+ *  is the next performance step.  Accessed bits of code pages are set at
+ *  fragment lookup only (chained execution does not set them).  [partial]
  *
  *  Translation cache (tcache.c).  One RWX mmap: struct bt_ctx first (guest
  *  register save area, exit code, kick word, indirect-branch table: all
  *  reached RIP-relative from generated code), then the shared stubs
- *  (stubs.c), then fragments.  Fragments are keyed by the guest-physical
- *  address of their first byte (paging off: = linear EIP) in a hash table;
- *  the cache is flushed wholesale when full or when a traced code page is
- *  written.                                                          [done]
+ *  (stubs.c), then fragments.  Fragments are keyed by (guest-physical
+ *  address, linear EIP); the cache is flushed wholesale when full and when
+ *  paging is switched on/off.                                        [done]
  *
  *  Stubs (stubs.c, generated at start-up).  bt_enter: save host callee-
  *  saved registers, load guest registers and flags from bt_ctx, jump.  exit
  *  entries: store the exit code, save guest registers and flags, restore
  *  the host stack, return the code.  ibl: indirect-branch lookup in a
- *  direct-mapped table {guest eip -> host address} using a private flag
+ *  direct-mapped table {linear eip -> host address} using a private flag
  *  stack in bt_ctx (so guest flags survive); a miss exits.          [done]
  *
- *  Translator (translate.c, emit.c).  Up to BT_MAX_INSN guest instructions
- *  or up to a control transfer.  IDENT: integer ALU/mov/lea/shift/mul/div/
- *  setcc/cmov/bt*/xchg/cmpxchg/xadd/bswap..., memory operands re-encoded
- *  with gs+addr32 (disp32-only ModRM -> SIB form, else it would be
- *  RIP-relative).  Rewritten: inc/dec 40-4F, push/pop reg/imm/mem, leave,
- *  call/ret/jmp/jcc (direct: chained exit stubs patched in place once the
- *  target is translated; indirect: ibl).  Everything else (privileged and
- *  sensitive instructions, segment loads, string ops, x87, far transfers,
- *  16-bit addressing, fs/gs/cs overrides, rep-prefixed non-string ops)
- *  ends the fragment with a CALLOUT exit: the engine runs interp_step() for
- *  that one instruction.  A fragment whose first instruction is a callout
- *  holds no code (interp-only).  Code runs translated only in "flat" mode
- *  (bt_mode_ok: protected mode, paging off, 32-bit flat CS/SS/DS/ES, no TF,
- *  no DR7 breakpoints, no alignment checks); otherwise the interpreter
- *  runs.                                                             [done]
+ *  Translator (translate.c, emit.h).  Up to BT_MAX_INSN guest instructions
+ *  or up to a control transfer, within one page.  IDENT: integer ALU, mov,
+ *  lea, shifts, mul/div, setcc, cmov, bt/bts (register offsets only with
+ *  register operands), xchg, cmpxchg(8b), xadd, bswap, pause, hint NOPs;
+ *  memory operands re-encoded with gs+addr32 (disp32-only ModRM -> SIB
+ *  form, else it would be RIP-relative).  Rewritten: inc/dec 40-4F,
+ *  push/pop reg/imm/mem, leave, call/ret/jmp/jcc/loop/jecxz (direct: exit
+ *  stubs patched to the target fragment once it exists = chaining;
+ *  indirect: ibl).  Everything else (privileged and sensitive instructions,
+ *  segment loads, string ops, x87, far transfers, pusha/popa, 16-bit
+ *  operand-size stack/branch ops, 16-bit addressing, fs/gs/cs overrides,
+ *  rep-prefixed non-string ops) ends the fragment with a CALLOUT exit: the
+ *  engine runs interp_step() for that one instruction.  A fragment whose
+ *  first instruction is a callout holds no code (interp-only).  Code runs
+ *  translated only when bt_mode_ok (protected mode, no PAE, 32-bit flat
+ *  CS/SS/DS/ES, no TF, no DR7 breakpoints, no alignment checks); otherwise
+ *  the interpreter runs batches.                                    [done]
+ *  Fragments and ibl entries are keyed by a mode word too (MODE_*: CPL 0,
+ *  FS usable with a 4 GiB limit, GS likewise): at CPL 0, cli runs in the
+ *  cache (virtual IF in bt_ctx.vif); fs:/gs: memory operands of IDENT
+ *  instructions run in the cache as r10d = segbase + EA (two flag-free
+ *  32-bit leas) and gs:[r10d] (not with AH..BH operands, which cannot
+ *  take a REX prefix).                                               [done]
+ *  In-cache sti/pushf/popf (sti and popf must open the irq window) and
+ *  string ops are callouts.                                      [missing]
  *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
  *  bt_ctx run_ok word), so kicks/stop requests end chained loops.     [done]
  *
@@ -56,20 +84,33 @@
  *  host RIP in a fragment: host RIP -> guest EIP through the fragment's
  *  per-instruction map (every rewritten sequence does its faulting access
  *  before changing guest state), registers and flags from the ucontext,
- *  exit BT_EXIT_FAULT; the engine then re-executes that instruction with
- *  interp_step(), which performs MMIO (addresses outside RAM), raises #DE,
- *  or completes a write to a traced code page.  A write by C code (the
- *  interpreter) to a traced page unprotects it, marks the cache stale and
- *  retries.                                                          [done]
+ *  exit BT_EXIT_FAULT; the engine then fixes a hidden page fault and
+ *  re-enters, or re-executes the instruction with interp_step() (MMIO
+ *  outside RAM, #DE, true #PF, writes to traced pages).  A write by C code
+ *  (the interpreter) to a traced page unprotects it, marks the cache or the
+ *  shadows stale, and retries.                                       [done]
  *
  *  Self-modifying code.  Pages holding translated code are write-protected
- *  in the window; a write flushes the cache (wholesale) before the next
- *  fragment runs.  Per-page invalidation is a TODO.                  [done]
+ *  (physical view and, through the reverse map, the shadow views); a write
+ *  kills the fragments of that page (per-page lists; a dead fragment's
+ *  entry is patched to exit to the dispatcher, so stale chains into it
+ *  are harmless) before the next fragment runs.  A page invalidated
+ *  BT_SMC_VOLATILE times is "volatile": its code is interpreted, untraced.
+ *  RAM written behind the engine's back (the machine's own mapping:
+ *  loaders, DMA) is not traced.                                   [partial]
  *
- *  Missing: shadow paging (two views, hidden/true #PF, A/D bits, PT
- *  tracing, CR3/invlpg coherence), in-cache sequences for cli/sti/pushf/
- *  popf, string ops, fs/gs-based accesses, adaptive retranslation, 16-bit
- *  code.
+ *  Adaptive translation (adapt.c).  Traps per guest instruction (MMIO,
+ *  page-table writes, #DE) are counted; past BT_ADAPT_THRESHOLD the
+ *  instruction's host code is patched to jump to a callout stub and later
+ *  translations call it out directly (no host signal any more).     [done]
+ *  16-bit code, vm86, real mode run in the interpreter.           [missing]
+ *
+ *  NEXT STEPS (measured need first): pushf/popf/sti in the cache; a cache
+ *  of shadow address spaces across CR3 switches; rep movs/stos in the
+ *  cache; booting Linux (not tried: no image here).  On this host
+ *  (a PVM guest) mmap/mprotect and signal round trips cost 8-20 us, which
+ *  dominates pgfault/ptemod: fewer host page-table operations per guest
+ *  PTE write is where the time goes.
  */
 #ifndef POPEK_BT_H
 #define POPEK_BT_H
@@ -100,8 +141,14 @@ enum bt_exit {
     BT_EXIT_FAULT,      /* host signal in a fragment (see fault_*) */
 };
 
+/* Fragment mode word: what a translation assumed about the guest state
+ * beyond bt_mode_ok.  Part of every fragment and ibl key. */
+#define MODE_CPL0 1u    /* CPL 0: cli runs in the cache */
+#define MODE_FS_OK 2u   /* FS usable, 4 GiB limit, writable: fs: operands */
+#define MODE_GS_OK 4u   /* the same for GS */
+
 struct bt_ibl_entry {
-    uint64_t eip;   /* guest eip, ~0 = empty */
+    uint64_t eip;   /* guest eip | mode << 32, ~0 = empty */
     uint64_t host;  /* fragment entry */
 };
 
@@ -113,12 +160,18 @@ struct bt_ctx {
     uint64_t host_rsp;          /* host stack inside bt_enter */
     uint32_t next_eip;          /* guest eip to continue at */
     uint32_t exit_code;         /* enum bt_exit */
-    uint32_t chain_from;        /* cache offset of the rel32 to patch, 0 = none */
+    uint32_t chain_from;        /* BRANCH: cache offset of the rel32 to
+                                 * patch, 0 = none; CALLOUT: the opcode */
     _Atomic uint32_t run_ok;    /* 0: leave at the next fragment entry */
     /* Set by the signal handler with BT_EXIT_FAULT. */
     int fault_sig;
     int fault_write;
+    int fault_view;             /* enum bt_view of fault_addr */
+    uint32_t fault_frag;        /* index in bt->frags */
     uint64_t fault_addr;        /* guest-physical (window offset) or ~0 */
+    uint32_t vif;               /* guest EFLAGS.IF while in the cache (cli
+                                 * at CPL 0 runs in the cache) */
+    uint32_t segbase[2];        /* guest FS and GS bases */
     uint64_t flag_stack[16];    /* private stack for pushfq in the ibl */
     struct bt_ibl_entry ibl[BT_IBL_SIZE];
 };
@@ -127,14 +180,35 @@ struct bt_ctx {
 struct bt_frag {
     uint32_t eip;           /* guest eip of the first instruction */
     uint32_t pa;            /* guest-physical address of the first byte */
+    uint8_t mode;           /* MODE_* it was translated for */
     uint32_t tc_off;        /* entry (after the kick check prologue start) */
     uint32_t tc_start, tc_end; /* all bytes that belong to the fragment */
     uint32_t body_off;      /* first guest instruction's host code */
     uint8_t ninsn;
     bool interp_only;       /* first instruction is a callout: no code */
+    uint16_t callout_op;    /* interp_only: its opcode (0xffff unknown) */
+    bool dead;              /* invalidated: its entry jumps to an exit */
+    uint32_t page[2];       /* RAM pages its code came from (same twice
+                             * when it stays on one page) */
+    int32_t link[2];        /* next fragment on page[k], -1 = end */
     uint16_t host_off[BT_MAX_INSN]; /* per instruction, from tc_start */
     uint16_t eip_off[BT_MAX_INSN];  /* per instruction, from eip */
 };
+
+/* Adaptive translation: traps per guest instruction. */
+#define BT_ADAPT_SIZE 4096
+#define BT_ADAPT_THRESHOLD 4
+struct bt_adapt {
+    uint32_t eip, pa;       /* instruction (pa = ~0: empty) */
+    uint16_t traps;
+    bool callout;           /* translate it as a callout from now on */
+};
+
+enum bt_view { VIEW_PHYS, VIEW_KERNEL, VIEW_USER, NR_VIEWS };
+#define BT_PTW_MAX 64
+#define PT_OWNER_PD 0x8000u
+#define PT_OWNER_MULTI 0xffffu
+#define RMAP_MULTI (~0ull)
 
 struct bt_stats {
     uint64_t fragments, translated_insns, flushes, flushes_full,
@@ -145,7 +219,13 @@ struct bt_stats {
     uint64_t callouts_by_op[OP_COUNT];
     uint64_t interp_only_steps, interp_mode_insns;
     uint64_t faults_mmio, faults_de, faults_smc, smc_traps_c;
-    uint64_t hidden_page_faults, true_page_faults; /* 0 until shadow paging */
+    uint64_t hidden_page_faults, true_page_faults, dirty_bit_faults;
+    uint64_t shadow_flushes, cr3_switches, mode_switches, invlpg_flushes,
+        pt_write_traps, pt_writes_from_interp, xchain_unlinks,
+        shadow_invalidations, pt_writes_precise, invlpg_skipped,
+        adaptive_retranslations, pt_writes_not_present;
+    uint64_t smc_page_invalidations, frags_invalidated, volatile_pages;
+    uint64_t shadow_map_failures, hidden_faults_user_view;
 };
 
 struct bt {
@@ -155,12 +235,45 @@ struct bt {
 
     /* window.c */
     uint8_t *window;            /* guest-physical view, 4 GiB + guard */
+    uint8_t *view[NR_VIEWS];    /* [VIEW_PHYS] == window */
+    uint8_t *ram_alias;         /* RAM mapped plainly (never protected) */
+    int ram_fd;
     uint64_t ram_size;
-    uint8_t *traced;            /* per RAM page: 1 = write-protected code */
+    uint8_t *traced;            /* per RAM page: 1 = write-protected code,
+                                 * 2 = was, still in traced_list */
+    int32_t *page_frags;        /* per RAM page: first fragment, -1 */
+    uint8_t *smc_count;         /* per RAM page: invalidations (saturating) */
+    uint32_t code_written[BT_PTW_MAX]; /* code pages written by C code */
+    volatile uint32_t ncode_written;
     uint32_t *traced_list;      /* pages currently traced */
     uint32_t ntraced;
     _Atomic bool code_dirty;    /* a traced page was written: flush */
     bool use_wrgsbase;
+    uint64_t gsbase;            /* last value set (kept by the kernel) */
+
+    /* shadow.c */
+    uint8_t *pt_role;           /* per RAM page: 1 = guest page table
+                                 * (write-protected), 2 = written by C
+                                 * code, unprotected until processed */
+    uint16_t *pt_owner;         /* per RAM page: PDE index + 1 of a page
+                                 * table, PT_OWNER_PD, PT_OWNER_MULTI */
+    uint32_t *pt_list;
+    uint32_t npt;
+    uint32_t pt_written[BT_PTW_MAX]; /* pages with pt_role 2 */
+    uint32_t pt_written_pa[BT_PTW_MAX]; /* first address written in it */
+    uint32_t pt_written_old[BT_PTW_MAX]; /* the entry there before */
+    volatile uint32_t npt_written;
+    int64_t ptw_pa;             /* page-table write being emulated, or -1 */
+    int64_t clean_lin;          /* linear page invalidated and not refilled
+                                 * since (invlpg may skip it), or -1 */
+    uint64_t *rmap;             /* per RAM page: its writable shadow
+                                 * mapping: 0, RMAP_MULTI, or
+                                 * (lpn + 1) << 2 | view bits */
+    _Atomic bool pt_dirty;      /* the interpreter wrote a page table */
+    bool sh_valid;              /* shadows built for sh_cr0/3/4 */
+    uint32_t sh_cr0, sh_cr3, sh_cr4;
+    struct { uint32_t site, stub; } *xchains; /* cross-page chains */
+    uint32_t nxchains;
 
     /* tcache.c */
     uint8_t *tc;                /* region: ctx, stubs, fragments */
@@ -173,6 +286,9 @@ struct bt {
 
     /* stubs.c: entry points (offsets in tc) */
     uint32_t off_enter, off_exit[BT_EXIT_FAULT + 1], off_restore, off_ibl;
+
+    /* adapt.c */
+    struct bt_adapt adapt[BT_ADAPT_SIZE];
 
     struct bt_stats st;
     uint64_t run_ns;
@@ -187,14 +303,60 @@ void bt_trace_page(struct bt *b, uint32_t pfn);
 /* Drop all write protection (after a flush). */
 void bt_untrace_all(struct bt *b);
 
+/* ---- shadow.c: shadow paging in the kernel and user views ---- */
+#define BT_MAX_XCHAINS 16384
+int bt_shadow_create(struct bt *b);
+void bt_shadow_destroy(struct bt *b);
+static inline bool bt_paging(const struct interp_cpu *c)
+{
+    return (c->cr0 & CR0_PG) != 0;
+}
+/* Guest page walk without side effects: false if lin is not mapped for
+ * the access (user: as CPL 3; write). */
+bool bt_walk(struct bt *b, uint32_t lin, bool user, bool write,
+             uint32_t *pa);
+/* Set the accessed bits for a code fetch at lin (fragment lookups; chained
+ * execution does not set them again: an approximation). */
+void bt_touch(struct bt *b, uint32_t lin);
+/* Make the shadows match the guest's CR0/CR3/CR4 and page-table writes
+ * (flushing them if needed) before translated code runs. */
+void bt_shadow_sync(struct bt *b);
+void bt_shadow_flush(struct bt *b);
+/* A fault at lin in a view: true = hidden fault fixed (re-enter), false
+ * = let the interpreter execute the instruction (true #PF, MMIO, traced
+ * page write). */
+bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write);
+/* A RAM page became traced (code or page table): no writable shadow. */
+void bt_shadow_protect_phys(struct bt *b, uint32_t pfn);
+/* Drop the shadow mappings of linear [lin, lin+len) in both views. */
+void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len);
+/* After the interpreter emulated a trapped page-table write: drop the
+ * shadows of just the entries written (else of the whole page's range). */
+void bt_shadow_pt_write_done(struct bt *b, unsigned size);
+/* invlpg lin: drop its shadow (the 4 MiB region for a large page). */
+void bt_shadow_invlpg(struct bt *b, uint32_t lin);
+/* Remember a patched chain that crosses linear pages. */
+void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub);
+
 /* ---- tcache.c ---- */
 int bt_tc_create(struct bt *b);
 void bt_tc_destroy(struct bt *b);
 void bt_tc_flush(struct bt *b);
-struct bt_frag *bt_tc_lookup(struct bt *b, uint32_t pa);
+/* The fragment for guest eip at guest-physical pa (both must match: the
+ * code embeds linear addresses), or NULL. */
+struct bt_frag *bt_tc_lookup(struct bt *b, uint32_t pa, uint32_t eip,
+                             unsigned mode);
+/* Add a finished fragment (the last one in b->frags) to the hash table. */
+void bt_tc_insert(struct bt *b, struct bt_frag *f);
 /* Fragment containing cache offset off, or NULL. */
 struct bt_frag *bt_tc_find_host(struct bt *b, uint32_t off);
-void bt_ibl_insert(struct bt *b, uint32_t eip, uint32_t tc_off);
+void bt_ibl_insert(struct bt *b, uint32_t eip, unsigned mode,
+                   uint32_t tc_off);
+/* Code page pfn was written: kill its fragments (their entries now exit
+ * to the dispatcher), stop tracing it. */
+void bt_tc_invalidate_page(struct bt *b, uint32_t pfn);
+/* Pages whose code is rewritten this often run in the interpreter. */
+#define BT_SMC_VOLATILE 16
 /* Point the rel32 at cache offset `site` to cache offset `target`. */
 void bt_patch_rel32(struct bt *b, uint32_t site, uint32_t target);
 
@@ -206,7 +368,16 @@ int bt_enter(struct bt *b, uint32_t off);
 /* ---- translate.c ---- */
 /* Translate the code at guest eip (physical pa); the fragment is added to
  * the cache (flushing first if it is full).  Never NULL. */
-struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa);
+struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
+                             unsigned mode);
+
+/* ---- adapt.c: adaptive translation ---- */
+void bt_adapt_reset(struct bt *b);
+/* Should the instruction at (eip, pa) be translated as a callout? */
+bool bt_adapt_is_callout(const struct bt *b, uint32_t eip, uint32_t pa);
+/* The instruction at eip (inside fragment f) trapped and was emulated:
+ * count it; past the threshold, patch f to call it out from now on. */
+void bt_adapt_trap(struct bt *b, struct bt_frag *f, uint32_t eip);
 
 /* ---- signals.c ---- */
 int bt_signals_install(struct bt *b);
@@ -217,8 +388,10 @@ int bt_signals_thread_init(void);
 /* ---- core.c: the execution loop shared by the engine and the tests ---- */
 struct bt *bt_new(int ram_fd, uint64_t ram_size, struct machine *m);
 void bt_free(struct bt *b);
-/* Can the current guest state run translated (flat 32-bit, paging off)? */
+/* Can the current guest state run translated (flat 32-bit, no PAE)? */
 bool bt_mode_ok(const struct interp_cpu *c);
+/* The MODE_* word of the current guest state. */
+unsigned bt_mode_word(const struct interp_cpu *c);
 enum bt_run_result {
     BT_RUN_KICK, BT_RUN_STOP, BT_RUN_IRQ_WINDOW, BT_RUN_HLT,
     BT_RUN_SHUTDOWN, BT_RUN_LIMIT, BT_RUN_FAILED,

@@ -1,9 +1,13 @@
-/* window.c - the guest address window of the bt engine: 4 GiB (+ guard)
- * of host address space reserved PROT_NONE, guest RAM mapped into it from
- * the machine's memfd (MAP_SHARED, so the machine's own mapping sees the
- * same bytes), gs.base pointing at it (wrgsbase if the CPU and kernel allow
- * it, else arch_prctl), and write protection of pages holding translated
- * code (tracing). */
+/* window.c - the guest address windows of the bt engine: three views of
+ * 4 GiB (+ guard) of host address space each, reserved PROT_NONE:
+ *   VIEW_PHYS   guest RAM mapped 1:1 (guest-physical), from the machine's
+ *               memfd (MAP_SHARED): used by the interpreter, and by
+ *               translated code while paging is off;
+ *   VIEW_KERNEL, VIEW_USER  the shadow page tables (shadow.c) for CPL 0-2
+ *               and CPL 3 while paging is on.
+ * gs.base points at the view in use (wrgsbase if the CPU and kernel allow
+ * it, else arch_prctl).  Pages holding translated code are write-protected
+ * in the physical view (tracing). */
 #include <asm/prctl.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -24,23 +28,37 @@ int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size)
 {
     if (ram_size == 0 || ram_size > 0xfff00000ull || (ram_size & 0xfff))
         return fail("bt: guest RAM must be a multiple of 4 KiB below 4 GiB");
-    void *w = mmap(NULL, BT_WINDOW_SIZE + BT_WINDOW_GUARD, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (w == MAP_FAILED)
-        return fail("bt: cannot reserve the 4 GiB guest window: %s",
-                    strerror(errno));
+    for (int v = 0; v < NR_VIEWS; v++) {
+        void *p = mmap(NULL, BT_WINDOW_SIZE + BT_WINDOW_GUARD, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return fail("bt: cannot reserve a 4 GiB guest window: %s",
+                        strerror(errno));
+        b->view[v] = p;
+    }
+    void *w = b->view[VIEW_PHYS];
     b->window = w;
     b->ram_size = ram_size;
+    b->ram_fd = ram_fd;
+    b->ram_alias = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                        ram_fd, 0);
+    if (b->ram_alias == MAP_FAILED) {
+        b->ram_alias = NULL;
+        return fail("bt: cannot map guest RAM: %s", strerror(errno));
+    }
     if (mmap(w, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
              ram_fd, 0) == MAP_FAILED) {
         int e = errno;
-        munmap(w, BT_WINDOW_SIZE + BT_WINDOW_GUARD);
-        b->window = NULL;
         return fail("bt: cannot map guest RAM into the window: %s",
                     strerror(e));
     }
     size_t pages = ram_size >> 12;
     b->traced = calloc(pages, 1);
+    b->smc_count = calloc(pages, 1);
+    b->page_frags = malloc(pages * sizeof(int32_t));
+    if (!b->smc_count || !b->page_frags)
+        return fail("bt: out of memory");
+    memset(b->page_frags, 0xff, pages * sizeof(int32_t));
     b->traced_list = calloc(pages, sizeof(uint32_t));
     if (!b->traced || !b->traced_list)
         return fail("bt: out of memory");
@@ -50,10 +68,18 @@ int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size)
 
 void bt_window_destroy(struct bt *b)
 {
-    if (b->window)
-        munmap(b->window, BT_WINDOW_SIZE + BT_WINDOW_GUARD);
+    for (int v = 0; v < NR_VIEWS; v++)
+        if (b->view[v])
+            munmap(b->view[v], BT_WINDOW_SIZE + BT_WINDOW_GUARD);
+    if (b->ram_alias)
+        munmap(b->ram_alias, b->ram_size);
+    b->ram_alias = NULL;
     b->window = NULL;
     free(b->traced);
+    free(b->smc_count);
+    free(b->page_frags);
+    b->smc_count = NULL;
+    b->page_frags = NULL;
     free(b->traced_list);
     b->traced = NULL;
     b->traced_list = NULL;
@@ -61,6 +87,9 @@ void bt_window_destroy(struct bt *b)
 
 void bt_set_gsbase(struct bt *b, uint64_t base)
 {
+    if (base == b->gsbase)
+        return;
+    b->gsbase = base;
     if (b->use_wrgsbase)
         __asm__ volatile("wrgsbase %0" : : "r"(base) : "memory");
     else
@@ -69,19 +98,21 @@ void bt_set_gsbase(struct bt *b, uint64_t base)
 
 void bt_trace_page(struct bt *b, uint32_t pfn)
 {
-    if ((uint64_t)pfn << 12 >= b->ram_size || b->traced[pfn])
+    if ((uint64_t)pfn << 12 >= b->ram_size || b->traced[pfn] == 1)
         return;
     if (mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ) == 0) {
+        if (b->traced[pfn] == 0)
+            b->traced_list[b->ntraced++] = pfn;
         b->traced[pfn] = 1;
-        b->traced_list[b->ntraced++] = pfn;
     }
+    bt_shadow_protect_phys(b, pfn);
 }
 
 void bt_untrace_all(struct bt *b)
 {
     for (uint32_t k = 0; k < b->ntraced; k++) {
         uint32_t pfn = b->traced_list[k];
-        if (b->traced[pfn])
+        if (b->traced[pfn] == 1 && !(b->pt_role && b->pt_role[pfn] == 1))
             mprotect(b->window + ((uint64_t)pfn << 12), 4096,
                      PROT_READ | PROT_WRITE);
         b->traced[pfn] = 0;

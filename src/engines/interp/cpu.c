@@ -146,6 +146,22 @@ static bool has_error_code(int v)
     return v == EXC_DF || (v >= EXC_TS && v <= EXC_PF) || v == EXC_AC;
 }
 
+/* EFLAGS.TF was set when the instruction began: #DB (a trap: the pushed
+ * EIP is the next instruction) with DR6.BS.  Not after int n/int3/into/
+ * int1, which clear TF on their way into the handler. */
+static void single_step_trap(struct interp_cpu *c, unsigned op)
+{
+    if (op == 0xcc || op == 0xcd || op == 0xce || op == 0xf1)
+        return;
+    c->dr[6] |= 0x4000;
+    c->insn_eip = c->eip; /* a fault in delivery restarts after the insn */
+    c->insn_esp = c->r[R_ESP];
+    c->exc_count[EXC_DB]++;
+    c->delivering = EXC_DB;
+    cpu_deliver(c, EXC_DB, EV_EXCEPTION, false, 0, c->eip);
+    c->delivering = -1;
+}
+
 /* The body of a step: a pending interrupt, or one instruction. */
 static void step_body(struct interp_cpu *c)
 {
@@ -160,6 +176,7 @@ static void step_body(struct interp_cpu *c)
         return;
     }
     c->intr_shadow = false;
+    bool tf = c->eflags & FLAG_TF;
     struct insn buf;
     const struct insn *i = fetch_decode(c, &buf);
     exec_fn f = dispatch[i->op];
@@ -167,6 +184,8 @@ static void step_body(struct interp_cpu *c)
         cpu_undefined(c, i);
     f(c, i);
     c->icount++;
+    if (tf)
+        single_step_trap(c, i->op);
 }
 
 /* A fault unwound to the dispatch loop: undo the instruction and decide

@@ -37,18 +37,13 @@ void dcache_flush(struct decode_cache *dc)
     memset(dc->page_code, 0, sizeof(dc->page_code));
 }
 
-int dcache_lookup(struct interp_cpu *c, uint32_t pa, const uint8_t *p,
-                  int avail, bool code32, const struct insn **out)
+/* The miss path of dcache_lookup (sys.h): decode and fill the entry. */
+int dcache_fill(struct interp_cpu *c, uint32_t pa, const uint8_t *p,
+                int avail, bool code32, const struct insn **out)
 {
     struct decode_cache *dc = c->dcache;
     unsigned ps = dc_page_slot(pa);
     struct dc_entry *e = &dc->e[(pa ^ (pa >> 14)) & (DC_ENTRIES - 1)];
-    if (e->valid && e->pa == pa && e->gen == dc->page_gen[ps] &&
-        e->code32 == code32) {
-        dc->hits++;
-        *out = &e->insn;
-        return e->insn.len;
-    }
     dc->misses++;
     int n = x86_decode(p, (size_t)avail, code32, &e->insn);
     if (n < 0) {

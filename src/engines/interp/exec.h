@@ -101,11 +101,6 @@ static inline uint32_t flags_logic(uint32_t res, int size)
     return flags_szp(res, size);
 }
 
-/* The eight ALU operations in x86 encoding order (ADD OR ADC SBB AND SUB
- * XOR CMP).  Returns the result; *fl gets the six arithmetic flags. */
-uint32_t alu_op(int op, uint32_t a, uint32_t b, int size, uint32_t eflags,
-                uint32_t *fl);
-
 /* Condition code cc (0..15, the low nibble of Jcc/SETcc/CMOVcc). */
 static inline bool cond_true(uint32_t f, int cc)
 {
@@ -127,6 +122,23 @@ static inline bool cond_true(uint32_t f, int cc)
 static inline bool insn_is_mem(const struct insn *i)
 {
     return i->has_modrm && i->mod != 3;
+}
+
+/* The r/m operand with an inline fast path for registers (the common
+ * case); memory goes through the system side's rm_read/rm_write. */
+static inline uint32_t opnd_read(struct interp_cpu *c, const struct insn *i,
+                                 int size)
+{
+    return i->mod == 3 ? reg_get(c, i->rm, size) : rm_read(c, i, size);
+}
+
+static inline void opnd_write(struct interp_cpu *c, const struct insn *i,
+                              int size, uint32_t v)
+{
+    if (i->mod == 3)
+        reg_set(c, i->rm, size, v);
+    else
+        rm_write(c, i, size, v);
 }
 
 /* Address arithmetic wrapped to the instruction's address size. */

@@ -5,8 +5,10 @@
  * written before registers/EFLAGS so a fault leaves the state untouched. */
 #include "exec.h"
 
-uint32_t alu_op(int op, uint32_t a, uint32_t b, int size, uint32_t eflags,
-                uint32_t *fl)
+/* The eight ALU operations in x86 encoding order (ADD OR ADC SBB AND SUB
+ * XOR CMP).  Returns the result; *fl gets the six arithmetic flags. */
+static inline uint32_t alu_op(int op, uint32_t a, uint32_t b, int size,
+                              uint32_t eflags, uint32_t *fl)
 {
     uint32_t cf = eflags & FLAG_CF;
     uint32_t r;
@@ -30,10 +32,10 @@ static void alu_to_rm(struct interp_cpu *c, const struct insn *i, int op,
                       int size, uint32_t b)
 {
     uint32_t fl;
-    uint32_t a = rm_read(c, i, size);
+    uint32_t a = opnd_read(c, i, size);
     uint32_t r = alu_op(op, a, b, size, c->eflags, &fl);
     if (op != 7)
-        rm_write(c, i, size, r);
+        opnd_write(c, i, size, r);
     flags_set(c, fl, FLAGS_ARITH);
 }
 
@@ -50,7 +52,7 @@ void ex_alu_r_rm(struct interp_cpu *c, const struct insn *i)
     int size = op_size_w(i);
     int op = (i->op >> 3) & 7;
     uint32_t fl;
-    uint32_t b = rm_read(c, i, size);
+    uint32_t b = opnd_read(c, i, size);
     uint32_t r = alu_op(op, reg_get(c, i->reg, size), b, size, c->eflags, &fl);
     if (op != 7)
         reg_set(c, i->reg, size, r);
@@ -82,9 +84,9 @@ static void inc_dec_rm(struct interp_cpu *c, const struct insn *i, int size,
                        bool dec)
 {
     uint32_t fl;
-    uint32_t v = rm_read(c, i, size);
+    uint32_t v = opnd_read(c, i, size);
     uint32_t r = dec ? alu_sub(v, 1, 0, size, &fl) : alu_add(v, 1, 0, size, &fl);
-    rm_write(c, i, size, r);
+    opnd_write(c, i, size, r);
     flags_set(c, fl, FLAGS_ARITH & ~FLAG_CF);
 }
 
@@ -109,7 +111,7 @@ void ex_dec_r(struct interp_cpu *c, const struct insn *i)
 void ex_test_rm_r(struct interp_cpu *c, const struct insn *i)
 {
     int size = op_size_w(i);
-    uint32_t r = rm_read(c, i, size) & reg_get(c, i->reg, size);
+    uint32_t r = opnd_read(c, i, size) & reg_get(c, i->reg, size);
     flags_set(c, flags_logic(r, size), FLAGS_ARITH);
 }
 
@@ -129,17 +131,17 @@ void ex_grp3(struct interp_cpu *c, const struct insn *i)
     switch (i->reg) {
     case 0:
     case 1: /* test r/m, imm (/1 is an undocumented alias) */
-        v = rm_read(c, i, size) & i->imm;
+        v = opnd_read(c, i, size) & i->imm;
         flags_set(c, flags_logic(v, size), FLAGS_ARITH);
         break;
     case 2: /* not: no flags */
-        v = rm_read(c, i, size);
-        rm_write(c, i, size, ~v & size_mask(size));
+        v = opnd_read(c, i, size);
+        opnd_write(c, i, size, ~v & size_mask(size));
         break;
     case 3: /* neg: CF = (src != 0) */
-        v = rm_read(c, i, size);
+        v = opnd_read(c, i, size);
         v = alu_sub(0, v, 0, size, &fl);
-        rm_write(c, i, size, v);
+        opnd_write(c, i, size, v);
         flags_set(c, fl, FLAGS_ARITH);
         break;
     default:
@@ -177,7 +179,7 @@ void ex_grp5(struct interp_cpu *c, const struct insn *i)
         ex_jmp_near_abs(c, i);
         break;
     case 6: {
-        uint32_t v = rm_read(c, i, i->opsize);
+        uint32_t v = opnd_read(c, i, i->opsize);
         cpu_push(c, v, i->opsize);
         break;
     }
@@ -192,14 +194,14 @@ void ex_cmpxchg(struct interp_cpu *c, const struct insn *i)
 {
     int size = op_size_w(i);
     uint32_t fl;
-    uint32_t dst = rm_read(c, i, size);
+    uint32_t dst = opnd_read(c, i, size);
     uint32_t acc = reg_get(c, R_EAX, size);
     alu_sub(acc, dst, 0, size, &fl);
     if (acc == dst) {
-        rm_write(c, i, size, reg_get(c, i->reg, size));
+        opnd_write(c, i, size, reg_get(c, i->reg, size));
     } else {
         if (i->mod != 3)
-            rm_write(c, i, size, dst);
+            opnd_write(c, i, size, dst);
         reg_set(c, R_EAX, size, dst);
     }
     flags_set(c, fl, FLAGS_ARITH);
@@ -210,14 +212,14 @@ void ex_xadd(struct interp_cpu *c, const struct insn *i)
 {
     int size = op_size_w(i);
     uint32_t fl;
-    uint32_t dst = rm_read(c, i, size);
+    uint32_t dst = opnd_read(c, i, size);
     uint32_t src = reg_get(c, i->reg, size);
     uint32_t sum = alu_add(dst, src, 0, size, &fl);
     if (i->mod == 3) {
         reg_set(c, i->reg, size, dst);
         reg_set(c, i->rm, size, sum);
     } else {
-        rm_write(c, i, size, sum);
+        opnd_write(c, i, size, sum);
         reg_set(c, i->reg, size, dst);
     }
     flags_set(c, fl, FLAGS_ARITH);

@@ -2,7 +2,8 @@
  * DAS AAA AAS AAM AAD, and the undocumented SALC (D6).  The SDM pseudocode
  * (AAA/AAS adjust the whole AX).  Undefined flags we produce:
  *   DAA/DAS: OF = 0.   AAA/AAS: SF ZF PF from AL, OF = 0.
- *   AAM/AAD: CF AF OF = 0 (AAD: as the ADD of AL + AH*imm would give). */
+ *   AAM/AAD: CF AF OF = 0.
+ * These follow what bochs validated against P6-family processors. */
 #include "exec.h"
 
 void ex_daa(struct interp_cpu *c, const struct insn *i)
@@ -80,11 +81,11 @@ void ex_aam(struct interp_cpu *c, const struct insn *i)
 /* D5 ib: aad */
 void ex_aad(struct interp_cpu *c, const struct insn *i)
 {
-    uint32_t base = i->imm & 0xff, fl;
+    uint32_t base = i->imm & 0xff;
     uint32_t ax = c->r[R_EAX];
-    uint32_t al = alu_add(ax & 0xff, ((ax >> 8) & 0xff) * base, 0, 1, &fl);
+    uint32_t al = ((ax & 0xff) + ((ax >> 8) & 0xff) * base) & 0xff;
     reg_set(c, R_EAX, 2, al);
-    flags_set(c, fl, FLAGS_ARITH);
+    flags_set(c, flags_szp(al, 1), FLAGS_ARITH);
 }
 
 /* D6: salc (AL = CF ? FF : 00) */

@@ -3,8 +3,9 @@
  * BD), SETcc (0F 90-9F) and CMOVcc (0F 40-4F).
  * Memory forms with a register offset address beyond the operand: the
  * signed offset selects the operand-sized word at ea + (offset >> log2 w)
- * * size.  Undefined flags: BT* change only CF; BSF/BSR change only ZF and
- * leave the destination unchanged when the source is 0. */
+ * * size.  Undefined flags: BT* change only CF.  BSF/BSR with a source of
+ * 0 set ZF only and leave the destination unchanged; otherwise ZF=0, CF OF
+ * AF = 0, SF PF from the index (bochs' P6 model). */
 #include "exec.h"
 
 static void bit_op(struct interp_cpu *c, const struct insn *i, int kind,
@@ -62,14 +63,15 @@ void ex_bt_imm(struct interp_cpu *c, const struct insn *i)
 /* 0F BC bsf; 0F BD bsr */
 static void bit_scan(struct interp_cpu *c, const struct insn *i, bool rev)
 {
-    uint32_t v = rm_read(c, i, i->opsize);
+    uint32_t v = opnd_read(c, i, i->opsize);
     if (v == 0) {
         c->eflags |= FLAG_ZF;
         return;
     }
-    reg_set(c, i->reg, i->opsize,
-            rev ? 31u - (uint32_t)__builtin_clz(v) : (uint32_t)__builtin_ctz(v));
-    c->eflags &= ~FLAG_ZF;
+    uint32_t idx = rev ? 31u - (uint32_t)__builtin_clz(v)
+                       : (uint32_t)__builtin_ctz(v);
+    reg_set(c, i->reg, i->opsize, idx);
+    flags_set(c, flags_szp(idx, i->opsize) & ~FLAG_ZF, FLAGS_ARITH);
 }
 
 void ex_bsf(struct interp_cpu *c, const struct insn *i) { bit_scan(c, i, false); }
@@ -78,14 +80,14 @@ void ex_bsr(struct interp_cpu *c, const struct insn *i) { bit_scan(c, i, true); 
 /* 0F 90-9F setcc r/m8 */
 void ex_setcc(struct interp_cpu *c, const struct insn *i)
 {
-    rm_write(c, i, 1, cond_true(c->eflags, i->op & 0xf));
+    opnd_write(c, i, 1, cond_true(c->eflags, i->op & 0xf));
 }
 
 /* 0F 40-4F cmovcc reg, r/m: the source is read (and may fault) even if the
  * condition is false. */
 void ex_cmovcc(struct interp_cpu *c, const struct insn *i)
 {
-    uint32_t v = rm_read(c, i, i->opsize);
+    uint32_t v = opnd_read(c, i, i->opsize);
     if (cond_true(c->eflags, i->op & 0xf))
         reg_set(c, i->reg, i->opsize, v);
 }

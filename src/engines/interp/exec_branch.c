@@ -72,14 +72,14 @@ void ex_loop(struct interp_cpu *c, const struct insn *i)
 /* FF /2 */
 void ex_call_near_abs(struct interp_cpu *c, const struct insn *i)
 {
-    uint32_t t = rm_read(c, i, i->opsize);
+    uint32_t t = opnd_read(c, i, i->opsize);
     call_to(c, i->opsize, t);
 }
 
 /* FF /4 */
 void ex_jmp_near_abs(struct interp_cpu *c, const struct insn *i)
 {
-    cpu_near_branch(c, rm_read(c, i, i->opsize));
+    cpu_near_branch(c, opnd_read(c, i, i->opsize));
 }
 
 /* FF /3 call far m16:16/32, FF /5 jmp far */

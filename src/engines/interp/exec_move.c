@@ -38,13 +38,13 @@ static void stk_commit(struct interp_cpu *c, const struct stk *s)
 void ex_mov_rm_r(struct interp_cpu *c, const struct insn *i)
 {
     int size = op_size_w(i);
-    rm_write(c, i, size, reg_get(c, i->reg, size));
+    opnd_write(c, i, size, reg_get(c, i->reg, size));
 }
 
 void ex_mov_r_rm(struct interp_cpu *c, const struct insn *i)
 {
     int size = op_size_w(i);
-    reg_set(c, i->reg, size, rm_read(c, i, size));
+    reg_set(c, i->reg, size, opnd_read(c, i, size));
 }
 
 /* 8C: mov r/m, sreg (memory: 16 bits; register: zero-extended) */
@@ -53,7 +53,7 @@ void ex_mov_rm_sreg(struct interp_cpu *c, const struct insn *i)
     if (i->reg > SEG_GS)
         cpu_undefined(c, i);
     uint32_t sel = c->seg[i->reg].sel;
-    rm_write(c, i, i->mod == 3 ? i->opsize : 2, sel);
+    opnd_write(c, i, i->mod == 3 ? i->opsize : 2, sel);
 }
 
 /* B0-B7 mov r8, imm8; B8-BF mov r, imm */
@@ -68,7 +68,7 @@ void ex_mov_rm_imm(struct interp_cpu *c, const struct insn *i)
 {
     if (i->reg != 0)
         cpu_undefined(c, i);
-    rm_write(c, i, op_size_w(i), i->imm);
+    opnd_write(c, i, op_size_w(i), i->imm);
 }
 
 /* A0-A3: mov AL/eAX <-> moffs */
@@ -95,22 +95,22 @@ void ex_lea(struct interp_cpu *c, const struct insn *i)
 void ex_movzx(struct interp_cpu *c, const struct insn *i)
 {
     int ss = (i->op & 1) ? 2 : 1;
-    reg_set(c, i->reg, i->opsize, rm_read(c, i, ss));
+    reg_set(c, i->reg, i->opsize, opnd_read(c, i, ss));
 }
 
 void ex_movsx(struct interp_cpu *c, const struct insn *i)
 {
     int ss = (i->op & 1) ? 2 : 1;
-    reg_set(c, i->reg, i->opsize, sign_extend(rm_read(c, i, ss), ss));
+    reg_set(c, i->reg, i->opsize, sign_extend(opnd_read(c, i, ss), ss));
 }
 
 /* ---- xchg ---- */
 void ex_xchg_rm_r(struct interp_cpu *c, const struct insn *i)
 {
     int size = op_size_w(i);
-    uint32_t a = rm_read(c, i, size);
+    uint32_t a = opnd_read(c, i, size);
     uint32_t b = reg_get(c, i->reg, size);
-    rm_write(c, i, size, b);
+    opnd_write(c, i, size, b);
     reg_set(c, i->reg, size, a);
 }
 
@@ -197,7 +197,9 @@ void ex_enter(struct interp_cpu *c, const struct insn *i)
     unsigned level = i->imm2 & 31;
     struct stk s = stk_begin(c);
     stk_push(c, &s, reg_get(c, R_EBP, size), size);
-    uint32_t frame = s.sp & s.mask;
+    /* the frame pointer pushed is all of ESP (its top half is kept with a
+     * 16-bit stack), as bochs and QEMU do */
+    uint32_t frame = s.sp;
     if (level > 0) {
         uint32_t bp = c->r[R_EBP];
         for (unsigned n = 1; n < level; n++) {
@@ -207,7 +209,9 @@ void ex_enter(struct interp_cpu *c, const struct insn *i)
         stk_push(c, &s, frame, size);
     }
     s.sp = (s.sp & ~s.mask) | ((s.sp - (i->imm & 0xffff)) & s.mask);
-    reg_set(c, R_EBP, size, frame);
+    /* EBP takes the frame pointer at the stack's width (BP with a 16-bit
+     * stack, EBP with a 32-bit one), as bochs and QEMU do */
+    c->r[R_EBP] = (c->r[R_EBP] & ~s.mask) | (frame & s.mask);
     stk_commit(c, &s);
 }
 

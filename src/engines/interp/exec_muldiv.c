@@ -16,7 +16,7 @@ static void mul_flags(struct interp_cpu *c, uint32_t lo, int size, bool wide)
 
 void ex_mul_div(struct interp_cpu *c, const struct insn *i, int size)
 {
-    uint32_t src = rm_read(c, i, size);
+    uint32_t src = opnd_read(c, i, size);
     unsigned w = size * 8;
     uint32_t m = size_mask(size);
     switch (i->reg) {
@@ -105,13 +105,13 @@ static void imul2(struct interp_cpu *c, const struct insn *i, uint32_t a,
 /* 69 6B: imul reg, r/m, imm */
 void ex_imul_r_rm_imm(struct interp_cpu *c, const struct insn *i)
 {
-    uint32_t a = rm_read(c, i, i->opsize);
+    uint32_t a = opnd_read(c, i, i->opsize);
     imul2(c, i, a, (uint32_t)insn_simm(i));
 }
 
 /* 0F AF: imul reg, r/m */
 void ex_imul_r_rm(struct interp_cpu *c, const struct insn *i)
 {
-    uint32_t b = rm_read(c, i, i->opsize);
+    uint32_t b = opnd_read(c, i, i->opsize);
     imul2(c, i, reg_get(c, i->reg, i->opsize), b);
 }

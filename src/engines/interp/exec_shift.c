@@ -2,20 +2,21 @@
  * ROL ROR RCL RCR SHL SHR SAL SAR) and SHLD/SHRD (0F A4 A5 AC AD).
  * Counts are masked to 5 bits; a masked count of 0 changes nothing.  RCL/RCR
  * on 8/16-bit operands rotate modulo 9/17.
- * Undefined flags (what we produce, following Intel/bochs):
- *   SHL/SHR/SAR: AF=0; OF for count>1 as for count 1 (SHL: MSB(res)^CF,
- *     SHR: MSB(src), SAR: 0); CF for SHL/SHR with count>width = 0.
- *   ROL/ROR/RCL/RCR: OF for count>1 computed as for count 1.
- *   SHLD/SHRD: AF=0; OF as for count 1; 16-bit counts >16 shift the
- *     pattern dest:src:dest (Intel's observed behaviour). */
+ * Undefined flags (what we produce, following bochs' P6 model):
+ *   SHL/SHR/SAR: AF=0; OF for any count: SHL MSB(res)^CF, SHR the top two
+ *     bits of the result XORed, SAR 0; CF for SHL/SHR with count>width = 0.
+ *   ROL/ROR/RCL/RCR: OF for count>1 computed by the count-1 formula.
+ *   SHLD: OF = CF ^ MSB(res); SHRD: OF = top two result bits XORed; AF=0;
+ *     16-bit counts >16 shift the pattern dest:src:dest (P6 behaviour). */
 #include "exec.h"
 
-static uint32_t do_shift(struct interp_cpu *c, int op, uint32_t v, int size,
-                         unsigned cnt)
+/* Shift/rotate v by cnt (1..31); *flags is EFLAGS in and out. */
+static uint32_t do_shift(int op, uint32_t v, int size, unsigned cnt,
+                         uint32_t *flags)
 {
     unsigned w = size * 8;
     uint32_t m = size_mask(size), sb = sign_bit(size);
-    uint32_t f = c->eflags, res = v, cf;
+    uint32_t f = *flags, res = v, cf;
     v &= m;
     switch (op) {
     case 0: { /* rol */
@@ -62,20 +63,18 @@ static uint32_t do_shift(struct interp_cpu *c, int op, uint32_t v, int size,
         res = cnt < w ? v >> cnt : 0;
         cf = cnt <= w ? (v >> (cnt - 1)) & 1 : 0;
         f = (f & ~FLAGS_ARITH) | flags_szp(res, size) | (cf ? FLAG_CF : 0) |
-            ((v & sb) ? FLAG_OF : 0);
+            ((!!(res & sb) ^ !!(res & (sb >> 1))) ? FLAG_OF : 0);
         break;
     default: { /* sar */
         int32_t sv = (int32_t)sign_extend(v, size);
-        unsigned n = cnt < w ? cnt : w - 1;
+        unsigned n = cnt < w ? cnt : w - 1; /* >= w: all sign bits */
         res = (uint32_t)(sv >> n) & m;
         cf = cnt < w ? ((uint32_t)(sv >> (cnt - 1)) & 1) : !!(v & sb);
-        if (cnt >= w)
-            res = (v & sb) ? m : 0;
         f = (f & ~FLAGS_ARITH) | flags_szp(res, size) | (cf ? FLAG_CF : 0);
         break;
     }
     }
-    c->eflags = f;
+    *flags = f;
     return res;
 }
 
@@ -90,15 +89,13 @@ void ex_shift_grp2(struct interp_cpu *c, const struct insn *i)
         cnt = 1;
     else
         cnt = c->r[R_ECX] & 0x1f;
-    uint32_t v = rm_read(c, i, size);
+    uint32_t v = opnd_read(c, i, size);
     if (cnt == 0)
         return;
-    uint32_t saved = c->eflags;
-    uint32_t res = do_shift(c, i->reg, v, size, cnt);
-    uint32_t nf = c->eflags;
-    c->eflags = saved;          /* commit only after the write */
-    rm_write(c, i, size, res);
-    c->eflags = nf;
+    uint32_t f = c->eflags;
+    uint32_t res = do_shift(i->reg, v, size, cnt, &f);
+    opnd_write(c, i, size, res);  /* may fault: flags are committed after */
+    c->eflags = f;
 }
 
 /* 0F A4/A5 shld r/m, reg, imm8/CL; 0F AC/AD shrd */
@@ -107,7 +104,7 @@ void ex_shld_shrd(struct interp_cpu *c, const struct insn *i)
     int size = i->opsize;
     bool left = i->op < 0x1a8;
     unsigned cnt = ((i->op & 1) ? c->r[R_ECX] : i->imm) & 0x1f;
-    uint32_t d = rm_read(c, i, size);
+    uint32_t d = opnd_read(c, i, size);
     if (cnt == 0)
         return;
     uint32_t s = reg_get(c, i->reg, size);
@@ -137,8 +134,10 @@ void ex_shld_shrd(struct interp_cpu *c, const struct insn *i)
         }
     }
     uint32_t sb = sign_bit(size);
-    uint32_t f = flags_szp(res, size) | (cf ? FLAG_CF : 0) |
-                 (((res ^ d) & sb) ? FLAG_OF : 0);
-    rm_write(c, i, size, res);
+    /* OF: SHLD = CF ^ MSB(res), SHRD = MSB(res) ^ next bit; for a count
+     * of 1 both are "the sign changed" */
+    bool of = left ? (cf ^ !!(res & sb)) : (!!(res & sb) ^ !!(res & (sb >> 1)));
+    uint32_t f = flags_szp(res, size) | (cf ? FLAG_CF : 0) | (of ? FLAG_OF : 0);
+    opnd_write(c, i, size, res);
     flags_set(c, f, FLAGS_ARITH);
 }

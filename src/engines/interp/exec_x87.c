@@ -10,7 +10,10 @@
  * raises #MF at the next waiting x87 instruction (also with CR0.NE=0: no
  * FERR#/IRQ13 emulation), so the host itself never runs with a pending
  * exception and never gets SIGFPE.  CR0.EM or CR0.TS give #NM.
- * Only the protected-mode FNSTENV/FNSAVE layouts (16- and 32-bit) exist. */
+ * Waiting instructions (all but FNINIT FNCLEX FNSTSW FNSTCW FNSTENV FNSAVE)
+ * check for a pending exception first.
+ * Only the protected-mode FNSTENV/FNSAVE layouts (16- and 32-bit) exist;
+ * real-mode and virtual-8086 code gets them too. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* MAP_ANONYMOUS */
 #endif
@@ -51,7 +54,11 @@ static void fx32_set(struct interp_cpu *c, int off, uint32_t v)
 }
 
 /* ---- the host stubs ---- */
-typedef void (*x87_stub)(void *mem, void *guest_fx, void *host_fx);
+/* Runs one x87 instruction on the guest image with the guest's arithmetic
+ * flags loaded (FCMOVcc reads them); returns the host RFLAGS after it
+ * (FCOMI and friends write them). */
+typedef uint64_t (*x87_stub)(void *mem, void *guest_fx, void *host_fx,
+                             uint64_t flags);
 #define STUB_SIZE 32
 #define NSTUBS (8 * 256)
 static uint8_t *stub_code;
@@ -75,8 +82,10 @@ static void stubs_build(void)
     for (unsigned k = 0; k < NSTUBS; k++) {
         uint8_t *s = code + k * STUB_SIZE, *q = s;
         static const uint8_t pro[] = { 0x0f, 0xae, 0x02,   /* fxsave [rdx] */
-                                       0x0f, 0xae, 0x0e }; /* fxrstor [rsi] */
-        static const uint8_t epi[] = { 0x0f, 0xae, 0x06,   /* fxsave [rsi] */
+                                       0x0f, 0xae, 0x0e,   /* fxrstor [rsi] */
+                                       0x51, 0x9d };       /* push rcx; popf */
+        static const uint8_t epi[] = { 0x9c, 0x58,         /* pushf; pop rax */
+                                       0x0f, 0xae, 0x06,   /* fxsave [rsi] */
                                        0x0f, 0xae, 0x0a,   /* fxrstor [rdx] */
                                        0xc3 };
         memcpy(q, pro, sizeof(pro));
@@ -92,8 +101,8 @@ static void stubs_build(void)
     stub_code = code;
 }
 
-static void host_run(struct interp_cpu *c, unsigned opc, uint8_t modrm_key,
-                     void *mem)
+static uint32_t host_run(struct interp_cpu *c, unsigned opc,
+                         uint8_t modrm_key, void *mem)
 {
     _Alignas(16) static __thread uint8_t host_fx[512];
     pthread_once(&stub_once, stubs_build);
@@ -102,7 +111,10 @@ static void host_run(struct interp_cpu *c, unsigned opc, uint8_t modrm_key,
     x87_stub f;
     void *p = stub_code + (opc * 256 + modrm_key) * STUB_SIZE;
     memcpy(&f, &p, sizeof(f));
-    f(mem, c->fpu.fx, host_fx);
+    /* only the status flags: DF stays clear, IF/TF/AC are not ours */
+    uint64_t in = (c->eflags & (FLAG_CF | FLAG_PF | FLAG_AF | FLAG_ZF |
+                                FLAG_SF | FLAG_OF)) | 0x2;
+    return (uint32_t)f(mem, c->fpu.fx, host_fx, in);
 }
 
 /* ---- tag word conversion ---- */
@@ -176,12 +188,20 @@ void fpu_reset(struct interp_cpu *c)
 }
 
 /* ---- environment / state images in guest memory ---- */
+static void put16(uint8_t *b, uint16_t v) { memcpy(b, &v, 2); }
+static void put32(uint8_t *b, uint32_t v) { memcpy(b, &v, 4); }
+static uint16_t get16(const uint8_t *b) { uint16_t v; memcpy(&v, b, 2); return v; }
+static uint32_t get32(const uint8_t *b) { uint32_t v; memcpy(&v, b, 4); return v; }
+
 static void write_bytes(struct interp_cpu *c, int seg, uint32_t off,
                         const uint8_t *b, uint32_t n, int asz)
 {
     uint32_t m = asz == 2 ? 0xffff : 0xffffffffu;
     mem_check_write(c, seg, off, n);
-    for (uint32_t k = 0; k < n; k++)
+    uint32_t k = 0;
+    for (; k + 4 <= n; k += 4)
+        mem_write(c, seg, (off + k) & m, 4, get32(b + k));
+    for (; k < n; k++)
         mem_write(c, seg, (off + k) & m, 1, b[k]);
 }
 
@@ -189,14 +209,13 @@ static void read_bytes(struct interp_cpu *c, int seg, uint32_t off,
                        uint8_t *b, uint32_t n, int asz)
 {
     uint32_t m = asz == 2 ? 0xffff : 0xffffffffu;
-    for (uint32_t k = 0; k < n; k++)
+    uint32_t k = 0;
+    for (; k + 4 <= n; k += 4)
+        put32(b + k, mem_read(c, seg, (off + k) & m, 4));
+    for (; k < n; k++)
         b[k] = (uint8_t)mem_read(c, seg, (off + k) & m, 1);
 }
 
-static void put16(uint8_t *b, uint16_t v) { memcpy(b, &v, 2); }
-static void put32(uint8_t *b, uint32_t v) { memcpy(b, &v, 4); }
-static uint16_t get16(const uint8_t *b) { uint16_t v; memcpy(&v, b, 2); return v; }
-static uint32_t get32(const uint8_t *b) { uint32_t v; memcpy(&v, b, 4); return v; }
 
 /* Build the environment (14 or 28 bytes) into b; returns its size. */
 static uint32_t env_store(const struct interp_cpu *c, uint8_t *b, int opsize)
@@ -288,7 +307,8 @@ static void fldenv(struct interp_cpu *c, const struct insn *i, bool rstor)
 enum { MEM_NONE, MEM_LOAD, MEM_STORE, MEM_C, MEM_UD };
 struct memform { uint8_t kind, size; };
 
-/* [opcode & 7][reg] for mod != 3 */
+/* [opcode & 7][reg] for mod != 3.  FISTTP (DB/DD/DF /1) is SSE3, which
+ * CPUID does not report: #UD, as on the P6 we claim to be. */
 static const struct memform mem_forms[8][8] = {
     /* D8 */ { {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},
                {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4} },
@@ -296,15 +316,15 @@ static const struct memform mem_forms[8][8] = {
                {MEM_C,0},{MEM_C,0},{MEM_C,0},{MEM_C,0} },
     /* DA */ { {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},
                {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4} },
-    /* DB */ { {MEM_LOAD,4},{MEM_STORE,4},{MEM_STORE,4},{MEM_STORE,4},
+    /* DB */ { {MEM_LOAD,4},{MEM_UD,0},{MEM_STORE,4},{MEM_STORE,4},
                {MEM_UD,0},{MEM_LOAD,10},{MEM_UD,0},{MEM_STORE,10} },
     /* DC */ { {MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8},
                {MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8} },
-    /* DD */ { {MEM_LOAD,8},{MEM_STORE,8},{MEM_STORE,8},{MEM_STORE,8},
+    /* DD */ { {MEM_LOAD,8},{MEM_UD,0},{MEM_STORE,8},{MEM_STORE,8},
                {MEM_C,0},{MEM_UD,0},{MEM_C,0},{MEM_C,0} },
     /* DE */ { {MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2},
                {MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2} },
-    /* DF */ { {MEM_LOAD,2},{MEM_STORE,2},{MEM_STORE,2},{MEM_STORE,2},
+    /* DF */ { {MEM_LOAD,2},{MEM_UD,0},{MEM_STORE,2},{MEM_STORE,2},
                {MEM_LOAD,10},{MEM_LOAD,8},{MEM_STORE,10},{MEM_STORE,8} },
 };
 
@@ -382,7 +402,7 @@ static bool x87_control(struct interp_cpu *c, const struct insn *i,
         }
         case 1 * 8 + 6: fnstenv(c, i, false); break;
         case 1 * 8 + 7: mem_write(c, i->ea_seg, ea, 2, fx16(c, FX_FCW)); break;
-        case 5 * 8 + 4: fldenv(c, i, true); break;
+        case 5 * 8 + 4: check_pending(c); fldenv(c, i, true); break;
         case 5 * 8 + 6: fnstenv(c, i, true); break;
         default: /* DD /7 fnstsw m16 */
             mem_write(c, i->ea_seg, ea, 2, fx16(c, FX_FSW));
@@ -421,7 +441,11 @@ void ex_x87(struct interp_cpu *c, const struct insn *i)
             cpu_undefined(c, i);
         unsigned hop = opc, hm = i->modrm;
         alias_to_documented(&hop, &hm);
-        host_run(c, hop, (uint8_t)hm, buf);
+        uint32_t fl = host_run(c, hop, (uint8_t)hm, buf);
+        /* fcomi fucomi fcomip fucomip: ZF PF CF, and OF SF AF = 0 */
+        if ((hop == 3 || hop == 7) && hm >= 0xe8 && hm < 0xf8)
+            flags_set(c, fl & (FLAG_ZF | FLAG_PF | FLAG_CF),
+                      FLAG_ZF | FLAG_PF | FLAG_CF | FLAG_OF | FLAG_SF | FLAG_AF);
         set_last_insn(c, i, opc, false, 0);
         return;
     }
@@ -477,9 +501,7 @@ void ex_fxsave_grp(struct interp_cpu *c, const struct insn *i)
 {
     if (!insn_is_mem(i) || i->reg > 1)
         cpu_undefined(c, i);
-    if (c->cr0 & CR0_EM)
-        cpu_undefined(c, i);
-    if (c->cr0 & CR0_TS)
+    if (c->cr0 & (CR0_EM | CR0_TS))
         cpu_fault(c, EXC_NM);
     uint32_t ea = insn_ea(c, i);
     if (ea & 15)

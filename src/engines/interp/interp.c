@@ -8,18 +8,77 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../core/machine.h"
+#include "../../core/disasm.h"
 #include "sys.h"
 
 /* Instructions between checks of the kick flag and m->stop. */
 #define RUN_BATCH 256
 
+/* POPEK_INTERP_PROFILE=1: sample EIP once per batch and print the
+ * hottest addresses (with their disassembly) when the machine ends. */
+#define PROF_SLOTS 4096
+struct prof_slot {
+    uint32_t eip;
+    uint8_t cpl, ifl;
+    uint64_t n;
+};
+
 struct interp_engine {
     struct interp_cpu cpu;
     atomic_bool kicked;
-    uint64_t run_ns;
+    uint64_t run_ns, cpu_ns;
+    struct prof_slot *prof;
 };
+
+static void prof_sample(struct interp_engine *e)
+{
+    const struct interp_cpu *c = &e->cpu;
+    uint32_t eip = c->eip;
+    unsigned h = (eip * 2654435761u) >> 20;
+    for (unsigned k = 0; k < 8; k++) {
+        struct prof_slot *p = &e->prof[(h + k) & (PROF_SLOTS - 1)];
+        if (p->n == 0 || p->eip == eip) {
+            p->eip = eip;
+            p->cpl = c->cpl;
+            p->ifl = (c->eflags & FLAG_IF) != 0;
+            p->n++;
+            return;
+        }
+    }
+}
+
+static int prof_cmp(const void *a, const void *b)
+{
+    const struct prof_slot *x = a, *y = b;
+    return x->n < y->n ? 1 : x->n > y->n ? -1 : 0;
+}
+
+static void prof_report(struct interp_engine *e)
+{
+    qsort(e->prof, PROF_SLOTS, sizeof(*e->prof), prof_cmp);
+    uint64_t total = 0;
+    for (unsigned k = 0; k < PROF_SLOTS; k++)
+        total += e->prof[k].n;
+    fprintf(stderr, "interp profile: %llu samples\n",
+            (unsigned long long)total);
+    for (unsigned k = 0; k < 40 && e->prof[k].n; k++) {
+        const struct prof_slot *p = &e->prof[k];
+        uint8_t b[16];
+        char dis[128] = "?";
+        int n = 0;
+        uint32_t lin = (uint32_t)e->cpu.seg[SEG_CS].base + p->eip, pa;
+        while (n < 16 && mmu_probe(&e->cpu, lin + (uint32_t)n, &pa))
+            b[n++] = (uint8_t)phys_read(&e->cpu, pa, 1);
+        if (n)
+            disasm32(b, (size_t)n, p->eip, dis, sizeof(dis));
+        fprintf(stderr, "  %6.2f%%  %08x cpl%d if%d  %s\n",
+                100.0 * (double)p->n / (double)total, p->eip, p->cpl,
+                p->ifl, dis);
+    }
+}
 
 static struct interp_engine *eng(struct machine *m)
 {
@@ -35,11 +94,15 @@ static bool interp_usable(char *why, size_t n)
 
 static int interp_create(struct machine *m)
 {
-    struct interp_engine *e = aligned_alloc(64, sizeof(*e));
+    /* aligned_alloc needs a size that is a multiple of the alignment */
+    struct interp_engine *e = aligned_alloc(64, (sizeof(*e) + 63) & ~(size_t)63);
     if (!e)
         return fail("interp: out of memory");
     memset(e, 0, sizeof(*e));
     atomic_init(&e->kicked, false);
+    const char *prof = getenv("POPEK_INTERP_PROFILE");
+    if (prof && *prof && *prof != '0')
+        e->prof = calloc(PROF_SLOTS, sizeof(*e->prof));
     m->engine = e;
     return 0;
 }
@@ -65,11 +128,33 @@ static int interp_vcpu_create(struct machine *m)
     return 0;
 }
 
+/* Has a virtual timer expired?  The run loop fires timers when run()
+ * returns; the I/O thread kicks us when the timerfd expires, but on a
+ * loaded host it may be scheduled late, so the interpreter also checks the
+ * deadlines itself (the timer list belongs to this thread). */
+static bool timer_due(struct machine *m)
+{
+    uint64_t next = 0;
+    for (const struct vtimer *t = m->timers; t; t = t->next)
+        if (!next || t->deadline < next)
+            next = t->deadline;
+    return next && clock_ns() >= next;
+}
+
+/* CPU time of this thread: --stats reports MIPS over it too, since the
+ * wall clock on a loaded host says little about the interpreter. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int interp_run(struct machine *m, struct vm_exit *ex)
 {
     struct interp_engine *e = eng(m);
     struct interp_cpu *c = &e->cpu;
-    uint64_t t0 = clock_ns();
+    uint64_t t0 = clock_ns(), cpu0 = thread_cpu_ns();
     c->check_irq = true;
     for (;;) {
         if (atomic_load_explicit(&e->kicked, memory_order_relaxed)) {
@@ -92,6 +177,12 @@ static int interp_run(struct machine *m, struct vm_exit *ex)
             ex->reason = EXIT_HLT;
             break;
         }
+        if (timer_due(m)) {
+            ex->reason = EXIT_KICK;
+            break;
+        }
+        if (e->prof)
+            prof_sample(e);
         if (interp_run_batch(c, RUN_BATCH) == -2) {
             ex->reason = EXIT_SHUTDOWN;
             snprintf(ex->msg, sizeof(ex->msg),
@@ -101,6 +192,7 @@ static int interp_run(struct machine *m, struct vm_exit *ex)
         }
     }
     e->run_ns += clock_ns() - t0;
+    e->cpu_ns += thread_cpu_ns() - cpu0;
     return 0;
 }
 
@@ -183,6 +275,9 @@ static void interp_write_stats(struct machine *m, struct json *j)
     double s = (double)e->run_ns / 1e9;
     json_f64(j, "run_seconds", s);
     json_f64(j, "mips", s > 0 ? (double)c->icount / s / 1e6 : 0.0);
+    double cs = (double)e->cpu_ns / 1e9;
+    json_f64(j, "cpu_seconds", cs);
+    json_f64(j, "mips_cpu", cs > 0 ? (double)c->icount / cs / 1e6 : 0.0);
     json_u64(j, "interrupts_delivered", c->irqs_delivered);
     json_u64(j, "tlb_flushes", c->tlb_flushes);
     json_obj_begin(j, "exceptions");
@@ -195,7 +290,6 @@ static void interp_write_stats(struct machine *m, struct json *j)
     }
     json_obj_end(j);
     if (c->dcache) {
-        json_u64(j, "decode_cache_hits", c->dcache->hits);
         json_u64(j, "decode_cache_misses", c->dcache->misses);
         json_u64(j, "decode_cache_invalidations", c->dcache->invalidations);
     }
@@ -204,6 +298,10 @@ static void interp_write_stats(struct machine *m, struct json *j)
 static void interp_destroy(struct machine *m)
 {
     struct interp_engine *e = eng(m);
+    if (e->prof) {
+        prof_report(e);
+        free(e->prof);
+    }
     interp_cpu_free(&e->cpu);
     free(e);
     m->engine = NULL;

@@ -202,7 +202,19 @@ bool mmu_probe(struct interp_cpu *c, uint32_t lin, uint32_t *phys)
 
 /* ---- linear memory ---- */
 
+static inline __attribute__((always_inline)) uint32_t
+lin_read_inl(struct interp_cpu *c, uint32_t lin, int size, bool user);
+
 uint32_t lin_read(struct interp_cpu *c, uint32_t lin, int size, bool user)
+{
+    return lin_read_inl(c, lin, size, user);
+}
+
+static uint32_t lin_read_cross(struct interp_cpu *c, uint32_t lin, int size,
+                               bool user);
+
+static inline __attribute__((always_inline)) uint32_t
+lin_read_inl(struct interp_cpu *c, uint32_t lin, int size, bool user)
 {
     if ((lin & 0xfff) + (unsigned)size <= 4096) {
         struct tlb_entry *t = tlb_slot(c, lin);
@@ -214,6 +226,12 @@ uint32_t lin_read(struct interp_cpu *c, uint32_t lin, int size, bool user)
         }
         return phys_read(c, mmu_translate(c, lin, ACC_READ, user), size);
     }
+    return lin_read_cross(c, lin, size, user);
+}
+
+static uint32_t lin_read_cross(struct interp_cpu *c, uint32_t lin, int size,
+                               bool user)
+{
     /* Crossing a page: translate both pages first (fault before reading). */
     uint32_t pa0 = mmu_translate(c, lin, ACC_READ, user);
     uint32_t pa1 = mmu_translate(c, (lin | 0xfff) + 1, ACC_READ, user);
@@ -243,8 +261,12 @@ void lin_check_write(struct interp_cpu *c, uint32_t lin, uint32_t len,
     }
 }
 
-void lin_write(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
-               bool user)
+static void lin_write_cross(struct interp_cpu *c, uint32_t lin, int size,
+                            uint32_t val, bool user);
+
+static inline __attribute__((always_inline)) void
+lin_write_inl(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
+              bool user)
 {
     if ((lin & 0xfff) + (unsigned)size <= 4096) {
         struct tlb_entry *t = tlb_slot(c, lin);
@@ -257,6 +279,18 @@ void lin_write(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
         phys_write(c, pa, size, val);
         return;
     }
+    lin_write_cross(c, lin, size, val, user);
+}
+
+void lin_write(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
+               bool user)
+{
+    lin_write_inl(c, lin, size, val, user);
+}
+
+static void lin_write_cross(struct interp_cpu *c, uint32_t lin, int size,
+                            uint32_t val, bool user)
+{
     uint32_t pa0 = mmu_translate(c, lin, ACC_WRITE, user);
     uint32_t pa1 = mmu_translate(c, (lin | 0xfff) + 1, ACC_WRITE, user);
     for (int k = 0; k < size; k++) {
@@ -275,8 +309,9 @@ _Noreturn static void seg_fault(struct interp_cpu *c, int seg)
     cpu_fault_err(c, seg == SEG_SS ? EXC_SS : EXC_GP, 0);
 }
 
-uint32_t seg_linear(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
-                    bool write)
+static inline __attribute__((always_inline)) uint32_t
+seg_linear_inl(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
+               bool write)
 {
     const struct seg_reg *s = &c->seg[seg];
     if (c->cr0 & CR0_PE) {
@@ -301,6 +336,12 @@ uint32_t seg_linear(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
     return (uint32_t)s->base + off;
 }
 
+uint32_t seg_linear(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
+                    bool write)
+{
+    return seg_linear_inl(c, seg, off, len, write);
+}
+
 /* ---- the cpu.h memory API ---- */
 
 uint32_t insn_ea(const struct interp_cpu *c, const struct insn *i)
@@ -315,15 +356,15 @@ uint32_t insn_ea(const struct interp_cpu *c, const struct insn *i)
 
 uint32_t mem_read(struct interp_cpu *c, int seg, uint32_t off, int size)
 {
-    uint32_t lin = seg_linear(c, seg, off, (uint32_t)size, false);
-    return lin_read(c, lin, size, cpu_user(c));
+    uint32_t lin = seg_linear_inl(c, seg, off, (uint32_t)size, false);
+    return lin_read_inl(c, lin, size, cpu_user(c));
 }
 
 void mem_write(struct interp_cpu *c, int seg, uint32_t off, int size,
                uint32_t val)
 {
-    uint32_t lin = seg_linear(c, seg, off, (uint32_t)size, true);
-    lin_write(c, lin, size, val, cpu_user(c));
+    uint32_t lin = seg_linear_inl(c, seg, off, (uint32_t)size, true);
+    lin_write_inl(c, lin, size, val, cpu_user(c));
 }
 
 uint64_t mem_read64(struct interp_cpu *c, int seg, uint32_t off)

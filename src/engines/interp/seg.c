@@ -154,11 +154,16 @@ void seg_null_outer(struct interp_cpu *c)
     }
 }
 
-/* Check a code segment as the target of a jmp/call at the same privilege
- * (directly, or through a call gate when gate is true: then a
- * non-conforming target of lower DPL is allowed, as an inner call). */
+/* How a code segment is reached by a jmp/call. */
+enum target_kind { TGT_DIRECT, TGT_GATE_JMP, TGT_GATE_CALL };
+
+/* Check a code segment as the target of a far jmp/call.  Directly: a
+ * conforming segment needs DPL <= CPL, a non-conforming one RPL <= CPL and
+ * DPL == CPL.  Through a call gate the target's RPL is ignored; a jmp
+ * still needs DPL == CPL (non-conforming), a call allows DPL < CPL (a call
+ * to an inner ring). */
 static void check_code_target(struct interp_cpu *c, uint16_t sel,
-                              struct desc *d, bool via_gate)
+                              struct desc *d, enum target_kind kind)
 {
     uint32_t err = SEL_ERR(sel);
     if ((sel & 0xfffc) == 0)
@@ -166,15 +171,17 @@ static void check_code_target(struct interp_cpu *c, uint16_t sel,
     if (!desc_read(c, sel, d) || !desc_is_code(*d))
         cpu_fault_err(c, EXC_GP, err);
     unsigned dpl = desc_dpl(*d);
-    if (desc_type(*d) & 4) {
-        if (dpl > c->cpl)
-            cpu_fault_err(c, EXC_GP, err);
-    } else if (via_gate) {
-        if (dpl > c->cpl)
-            cpu_fault_err(c, EXC_GP, err);
-    } else if ((sel & 3u) > c->cpl || dpl != c->cpl) {
+    bool bad;
+    if (desc_type(*d) & 4)
+        bad = dpl > c->cpl;
+    else if (kind == TGT_GATE_CALL)
+        bad = dpl > c->cpl;
+    else if (kind == TGT_GATE_JMP)
+        bad = dpl != c->cpl;
+    else
+        bad = (sel & 3u) > c->cpl || dpl != c->cpl;
+    if (bad)
         cpu_fault_err(c, EXC_GP, err);
-    }
     if (!desc_p(*d))
         cpu_fault_err(c, EXC_NP, err);
 }
@@ -226,9 +233,9 @@ void cpu_far_jump(struct interp_cpu *c, uint16_t sel, uint32_t off, int opsize)
         csel = (uint16_t)(d.lo >> 16);
         off = (d.lo & 0xffff) |
               (desc_type(d) == 12 ? (d.hi & 0xffff0000u) : 0);
-        check_code_target(c, csel, &cd, false);
+        check_code_target(c, csel, &cd, TGT_GATE_JMP);
     } else {
-        check_code_target(c, csel, &cd, false);
+        check_code_target(c, csel, &cd, TGT_DIRECT);
     }
     if (off > desc_limit(cd))
         cpu_fault_err(c, EXC_GP, 0);
@@ -313,13 +320,13 @@ void cpu_far_call(struct interp_cpu *c, uint16_t sel, uint32_t off, int opsize)
         off = (d.lo & 0xffff) |
               (desc_type(d) == 12 ? (d.hi & 0xffff0000u) : 0);
         sz = desc_type(d) == 12 ? 4 : 2;
-        check_code_target(c, csel, &cd, true);
+        check_code_target(c, csel, &cd, TGT_GATE_CALL);
         if (!(desc_type(cd) & 4) && desc_dpl(cd) < c->cpl) {
             call_inner(c, d, csel, cd, off);
             return;
         }
     } else {
-        check_code_target(c, csel, &cd, false);
+        check_code_target(c, csel, &cd, TGT_DIRECT);
     }
     /* Same privilege: push the return address, then transfer. */
     cpu_push(c, c->seg[SEG_CS].sel, sz);

@@ -130,7 +130,7 @@ struct decode_cache {
     uint32_t page_gen[DC_PAGE_SLOTS];
     uint8_t page_code[DC_PAGE_SLOTS];
     struct dc_entry e[DC_ENTRIES];
-    uint64_t hits, misses, invalidations;
+    uint64_t misses, invalidations;
 };
 static inline unsigned dc_page_slot(uint32_t pa)
 {
@@ -139,8 +139,21 @@ static inline unsigned dc_page_slot(uint32_t pa)
 /* Find or decode the instruction at physical pa (host bytes p, avail bytes
  * to the end of the page).  Returns the decode length or a negative
  * enum decode_result; *out points at the decoded insn. */
-int dcache_lookup(struct interp_cpu *c, uint32_t pa, const uint8_t *p,
-                  int avail, bool code32, const struct insn **out);
+int dcache_fill(struct interp_cpu *c, uint32_t pa, const uint8_t *p,
+                int avail, bool code32, const struct insn **out);
+static inline int dcache_lookup(struct interp_cpu *c, uint32_t pa,
+                                const uint8_t *p, int avail, bool code32,
+                                const struct insn **out)
+{
+    struct decode_cache *dc = c->dcache;
+    struct dc_entry *e = &dc->e[(pa ^ (pa >> 14)) & (DC_ENTRIES - 1)];
+    if (e->pa == pa && e->valid && e->code32 == code32 &&
+        e->gen == dc->page_gen[dc_page_slot(pa)]) {
+        *out = &e->insn;
+        return e->insn.len;
+    }
+    return dcache_fill(c, pa, p, avail, code32, out);
+}
 /* Physical page written: drop its decoded instructions. */
 void dcache_invalidate_page(struct decode_cache *dc, uint32_t pa);
 static inline bool dcache_page_has_code(const struct decode_cache *dc,
@@ -151,7 +164,8 @@ static inline bool dcache_page_has_code(const struct decode_cache *dc,
 void dcache_flush(struct decode_cache *dc);
 
 /* ---- system.c ---- */
-/* Set/clear the interrupt flag, noting when the irq window may open. */
+/* After EFLAGS changed: if IF went 0 -> 1, the run loop must check whether
+ * an interrupt is waiting (the irq window may have opened). */
 static inline void cpu_note_if(struct interp_cpu *c, uint32_t old_flags)
 {
     if (!(old_flags & FLAG_IF) && (c->eflags & FLAG_IF))

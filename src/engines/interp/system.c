@@ -59,9 +59,16 @@ static int sreg_of(const struct insn *i)
     return (i->op >> 3) & 3; /* 06/07 ES, 0E CS, 16/17 SS, 1E/1F DS */
 }
 
+/* With a 32-bit operand size, recent Intel CPUs (and KVM's emulator)
+ * write only the 16-bit selector and leave the upper half of the stack
+ * slot alone; ESP still moves by 4. */
 static void ex_push_sreg(struct interp_cpu *c, const struct insn *i)
 {
-    cpu_push(c, c->seg[sreg_of(i)].sel, i->opsize);
+    uint32_t m = stack_mask(c);
+    uint32_t sp = (c->r[R_ESP] - (uint32_t)i->opsize) & m;
+    mem_check_write(c, SEG_SS, sp, (uint32_t)i->opsize);
+    mem_write(c, SEG_SS, sp, 2, c->seg[sreg_of(i)].sel);
+    c->r[R_ESP] = (c->r[R_ESP] & ~m) | sp;
 }
 
 static void ex_pop_sreg(struct interp_cpu *c, const struct insn *i)
@@ -270,9 +277,8 @@ static void ex_grp7(struct interp_cpu *c, const struct insn *i)
     case 1: {
         const struct dtable *t = i->reg == 0 ? &c->gdt : &c->idt;
         uint32_t ea = insn_ea(c, i);
+        /* The full 32-bit base, whatever the operand size (SDM). */
         uint32_t base = (uint32_t)t->base;
-        if (i->opsize == 2)
-            base &= 0x00ffffff;
         mem_check_write(c, i->ea_seg, ea, 6);
         mem_write(c, i->ea_seg, ea, 2, t->limit);
         mem_write(c, i->ea_seg, (ea + 2) & am, 4, base);

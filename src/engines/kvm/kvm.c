@@ -213,6 +213,24 @@ static uint64_t guest_rip(struct kvm_engine *k)
     return r.rip;
 }
 
+/* kvm_pvm cannot run 32-bit paging: a guest turning it on gets #GP and,
+ * early in boot, a triple fault whose reported RIP is not even precise.
+ * Say so when a 32-bit unpaged guest shuts down there. */
+static void explain_shutdown(struct kvm_engine *k, struct vm_exit *ex)
+{
+    struct kvm_regs r;
+    struct kvm_sregs sr;
+    if (strcmp(kvm_backend_name(), "pvm") != 0 ||
+        kvm_fetch_regs(k, &r, &sr) < 0)
+        return;
+    if (!(sr.cr0 & CR0_PE) || (sr.cr0 & CR0_PG) || (sr.efer & EFER_LME))
+        return;
+    size_t n = strlen(ex->msg);
+    snprintf(ex->msg + n, sizeof(ex->msg) - n,
+             " (RIP may be imprecise on kvm_pvm; note that this host's KVM "
+             "refuses 32-bit paging: turning it on raises #GP)");
+}
+
 static void handle_io(struct machine *m, struct kvm_engine *k)
 {
     struct kvm_run *run = k->run;
@@ -244,6 +262,24 @@ static void exit_failed(struct kvm_engine *k, struct vm_exit *ex)
                  (unsigned long long)rip);
         break;
     case KVM_EXIT_INTERNAL_ERROR: {
+        if (run->emulation_failure.suberror ==
+                KVM_INTERNAL_ERROR_EMULATION &&
+            run->emulation_failure.ndata >= 3 &&
+            (run->emulation_failure.flags &
+             KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+            int n = snprintf(ex->msg, sizeof(ex->msg),
+                             "KVM cannot emulate the instruction at rip "
+                             "%#llx (bytes", (unsigned long long)rip);
+            unsigned len = run->emulation_failure.insn_size;
+            for (unsigned i = 0; i < len && i < 8 && n > 0 &&
+                                 (size_t)n < sizeof(ex->msg);
+                 i++)
+                n += snprintf(ex->msg + n, sizeof(ex->msg) - (size_t)n,
+                              " %02x", run->emulation_failure.insn_bytes[i]);
+            if (n > 0 && (size_t)n < sizeof(ex->msg))
+                snprintf(ex->msg + n, sizeof(ex->msg) - (size_t)n, ")");
+            break;
+        }
         int n = snprintf(ex->msg, sizeof(ex->msg),
                          "KVM_EXIT_INTERNAL_ERROR: suberror %u at rip %#llx",
                          run->internal.suberror, (unsigned long long)rip);
@@ -299,6 +335,10 @@ static int kvm_run_once(struct machine *m, struct vm_exit *ex)
     k->sync_fresh = k->sync_regs;
     k->step_for_window = false; /* the run loop asks again if need be */
     k->assisted = false;
+    /* IF=1: not inside the handler of an injected interrupt any more
+     * (interrupt gates clear IF), whether or not its IRET came our way. */
+    if (k->sync_fresh && (run->s.regs.regs.rflags & FLAG_IF))
+        k->irq_depth = 0;
     if (r < 0) {
         if (err == EINTR || err == EAGAIN) {
             k->exits[KVM_SLOT_SIGNAL]++;
@@ -350,6 +390,7 @@ static int kvm_run_once(struct machine *m, struct vm_exit *ex)
         snprintf(ex->msg, sizeof(ex->msg),
                  "triple fault (KVM_EXIT_SHUTDOWN) at rip %#llx",
                  (unsigned long long)guest_rip(k));
+        explain_shutdown(k, ex);
         break;
     case KVM_EXIT_INTERNAL_ERROR:
         if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {

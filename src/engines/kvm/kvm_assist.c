@@ -10,7 +10,11 @@
  * descriptor accesses, and writes the result back.  Faults found on the way
  * are injected into the guest with KVM_SET_VCPU_EVENTS.  Task gates, task
  * returns (NT=1) and virtual-8086 mode are refused with a clear message.
- * On VMX/SVM hosts these exits never happen and this file is idle. */
+ * kvm_assist_seg.c and kvm_assist_grp9.c add LAR/LSL/VERR/VERW and
+ * CMPXCHG16B/RDRAND/RDSEED the same way; kvm_assist_ud() below serves the #UD trap of
+ * kvm_debug.c.  An assisted IRET also ends an injected interrupt's handler
+ * (irq_depth, see kvm_priv.h).  On VMX/SVM hosts these exits never happen
+ * and this file is idle. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +94,8 @@ static int pop(struct assist *a, uint64_t *sp, uint64_t mask, uint64_t *v,
                unsigned size, bool user)
 {
     *v = 0;
-    int rc = gm_access(&a->g, a->sr.ss.base + (*sp & mask), v, size, false, user);
+    int rc = gm_access(&a->g, a->sr.ss.base + (*sp & mask), v, size, false,
+                       user);
     if (rc != A_OK)
         return rc;
     *sp = (*sp & ~mask) | ((*sp + size) & mask);
@@ -413,7 +418,7 @@ static bool decode(struct assist *a, struct insn *in)
     case 0x0f:
         in->op2 = b[i + 1];
         in->len = i + 2;
-        return seg_decode(a, in);
+        return seg_decode(a, in) || grp9_decode(a, in);
     case 0xcf:
         in->name = "iret";
         return true;
@@ -436,7 +441,7 @@ static int execute(struct assist *a, const struct insn *in)
 {
     switch (in->op) {
     case 0x0f:
-        return seg_execute(a, in);
+        return in->op2 == 0xc7 ? grp9_execute(a, in) : seg_execute(a, in);
     case 0xcf:
         return do_iret(a, in->osz);
     case 0xcd:
@@ -494,6 +499,8 @@ static int finish(struct machine *m, const struct assist *before,
         k->assist_iret++;
         if (k->irq_depth)
             k->irq_depth--;
+    } else if (in->op == 0x0f && in->op2 == 0xc7) {
+        k->assist_rand++;
     } else if (in->op == 0x0f) {
         k->assist_seg++;
     } else {
@@ -537,7 +544,8 @@ int kvm_assist_ud(struct machine *m, struct vm_exit *ex)
     if (!a.lma && a.cpl == 0 && !(a.r.rflags & FLAG_VM)) {
         /* The frame: EIP, CS, EFLAGS, ESP, SS (from CPL 3, no error code). */
         uint32_t frame[2];
-        uint64_t sp = a.sr.ss.base + (a.r.rsp & (a.sr.ss.db ? 0xffffffffu : 0xffffu));
+        uint64_t sp = a.sr.ss.base +
+                      (a.r.rsp & (a.sr.ss.db ? 0xffffffffu : 0xffffu));
         if (gm_access(&a.g, sp, frame, sizeof(frame), false, false) == A_OK &&
             (frame[1] & 3) != 0) {
             user = a;

@@ -1,6 +1,7 @@
 /* kvm_assist.h - shared by the kvm engine's instruction assists:
- * kvm_assist.c (INT n, IRET, the #UD trap) and kvm_assist_seg.c (LAR, LSL,
- * VERR, VERW).  See kvm_assist.c for why they exist. */
+ * kvm_assist.c (INT n, IRET, the #UD trap), kvm_assist_seg.c (LAR, LSL,
+ * VERR, VERW) and kvm_assist_grp9.c (CMPXCHG16B, RDRAND, RDSEED).  See kvm_assist.c
+ * for why they exist. */
 #ifndef POPEK_KVM_ASSIST_H
 #define POPEK_KVM_ASSIST_H
 #include <linux/kvm.h>
@@ -22,7 +23,8 @@ struct assist {
 struct insn {
     uint8_t op;       /* 0xcf iret, 0xcd int n, 0xcc int3, 0xce into,
                          0x0f two-byte (op2) */
-    uint8_t op2;      /* 0x02 lar, 0x03 lsl, 0x00 group 6 (verr/verw) */
+    uint8_t op2;      /* 0x02 lar, 0x03 lsl, 0x00 group 6 (verr/verw),
+                         0xc7 group 9 (cmpxchg16b/rdrand/rdseed) */
     uint8_t imm;      /* vector of int n */
     unsigned osz;     /* operand size: 2, 4 or 8 */
     unsigned asz;     /* address size: 2, 4 or 8 */
@@ -38,7 +40,10 @@ struct insn {
     uint64_t ea;      /* linear address of a memory operand */
 };
 
-static inline bool is_code(const struct kvm_segment *s) { return s->s && (s->type & 8); }
+static inline bool is_code(const struct kvm_segment *s)
+{
+    return s->s && (s->type & 8);
+}
 static inline bool is_conforming(const struct kvm_segment *s)
 {
     return is_code(s) && (s->type & 4);
@@ -49,9 +54,15 @@ static inline bool is_writable_data(const struct kvm_segment *s)
 }
 
 
+/* Parse ModRM (and SIB, displacement) at in->bytes[in->len]: sets reg,
+ * rm_reg or ea, and advances len.  False for 16-bit addressing. */
+bool insn_modrm(struct assist *a, struct insn *in);
 /* kvm_assist_seg.c: LAR/LSL/VERR/VERW.  seg_decode() parses the rest of a
  * 0x0f instruction (ModRM) and says if it is one of them. */
 bool seg_decode(struct assist *a, struct insn *in);
 int seg_execute(struct assist *a, const struct insn *in);
+/* kvm_assist_grp9.c: CMPXCHG16B, RDRAND, RDSEED (0x0f 0xc7 /1, /6, /7). */
+bool grp9_decode(struct assist *a, struct insn *in);
+int grp9_execute(struct assist *a, const struct insn *in);
 
 #endif

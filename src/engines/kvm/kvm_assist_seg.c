@@ -19,8 +19,7 @@ static const struct kvm_segment *sreg(const struct kvm_sregs *sr, int i)
     return s[i];
 }
 
-/* Parse ModRM (and SIB, displacement) at in->bytes[in->len]. */
-static bool modrm(struct assist *a, struct insn *in)
+bool insn_modrm(struct assist *a, struct insn *in)
 {
     const uint8_t *b = in->bytes;
     unsigned p = in->len;
@@ -105,7 +104,7 @@ bool seg_decode(struct assist *a, struct insn *in)
     default:
         return false;
     }
-    if (!modrm(a, in))
+    if (!insn_modrm(a, in))
         return false;
     in->next = a->r.rip + in->len;
     return true;

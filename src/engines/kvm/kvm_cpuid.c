@@ -2,7 +2,10 @@
  * this host (KVM_GET_SUPPORTED_CPUID), adjusted for popek's machine (one
  * CPU with APIC id 0, no local APIC since popek has no in-kernel irqchip
  * and uses its own i8259 PIC, no KVM paravirtual features so that guests
- * see the same plain PC on every engine), then set with KVM_SET_CPUID2. */
+ * see the same plain PC on every engine), then set with KVM_SET_CPUID2.
+ * Note: kvm_pvm does not honour most of this; its guests see the host's
+ * CPUID features (KVM_GET_CPUID2 after KVM_SET_CPUID2 shows them), so
+ * RDRAND, XSAVE, ... stay visible and kvm_assist*.c must cope. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,11 @@
 /* kvm_priv.h - private state of the kvm engine (hardware-assisted VMM on
  * Linux KVM), shared by the files in src/engines/kvm: kvm.c (VM lifecycle,
  * KVM_RUN and exit dispatch), kvm_state.c (cpu_state <-> kvm_regs/sregs/
- * MSRs), kvm_assist.c (IRET/INT n that KVM cannot emulate), kvm_cpuid.c
- * (guest CPUID), kvm_kick.c (signal-based kicks), kvm_debug.c
- * (single steps and the #UD trap on kvm_pvm) and kvm_stats.c (exit counters, backend name, --stats output). */
+ * MSRs), kvm_assist*.c (instructions KVM's emulator cannot do),
+ * kvm_guestmem.c (guest memory by linear address), kvm_cpuid.c (guest
+ * CPUID), kvm_kick.c (signal-based kicks), kvm_debug.c (single steps and
+ * the #UD trap on kvm_pvm) and kvm_stats.c (exit counters, backend name,
+ * --stats output). */
 #ifndef POPEK_KVM_PRIV_H
 #define POPEK_KVM_PRIV_H
 #include <linux/kvm.h>
@@ -47,7 +49,7 @@ struct kvm_engine {
     uint64_t run_ns;         /* time spent inside KVM_RUN */
     uint64_t string_io_ops;  /* KVM_EXIT_IO with count > 1 */
     /* kvm_assist*.c: instructions done for KVM, faults injected */
-    uint64_t assist_iret, assist_int, assist_seg, assist_faults;
+    uint64_t assist_iret, assist_int, assist_seg, assist_rand, assist_faults;
     /* kvm_debug.c: single steps to find interrupt windows, and a hardware
      * breakpoint on the guest's #UD handler (kvm_pvm only). */
     bool window_step;        /* single-step while waiting for a window */

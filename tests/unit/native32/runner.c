@@ -104,6 +104,7 @@ int main(void)
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (data != (void *)DIFF_DATA || code != (void *)DIFF_CODE) {
         fprintf(stderr, "native32_runner: cannot map the fixed windows\n");
+        write_full(DIFF_NOT_READY, 4);
         return 1;
     }
     static uint8_t altstack[65536];
@@ -120,6 +121,8 @@ int main(void)
     back_ptr = (uint32_t)(uintptr_t)native_back;
     code_ptr = DIFF_CODE;
 
+    if (write_full(DIFF_READY, 4) != 0)
+        return 1;
     static struct diff_case in;
     static struct diff_result out;
     while (read_full(&in, sizeof(in)) == 0) {
@@ -134,7 +137,10 @@ int main(void)
         memcpy(in_regs, in.regs, sizeof(in_regs));
         in_eflags = in.eflags;
         fault_vector = -1;
-        __asm__ volatile("fninit");
+        /* FNINIT leaves the data registers alone: zero them first so that
+         * FNSAVE images do not depend on earlier cases */
+        __asm__ volatile("fninit\n" "fldz\n fldz\n fldz\n fldz\n"
+                         "fldz\n fldz\n fldz\n fldz\n" "fninit");
         run_native();
         memcpy(out.regs, out_regs, sizeof(out_regs));
         out.eflags = out_eflags;

@@ -1,0 +1,63 @@
+/* adapt.c - adaptive translation (Adams & Agesen, section 3.3): a guest
+ * instruction whose translation keeps trapping (MMIO, writes to traced
+ * pages, divides raising #DE) is counted; past BT_ADAPT_THRESHOLD traps it is marked, the
+ * existing translation is patched in place to jump to a new callout stub
+ * (so it stops trapping), and future translations call it out directly.
+ * The trap table is direct-mapped by EIP; a collision just restarts a
+ * count. */
+#include <string.h>
+
+#include "emit.h"
+
+void bt_adapt_reset(struct bt *b)
+{
+    for (unsigned k = 0; k < BT_ADAPT_SIZE; k++) {
+        b->adapt[k].pa = ~0u;
+        b->adapt[k].traps = 0;
+        b->adapt[k].callout = false;
+    }
+}
+
+static struct bt_adapt *slot(const struct bt *b, uint32_t eip)
+{
+    return (struct bt_adapt *)&b->adapt[(eip ^ (eip >> 12)) &
+                                        (BT_ADAPT_SIZE - 1)];
+}
+
+bool bt_adapt_is_callout(const struct bt *b, uint32_t eip, uint32_t pa)
+{
+    const struct bt_adapt *a = slot(b, eip);
+    return a->callout && a->eip == eip && a->pa == pa;
+}
+
+void bt_adapt_trap(struct bt *b, struct bt_frag *f, uint32_t eip)
+{
+    uint32_t pa = f->pa + (eip - f->eip);
+    struct bt_adapt *a = slot(b, eip);
+    if (a->eip != eip || a->pa != pa) {
+        a->eip = eip;
+        a->pa = pa;
+        a->traps = 0;
+        a->callout = false;
+    }
+    if (a->callout || ++a->traps < BT_ADAPT_THRESHOLD)
+        return;
+    a->callout = true;
+    int n = -1;
+    for (int k = 0; k < f->ninsn; k++)
+        if (f->eip + f->eip_off[k] == eip)
+            n = k;
+    if (n < 0 || b->tc_used + 64 > BT_TC_SIZE)
+        return; /* the next translation calls it out */
+    /* The instruction's host code is at least 5 bytes (gs, addr32,
+     * opcode, ModRM and more) or is followed by other code of the same
+     * fragment; nothing jumps into a fragment's middle. */
+    struct emit e = {.base = b->tc, .pos = b->tc_used};
+    uint32_t stub = e.pos;
+    e_store_imm(&e, CTX_OFF(next_eip), eip);
+    e_jmp(&e, b->off_exit[BT_EXIT_CALLOUT]);
+    b->tc_used = (e.pos + 15) & ~15u;
+    e.pos = f->tc_start + f->host_off[n];
+    e_jmp(&e, stub);
+    b->st.adaptive_retranslations++;
+}

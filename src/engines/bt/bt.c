@@ -1,0 +1,243 @@
+/* bt.c - engine_bt_ops: the glue between popek's machine model and the
+ * binary-translation engine (core.c runs it).  State moves between struct
+ * cpu_state and the interpreter's struct interp_cpu, which is the bt
+ * engine's reference copy of the guest state. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "../../core/machine.h"
+#include "../interp/sys.h" /* tlb_flush_all */
+#include "bt.h"
+
+struct bt_engine {
+    struct bt *b; /* created by map_ram, once the memfd is known */
+};
+
+static struct bt *B(struct machine *m)
+{
+    return ((struct bt_engine *)m->engine)->b;
+}
+
+static bool bt_usable(char *why, size_t n)
+{
+#if defined(__x86_64__)
+    (void)why;
+    (void)n;
+    return true;
+#else
+    snprintf(why, n, "needs an x86-64 host");
+    return false;
+#endif
+}
+
+static int bt_create(struct machine *m)
+{
+    struct bt_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return fail("bt: out of memory");
+    m->engine = e;
+    return 0;
+}
+
+static int bt_map_ram(struct machine *m, uint64_t gpa, uint64_t size,
+                      void *hva, int fd, uint64_t fd_off)
+{
+    struct bt_engine *e = m->engine;
+    if (gpa != 0 || fd_off != 0 || hva != m->ram || e->b)
+        return fail("bt: only one RAM block at guest-physical 0 is "
+                    "supported");
+    e->b = bt_new(fd, size, m);
+    return e->b ? 0 : -1;
+}
+
+static int bt_vcpu_create(struct machine *m)
+{
+    return B(m) ? 0 : fail("bt: no RAM mapped");
+}
+
+static int bt_engine_run(struct machine *m, struct vm_exit *ex)
+{
+    struct bt *b = B(m);
+    uint64_t t0 = clock_ns();
+    enum bt_run_result r = bt_run(b, 0, ex->msg, sizeof(ex->msg));
+    b->run_ns += clock_ns() - t0;
+    switch (r) {
+    case BT_RUN_KICK: ex->reason = EXIT_KICK; break;
+    case BT_RUN_STOP: ex->reason = EXIT_STOP; break;
+    case BT_RUN_IRQ_WINDOW: ex->reason = EXIT_IRQ_WINDOW; break;
+    case BT_RUN_HLT: ex->reason = EXIT_HLT; break;
+    case BT_RUN_SHUTDOWN: ex->reason = EXIT_SHUTDOWN; break;
+    case BT_RUN_FAILED: ex->reason = EXIT_FAILED; break;
+    case BT_RUN_LIMIT: ex->reason = EXIT_NONE; break;
+    }
+    return 0;
+}
+
+static int bt_get_state(struct machine *m, struct cpu_state *s)
+{
+    const struct interp_cpu *c = &B(m)->cpu;
+    memset(s, 0, sizeof(*s));
+    for (int r = 0; r < 8; r++)
+        s->gpr[r] = c->r[r];
+    s->rip = c->eip;
+    s->rflags = c->eflags;
+    memcpy(s->seg, c->seg, sizeof(s->seg));
+    s->gdt = c->gdt;
+    s->idt = c->idt;
+    s->cr0 = c->cr0;
+    s->cr2 = c->cr2;
+    s->cr3 = c->cr3;
+    s->cr4 = c->cr4;
+    s->sysenter_cs = c->sysenter_cs;
+    s->sysenter_esp = c->sysenter_esp;
+    s->sysenter_eip = c->sysenter_eip;
+    return 0;
+}
+
+static int bt_set_state(struct machine *m, const struct cpu_state *s)
+{
+    struct bt *b = B(m);
+    struct interp_cpu *c = &b->cpu;
+    if ((s->efer & EFER_LME) || s->seg[SEG_CS].l)
+        return fail("bt: 64-bit guests are not supported (IA-32 only)");
+    if (s->rip > 0xffffffffull || (s->cr4 & CR4_PAE))
+        return fail("bt: entry state needs long mode or PAE");
+    for (int r = 0; r < 8; r++)
+        c->r[r] = (uint32_t)s->gpr[r];
+    c->eip = (uint32_t)s->rip;
+    c->eflags = ((uint32_t)s->rflags | 2u) & 0x003f7fd7u;
+    memcpy(c->seg, s->seg, sizeof(c->seg));
+    c->gdt = s->gdt;
+    c->idt = s->idt;
+    c->cr0 = (uint32_t)s->cr0 | CR0_ET;
+    c->cr2 = (uint32_t)s->cr2;
+    c->cr3 = (uint32_t)s->cr3;
+    c->cr4 = (uint32_t)s->cr4;
+    c->sysenter_cs = s->sysenter_cs;
+    c->sysenter_esp = s->sysenter_esp;
+    c->sysenter_eip = s->sysenter_eip;
+    c->cpl = (c->cr0 & CR0_PE) ? (c->seg[SEG_CS].sel & 3) : 0;
+    c->halted = false;
+    c->intr_shadow = false;
+    c->pending_vector = -1;
+    /* The loader wrote RAM through the machine's own mapping. */
+    bt_tc_flush(b);
+    tlb_flush_all(c);
+    return 0;
+}
+
+static bool bt_irq_window_open(struct machine *m)
+{
+    const struct interp_cpu *c = &B(m)->cpu;
+    return (c->eflags & FLAG_IF) && !c->intr_shadow && c->pending_vector < 0;
+}
+
+static void bt_inject_irq(struct machine *m, uint8_t vector)
+{
+    struct interp_cpu *c = &B(m)->cpu;
+    c->pending_vector = vector;
+    c->halted = false;
+}
+
+static void bt_kick(struct machine *m)
+{
+    struct bt_engine *e = m->engine;
+    struct bt *b = e ? e->b : NULL;
+    if (!b)
+        return;
+    atomic_store(&b->ctx->run_ok, 0);
+    atomic_store(&b->kicked, true);
+}
+
+static void bt_write_stats(struct machine *m, struct json *j)
+{
+    struct bt *b = B(m);
+    const struct bt_stats *s = &b->st;
+    double secs = (double)b->run_ns / 1e9;
+    json_f64(j, "run_seconds", secs);
+    json_u64(j, "tc_size", BT_TC_SIZE);
+    json_u64(j, "tc_used", b->tc_used);
+    json_u64(j, "fragments_live", b->nfrags);
+    json_u64(j, "fragments_translated", s->fragments);
+    json_u64(j, "translated_insns", s->translated_insns);
+    json_u64(j, "flushes", s->flushes);
+    json_u64(j, "flushes_full", s->flushes_full);
+    json_u64(j, "flushes_smc", s->flushes_smc);
+    json_u64(j, "enters", s->enters);
+    json_u64(j, "exits_unchained_branch", s->exits_branch);
+    json_u64(j, "exits_indirect_miss", s->exits_indirect);
+    json_u64(j, "exits_callout", s->exits_callout);
+    json_u64(j, "exits_kick", s->exits_kick);
+    json_u64(j, "exits_fault", s->exits_fault);
+    json_u64(j, "chains_patched", s->chains_patched);
+    json_u64(j, "ibl_fills", s->ibl_fills);
+    json_u64(j, "interp_only_steps", s->interp_only_steps);
+    json_u64(j, "interp_mode_insns", s->interp_mode_insns);
+    json_u64(j, "faults_mmio", s->faults_mmio);
+    json_u64(j, "faults_de", s->faults_de);
+    json_u64(j, "faults_smc", s->faults_smc);
+    json_u64(j, "smc_traps_from_interp", s->smc_traps_c);
+    json_u64(j, "hidden_page_faults", s->hidden_page_faults);
+    json_u64(j, "true_page_faults", s->true_page_faults);
+    json_u64(j, "dirty_bit_faults", s->dirty_bit_faults);
+    json_u64(j, "shadow_flushes", s->shadow_flushes);
+    json_u64(j, "cr3_switches", s->cr3_switches);
+    json_u64(j, "mode_switches", s->mode_switches);
+    json_u64(j, "invlpg_flushes", s->invlpg_flushes);
+    json_u64(j, "pt_write_traps", s->pt_write_traps);
+    json_u64(j, "pt_writes_from_interp", s->pt_writes_from_interp);
+    json_u64(j, "xchain_unlinks", s->xchain_unlinks);
+    json_u64(j, "shadow_invalidations", s->shadow_invalidations);
+    json_u64(j, "pt_writes_precise", s->pt_writes_precise);
+    json_u64(j, "invlpg_skipped", s->invlpg_skipped);
+    json_u64(j, "pt_writes_not_present", s->pt_writes_not_present);
+    json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
+    json_u64(j, "fragments_invalidated", s->frags_invalidated);
+    json_u64(j, "volatile_code_pages", s->volatile_pages);
+    json_u64(j, "shadow_map_failures", s->shadow_map_failures);
+    json_u64(j, "hidden_faults_user_view", s->hidden_faults_user_view);
+    json_u64(j, "adaptive_retranslations", s->adaptive_retranslations);
+    json_u64(j, "interrupts_delivered", b->cpu.irqs_delivered);
+    json_obj_begin(j, "callouts_by_opcode");
+    for (int op = 0; op < OP_COUNT; op++) {
+        if (!s->callouts_by_op[op])
+            continue;
+        char k[16];
+        snprintf(k, sizeof(k), op < 0x100 ? "%02x" : "0f%02x", op & 0xff);
+        if (op >= OP_MAP0F38)
+            snprintf(k, sizeof(k), "0f%02x%02x", op >= OP_MAP0F3A ? 0x3a : 0x38,
+                     op & 0xff);
+        json_u64(j, k, s->callouts_by_op[op]);
+    }
+    json_obj_end(j);
+}
+
+static void bt_destroy(struct machine *m)
+{
+    struct bt_engine *e = m->engine;
+    if (e)
+        bt_free(e->b);
+    free(e);
+    m->engine = NULL;
+}
+
+const struct engine_ops engine_bt_ops = {
+    .name = "bt",
+    .description = "binary translator (software VMM)",
+    .caps = 0,
+    .usable = bt_usable,
+    .create = bt_create,
+    .map_ram = bt_map_ram,
+    .vcpu_create = bt_vcpu_create,
+    .run = bt_engine_run,
+    .get_state = bt_get_state,
+    .set_state = bt_set_state,
+    .irq_window_open = bt_irq_window_open,
+    .inject_irq = bt_inject_irq,
+    .kick = bt_kick,
+    .write_stats = bt_write_stats,
+    .destroy = bt_destroy,
+};

@@ -1,0 +1,172 @@
+/* tcache.c - the translation cache: one RWX region holding struct bt_ctx,
+ * the stubs and the compiled code fragments (appended in order, so a host
+ * address maps back to its fragment by binary search); a hash table from
+ * guest-physical address to fragment; the indirect-branch table; wholesale
+ * flush (when full, or when a traced code page was written). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../../core/util.h"
+#include "emit.h"
+
+static void ibl_clear(struct bt *b)
+{
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++) {
+        b->ctx->ibl[k].eip = ~0ull;
+        b->ctx->ibl[k].host = 0;
+    }
+}
+
+int bt_tc_create(struct bt *b)
+{
+    void *p = mmap(NULL, BT_TC_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return fail("bt: cannot map the translation cache: %s",
+                    strerror(errno));
+    b->tc = p;
+    b->ctx = p;
+    b->frags = calloc(BT_MAX_FRAGS, sizeof(*b->frags));
+    b->hash = calloc(BT_HASH_SIZE, sizeof(*b->hash));
+    if (!b->frags || !b->hash)
+        return fail("bt: out of memory for the fragment tables");
+    atomic_store(&b->ctx->run_ok, 1);
+    bt_adapt_reset(b);
+    bt_stubs_generate(b);
+    b->tc_used = b->stubs_end;
+    ibl_clear(b);
+    return 0;
+}
+
+void bt_tc_destroy(struct bt *b)
+{
+    if (b->tc)
+        munmap(b->tc, BT_TC_SIZE);
+    b->tc = NULL;
+    b->ctx = NULL;
+    free(b->frags);
+    free(b->hash);
+    b->frags = NULL;
+    b->hash = NULL;
+}
+
+void bt_tc_flush(struct bt *b)
+{
+    b->tc_used = b->stubs_end;
+    b->nfrags = 0;
+    memset(b->hash, 0, BT_HASH_SIZE * sizeof(*b->hash));
+    ibl_clear(b);
+    bt_untrace_all(b);
+    memset(b->page_frags, 0xff, (b->ram_size >> 12) * sizeof(int32_t));
+    b->ncode_written = 0;
+    atomic_store(&b->code_dirty, false);
+    b->nxchains = 0;
+    b->st.flushes++;
+}
+
+static uint32_t hash_pa(uint32_t pa, uint32_t eip, unsigned mode)
+{
+    return ((pa ^ (eip >> 12) * 40503u ^ mode * 0x9e37u) * 2654435761u) >>
+           (32 - 17);
+}
+
+struct bt_frag *bt_tc_lookup(struct bt *b, uint32_t pa, uint32_t eip,
+                             unsigned mode)
+{
+    for (uint32_t h = hash_pa(pa, eip, mode);;
+         h = (h + 1) & (BT_HASH_SIZE - 1)) {
+        int32_t i = b->hash[h];
+        if (!i)
+            return NULL;
+        const struct bt_frag *f = &b->frags[i - 1];
+        if (f->pa == pa && f->eip == eip && f->mode == mode)
+            return &b->frags[i - 1];
+    }
+}
+
+void bt_tc_insert(struct bt *b, struct bt_frag *f)
+{
+    uint32_t h = hash_pa(f->pa, f->eip, f->mode);
+    while (b->hash[h])
+        h = (h + 1) & (BT_HASH_SIZE - 1);
+    b->hash[h] = (int32_t)(f - b->frags) + 1;
+}
+
+struct bt_frag *bt_tc_find_host(struct bt *b, uint32_t off)
+{
+    uint32_t lo = 0, hi = b->nfrags;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (b->frags[mid].tc_end <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < b->nfrags && b->frags[lo].tc_start <= off &&
+        off < b->frags[lo].tc_end)
+        return &b->frags[lo];
+    return NULL;
+}
+
+void bt_ibl_insert(struct bt *b, uint32_t eip, unsigned mode,
+                   uint32_t tc_off)
+{
+    struct bt_ibl_entry *e = &b->ctx->ibl[eip & (BT_IBL_SIZE - 1)];
+    e->eip = eip | (uint64_t)mode << 32;
+    e->host = (uint64_t)(uintptr_t)(b->tc + tc_off);
+    b->st.ibl_fills++;
+}
+
+static void kill(struct bt *b, struct bt_frag *f)
+{
+    f->dead = true;
+    f->pa = ~0u; /* lookups no longer match; the hash slot stays */
+    b->st.frags_invalidated++;
+    if (b->tc_used + 32 > BT_TC_SIZE) {
+        atomic_store(&b->code_dirty, true); /* no room: flush instead */
+        return;
+    }
+    /* chained jumps still arrive at the entry: send them back to the
+     * dispatcher, which looks the eip up afresh */
+    struct emit e = {.base = b->tc, .pos = b->tc_used};
+    uint32_t stub = e.pos;
+    e_store_imm(&e, CTX_OFF(next_eip), f->eip);
+    e_jmp(&e, b->off_exit[BT_EXIT_INDIRECT]);
+    b->tc_used = (e.pos + 15) & ~15u;
+    e.pos = f->tc_off;
+    e_jmp(&e, stub);
+}
+
+void bt_tc_invalidate_page(struct bt *b, uint32_t pfn)
+{
+    if ((uint64_t)pfn << 12 >= b->ram_size)
+        return;
+    for (int32_t i = b->page_frags[pfn]; i >= 0;) {
+        struct bt_frag *f = &b->frags[i];
+        int k = f->page[0] == pfn ? 0 : 1;
+        int32_t next = f->link[k];
+        if (!f->dead)
+            kill(b, f);
+        i = next;
+    }
+    b->page_frags[pfn] = -1;
+    if (b->traced[pfn] == 1 && !(b->pt_role && b->pt_role[pfn] == 1))
+        mprotect(b->window + ((uint64_t)pfn << 12), 4096,
+                 PROT_READ | PROT_WRITE);
+    if (b->traced[pfn])
+        b->traced[pfn] = 2;
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++)
+        b->ctx->ibl[k].eip = ~0ull;
+    if (b->smc_count[pfn] < 255 && ++b->smc_count[pfn] == BT_SMC_VOLATILE)
+        b->st.volatile_pages++;
+    b->st.smc_page_invalidations++;
+}
+
+void bt_patch_rel32(struct bt *b, uint32_t site, uint32_t target)
+{
+    struct emit e = {.base = b->tc, .pos = 0};
+    e_set_rel32(&e, site, target);
+    b->st.chains_patched++;
+}

@@ -1,0 +1,538 @@
+/* translate.c - guest IA-32 code -> compiled code fragments.  A fragment is
+ *   kick stub | entry: kick check | body (<= BT_MAX_INSN guest insns) |
+ *   exit stubs
+ * IDENT instructions are copied with gs+addr32 on memory operands; stack
+ * and control-transfer instructions are rewritten; anything else ends the
+ * fragment with a callout exit (interp_step runs it).  Rewritten sequences
+ * do their only faulting access first, so a fault anywhere in an
+ * instruction's host code leaves the guest state of its start. */
+#include <string.h>
+
+#include "emit.h"
+
+struct exit_ref {
+    uint32_t site;   /* rel32 to patch */
+    uint32_t target; /* guest eip */
+};
+
+struct tx {
+    struct bt *b;
+    struct emit e;
+    struct bt_frag *f;
+    struct exit_ref ex[4];
+    int nex;
+};
+
+/* IDENT opcode tables: 1 = always, 2 = register form only, 3 = special */
+static uint8_t ident0[256], ident0f[256];
+static bool tables_ready;
+
+static void tables_init(void)
+{
+    if (tables_ready)
+        return;
+    for (int base = 0x00; base <= 0x38; base += 8)
+        for (int k = 0; k < 6; k++)
+            ident0[base + k] = 1;
+    static const uint8_t one[] = {0x69, 0x6b, 0x80, 0x81, 0x83, 0x84, 0x85,
+                                  0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8d,
+                                  0x98, 0x99, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
+                                  0xa3, 0xa8, 0xa9, 0xc6, 0xc7, 0xf5, 0xf6,
+                                  0xf7, 0xf8, 0xf9, 0xfc, 0xfd, 0xfe};
+    for (size_t k = 0; k < sizeof(one); k++)
+        ident0[one[k]] = 1;
+    for (int k = 0x90; k <= 0x97; k++)
+        ident0[k] = 1;
+    for (int k = 0xb0; k <= 0xbf; k++)
+        ident0[k] = 1;
+    ident0[0xc0] = ident0[0xc1] = 3; /* not /6 */
+    for (int k = 0xd0; k <= 0xd3; k++)
+        ident0[k] = 3;
+    static const uint8_t two[] = {0x1f, 0xa4, 0xa5, 0xac, 0xad, 0xaf, 0xb0,
+                                  0xb1, 0xb6, 0xb7, 0xba, 0xbc, 0xbd, 0xbe,
+                                  0xbf, 0xc0, 0xc1};
+    for (size_t k = 0; k < sizeof(two); k++)
+        ident0f[two[k]] = 1;
+    for (int k = 0x40; k <= 0x4f; k++)
+        ident0f[k] = 1;
+    for (int k = 0x90; k <= 0x9f; k++)
+        ident0f[k] = 1;
+    for (int k = 0xc8; k <= 0xcf; k++)
+        ident0f[k] = 1;
+    /* bt/bts/btr/btc with a register bit offset may address memory far
+     * from the operand: register forms only. */
+    ident0f[0xa3] = ident0f[0xab] = ident0f[0xb3] = ident0f[0xbb] = 2;
+    ident0f[0xc7] = 3; /* cmpxchg8b only */
+    tables_ready = true;
+}
+
+static bool has_mem(const struct insn *i)
+{
+    return (i->has_modrm && i->mod != 3) ||
+           (i->op >= 0xa0 && i->op <= 0xa3);
+}
+
+/* Can the memory operand (if any) be reached as gs:[addr32]? */
+static bool mem_ok(const struct insn *i)
+{
+    if (!has_mem(i))
+        return true;
+    if (i->addrsize != 4)
+        return false;
+    return i->ea_seg == SEG_DS || i->ea_seg == SEG_SS || i->ea_seg == SEG_ES;
+}
+
+static unsigned oplen(const struct insn *i)
+{
+    return i->op < OP_MAP0F ? 1 : i->op < OP_MAP0F38 ? 2 : 3;
+}
+
+static bool is_ident(const struct insn *i)
+{
+    if (i->rep || !mem_ok(i))
+        return false;
+    unsigned op = i->op & 0xff;
+    unsigned k = i->op < OP_MAP0F ? ident0[op]
+                 : i->op < OP_MAP0F38 ? ident0f[op] : 0;
+    switch (k) {
+    case 1: return true;
+    case 2: return i->mod == 3;
+    case 3:
+        if (i->op == OP_MAP0F + 0xc7)
+            return i->reg == 1 && i->mod != 3;
+        return i->reg != 6;
+    default: return false;
+    }
+}
+
+/* ModRM (+SIB, disp) of i's memory operand with reg field reg3; a
+ * disp32-only operand becomes SIB form (else it would be RIP-relative). */
+static void emit_rm(struct tx *t, const struct insn *i, const uint8_t *raw,
+                    unsigned reg3)
+{
+    unsigned at = i->nprefixes + oplen(i);
+    if (i->mod == 0 && i->rm == 5) {
+        e_u8(&t->e, (uint8_t)((reg3 << 3) | 4));
+        e_u8(&t->e, 0x25);
+        e_bytes(&t->e, raw + at + 1, 4);
+        return;
+    }
+    e_u8(&t->e, (uint8_t)((i->modrm & 0xc7) | (reg3 << 3)));
+    e_bytes(&t->e, raw + at + 1, (size_t)(i->has_sib + i->disp_size));
+}
+
+static void emit_ident(struct tx *t, const struct insn *i, const uint8_t *raw)
+{
+    if (i->opsize_prefix)
+        e_u8(&t->e, 0x66);
+    if (i->lock)
+        e_u8(&t->e, 0xf0);
+    bool mem = has_mem(i);
+    if (mem) {
+        e_u8(&t->e, 0x65);
+        e_u8(&t->e, 0x67);
+    }
+    unsigned at = i->nprefixes;
+    e_bytes(&t->e, raw + at, oplen(i));
+    at += oplen(i);
+    if (i->has_modrm && i->mod == 0 && i->rm == 5) {
+        emit_rm(t, i, raw, i->reg);
+        at += 5;
+    }
+    e_bytes(&t->e, raw + at, i->len - at);
+}
+
+static const uint8_t LEA_ESP_M4[] = {0x67, 0x8d, 0x64, 0x24, 0xfc};
+static const uint8_t LEA_ESP_P4[] = {0x67, 0x8d, 0x64, 0x24, 0x04};
+
+/* mov dword gs:[esp-4], imm32 ; lea esp, [esp-4] */
+static void emit_push_imm(struct tx *t, uint32_t v)
+{
+    static const uint8_t m[] = {0x65, 0x67, 0xc7, 0x44, 0x24, 0xfc};
+    e_bytes(&t->e, m, sizeof(m));
+    e_u32(&t->e, v);
+    e_bytes(&t->e, LEA_ESP_M4, sizeof(LEA_ESP_M4));
+}
+
+/* mov gs:[esp-4], r32 (r = 0..7, or 11 for r11d) ; lea esp, [esp-4] */
+static void emit_push_reg(struct tx *t, unsigned r)
+{
+    e_u8(&t->e, 0x65);
+    e_u8(&t->e, 0x67);
+    if (r >= 8)
+        e_u8(&t->e, 0x44);
+    e_u8(&t->e, 0x89);
+    e_u8(&t->e, (uint8_t)(0x44 | ((r & 7) << 3)));
+    e_u8(&t->e, 0x24);
+    e_u8(&t->e, 0xfc);
+    e_bytes(&t->e, LEA_ESP_M4, sizeof(LEA_ESP_M4));
+}
+
+/* mov r11d, <r/m32 of i> */
+static void emit_load_r11(struct tx *t, const struct insn *i,
+                          const uint8_t *raw)
+{
+    if (i->mod == 3) {
+        e_u8(&t->e, 0x41);
+        e_u8(&t->e, 0x89);
+        e_u8(&t->e, (uint8_t)(0xc3 | (i->rm << 3)));
+        return;
+    }
+    e_u8(&t->e, 0x65);
+    e_u8(&t->e, 0x67);
+    e_u8(&t->e, 0x44);
+    e_u8(&t->e, 0x8b);
+    emit_rm(t, i, raw, 3);
+}
+
+/* Indirect branch: target eip in r11d; the ibl key also holds the mode:
+ * movabs r10, mode << 32; lea r11, [r11 + r10]; jmp ibl. */
+static void emit_ibl_jump(struct tx *t)
+{
+    if (t->f->mode) {
+        e_u8(&t->e, 0x49);
+        e_u8(&t->e, 0xba);
+        e_u32(&t->e, 0);
+        e_u32(&t->e, t->f->mode);
+        static const uint8_t lea[] = {0x4f, 0x8d, 0x1c, 0x13};
+        e_bytes(&t->e, lea, sizeof(lea));
+    }
+    e_jmp(&t->e, t->b->off_ibl);
+}
+
+/* Byte-register operand in the ModRM reg field (AH..BH need no REX). */
+static bool reg_is_byte(const struct insn *i)
+{
+    unsigned op = i->op;
+    if (op < 0x40)
+        return (op & 7) == 0 || (op & 7) == 2;
+    return op == 0x84 || op == 0x86 || op == 0x88 || op == 0x8a ||
+           op == OP_MAP0F + 0xb0 || op == OP_MAP0F + 0xc0;
+}
+
+/* An IDENT instruction whose memory operand is fs:/gs: with a usable
+ * 4 GiB segment: r10d = base + EA (32-bit wrap), then the instruction on
+ * gs:[r10d].  Returns false if it cannot (the caller calls it out). */
+static bool emit_segbase_op(struct tx *t, const struct insn *i,
+                            const uint8_t *raw)
+{
+    unsigned which = i->ea_seg == SEG_FS ? 0 : 1;
+    if (!(t->f->mode & (which ? MODE_GS_OK : MODE_FS_OK)) ||
+        !i->has_modrm || i->mod == 3 || i->addrsize != 4 || i->rep ||
+        (reg_is_byte(i) && i->reg >= 4))
+        return false;
+    unsigned op = i->op & 0xff;
+    unsigned k = i->op < OP_MAP0F ? ident0[op]
+                 : i->op < OP_MAP0F38 ? ident0f[op] : 0;
+    if (k == 0 || k == 2 || (k == 3 && (i->op == OP_MAP0F + 0xc7
+                                            ? i->reg != 1 : i->reg == 6)))
+        return false;
+    if (i->op == 0x8d)
+        return false; /* lea ignores segments: plain IDENT handles it */
+    e_u8(&t->e, 0x44);                          /* mov r11d, [rip+base] */
+    e_u8(&t->e, 0x8b);
+    e_u8(&t->e, 0x1d);
+    e_ripdisp(&t->e, CTX_OFF(segbase) + 4 * which, 0);
+    e_u8(&t->e, 0x67);                          /* lea r10d, [EA] */
+    e_u8(&t->e, 0x44);
+    e_u8(&t->e, 0x8d);
+    emit_rm(t, i, raw, 2);
+    static const uint8_t add[] = {0x67, 0x47, 0x8d, 0x14, 0x1a};
+    e_bytes(&t->e, add, sizeof(add));           /* lea r10d, [r10+r11] */
+    if (i->opsize_prefix)
+        e_u8(&t->e, 0x66);
+    if (i->lock)
+        e_u8(&t->e, 0xf0);
+    e_u8(&t->e, 0x65);
+    e_u8(&t->e, 0x67);
+    e_u8(&t->e, 0x41);                          /* REX.B: rm = r10 */
+    unsigned at = i->nprefixes;
+    e_bytes(&t->e, raw + at, oplen(i));
+    at += oplen(i);
+    e_u8(&t->e, (uint8_t)((i->modrm & 0x38) | 0x02));
+    at += 1u + i->has_sib + i->disp_size;
+    e_bytes(&t->e, raw + at, i->len - at);
+    return true;
+}
+
+/* A direct exit: the rel32 at site is patched to its stub (or chained). */
+static void add_exit(struct tx *t, uint32_t site, uint32_t target)
+{
+    t->ex[t->nex].site = site;
+    t->ex[t->nex].target = target;
+    t->nex++;
+}
+
+static void emit_direct_jmp(struct tx *t, uint32_t target)
+{
+    add_exit(t, e_jmp(&t->e, 0), target);
+}
+
+static void emit_callout(struct tx *t, uint32_t eip, uint16_t op)
+{
+    e_store_imm(&t->e, CTX_OFF(next_eip), eip);
+    e_store_imm(&t->e, CTX_OFF(chain_from), op);
+    e_jmp(&t->e, t->b->off_exit[BT_EXIT_CALLOUT]);
+}
+
+static void emit_exit_stubs(struct tx *t)
+{
+    struct bt *b = t->b;
+    for (int k = 0; k < t->nex; k++) {
+        uint32_t target = t->ex[k].target;
+        uint32_t site = t->ex[k].site;
+        uint32_t stub = t->e.pos;
+        e_store_imm(&t->e, CTX_OFF(next_eip), target);
+        e_store_imm(&t->e, CTX_OFF(chain_from), site);
+        e_jmp(&t->e, b->off_exit[BT_EXIT_BRANCH]);
+        /* chain now only when the target's physical address is known
+         * without a page walk (paging off, or the same linear page) */
+        struct bt_frag *g = NULL;
+        const struct bt_frag *f = t->f;
+        if (!bt_paging(&b->cpu))
+            g = target < b->ram_size
+                    ? bt_tc_lookup(b, target, target, f->mode) : NULL;
+        else if ((target >> 12) == (f->eip >> 12))
+            g = bt_tc_lookup(b, (f->pa & ~0xfffu) | (target & 0xfff), target,
+                             f->mode);
+        if (g && !g->interp_only) {
+            e_set_rel32(&t->e, site, g->tc_off);
+            b->st.chains_patched++;
+        } else {
+            e_set_rel32(&t->e, site, stub);
+        }
+    }
+}
+
+enum step { STEP_NEXT, STEP_END, STEP_CALLOUT };
+
+/* Translate one instruction at eip (decoded as i, bytes raw). */
+static enum step translate_one(struct tx *t, const struct insn *i,
+                               const uint8_t *raw, uint32_t eip)
+{
+    uint32_t next = eip + i->len;
+    if (bt_adapt_is_callout(t->b, eip, t->f->pa + (eip - t->f->eip)))
+        return STEP_CALLOUT;
+    if (i->op >= OP_MAP0F + 0x18 && i->op <= OP_MAP0F + 0x1f)
+        return STEP_NEXT; /* hint NOPs (endbr32, prefetch, nop r/m) */
+    if (i->op == 0x90 && i->rep == 0xf3 && !i->opsize_prefix) {
+        e_u8(&t->e, 0xf3); /* pause */
+        e_u8(&t->e, 0x90);
+        return STEP_NEXT;
+    }
+    if (is_ident(i)) {
+        emit_ident(t, i, raw);
+        return STEP_NEXT;
+    }
+    if (has_mem(i) && (i->ea_seg == SEG_FS || i->ea_seg == SEG_GS) &&
+        emit_segbase_op(t, i, raw))
+        return STEP_NEXT;
+    unsigned op = i->op;
+    if (op == 0xfa && (t->f->mode & MODE_CPL0)) {
+        e_u8(&t->e, 0xc7);                      /* cli: vif = 0 */
+        e_u8(&t->e, 0x05);
+        e_ripdisp(&t->e, CTX_OFF(vif), 4);
+        e_u32(&t->e, 0);
+        return STEP_NEXT;
+    }
+    bool o32 = i->opsize == 4;
+    if (op >= 0x40 && op <= 0x4f) { /* inc/dec r -> FF /0, FF /1 */
+        if (i->opsize_prefix)
+            e_u8(&t->e, 0x66);
+        e_u8(&t->e, 0xff);
+        e_u8(&t->e, (uint8_t)(0xc0 | (op & 8) | (op & 7)));
+        return STEP_NEXT;
+    }
+    if (op >= 0x50 && op <= 0x57 && o32) {
+        emit_push_reg(t, op & 7);
+        return STEP_NEXT;
+    }
+    if (op >= 0x58 && op <= 0x5f && o32) {
+        unsigned r = op & 7;
+        e_u8(&t->e, 0x65);
+        e_u8(&t->e, 0x67);
+        e_u8(&t->e, 0x8b);
+        e_u8(&t->e, (uint8_t)(0x04 | (r << 3)));
+        e_u8(&t->e, 0x24);
+        if (r != 4)
+            e_bytes(&t->e, LEA_ESP_P4, sizeof(LEA_ESP_P4));
+        return STEP_NEXT;
+    }
+    if ((op == 0x68 || op == 0x6a) && o32) {
+        emit_push_imm(t, (uint32_t)insn_simm(i));
+        return STEP_NEXT;
+    }
+    if (op == 0xc9 && o32) { /* leave */
+        static const uint8_t m[] = {0x65, 0x67, 0x44, 0x8b, 0x5d, 0x00,
+                                    0x67, 0x8d, 0x65, 0x04,
+                                    0x44, 0x89, 0xdd};
+        e_bytes(&t->e, m, sizeof(m));
+        return STEP_NEXT;
+    }
+    if (op == 0xff && o32 && (i->reg == 2 || i->reg == 4 || i->reg == 6) &&
+        mem_ok(i)) {
+        if (i->reg == 6 && i->mod == 3) {
+            emit_push_reg(t, i->rm);
+            return STEP_NEXT;
+        }
+        emit_load_r11(t, i, raw);
+        if (i->reg == 6) {
+            emit_push_reg(t, 11);
+            return STEP_NEXT;
+        }
+        if (i->reg == 2)
+            emit_push_imm(t, next);
+        emit_ibl_jump(t);
+        return STEP_END;
+    }
+    if ((op == 0xc3 || op == 0xc2) && o32) { /* ret [imm16] */
+        static const uint8_t m[] = {0x65, 0x67, 0x44, 0x8b, 0x1c, 0x24,
+                                    0x67, 0x8d, 0xa4, 0x24};
+        e_bytes(&t->e, m, sizeof(m));
+        e_u32(&t->e, 4 + (op == 0xc2 ? i->imm : 0));
+        emit_ibl_jump(t);
+        return STEP_END;
+    }
+    if (!o32)
+        return STEP_CALLOUT;
+    uint32_t target = next + (uint32_t)insn_simm(i);
+    if ((op >= 0x70 && op <= 0x7f) ||
+        (op >= OP_MAP0F + 0x80 && op <= OP_MAP0F + 0x8f)) {
+        add_exit(t, e_jcc(&t->e, op & 0xf, 0), target);
+        emit_direct_jmp(t, next);
+        return STEP_END;
+    }
+    if (op == 0xe9 || op == 0xeb) {
+        emit_direct_jmp(t, target);
+        return STEP_END;
+    }
+    if (op == 0xe8) {
+        emit_push_imm(t, next);
+        emit_direct_jmp(t, target);
+        return STEP_END;
+    }
+    if (op >= 0xe0 && op <= 0xe3 && i->addrsize == 4) {
+        /* loop/loope/loopne/jecxz on ECX: taken -> second jmp */
+        e_u8(&t->e, 0x67);
+        e_u8(&t->e, (uint8_t)op);
+        e_u8(&t->e, 5);
+        emit_direct_jmp(t, next);
+        emit_direct_jmp(t, target);
+        return STEP_END;
+    }
+    return STEP_CALLOUT;
+}
+
+struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
+                             unsigned mode)
+{
+    tables_init();
+    if (b->tc_used + BT_FRAG_MAX_BYTES > BT_TC_SIZE ||
+        b->nfrags >= BT_MAX_FRAGS) {
+        bt_tc_flush(b);
+        b->st.flushes_full++;
+    }
+    struct bt_frag *f = &b->frags[b->nfrags];
+    memset(f, 0, sizeof(*f));
+    f->eip = eip;
+    f->pa = pa;
+    f->mode = (uint8_t)mode;
+    struct tx t = {.b = b, .e = {.base = b->tc, .pos = b->tc_used}, .f = f};
+    f->tc_start = t.e.pos;
+    if (pa < b->ram_size && b->smc_count[pa >> 12] >= BT_SMC_VOLATILE) {
+        /* rewritten too often: interpret it, untraced */
+        f->interp_only = true;
+        f->callout_op = 0xffff;
+        f->tc_end = f->tc_off = f->tc_start;
+        b->nfrags++;
+        bt_tc_insert(b, f);
+        b->st.fragments++;
+        return f;
+    }
+
+    /* kick stub, then the entry's flag-preserving check of run_ok */
+    e_u8(&t.e, 0x4c); e_u8(&t.e, 0x89); e_u8(&t.e, 0xd1); /* mov rcx, r10 */
+    e_store_imm(&t.e, CTX_OFF(next_eip), eip);
+    e_jmp(&t.e, b->off_exit[BT_EXIT_KICK]);
+    f->tc_off = t.e.pos;
+    e_u8(&t.e, 0x49); e_u8(&t.e, 0x89); e_u8(&t.e, 0xca); /* mov r10, rcx */
+    e_u8(&t.e, 0x8b); e_u8(&t.e, 0x0d);                   /* mov ecx, run_ok */
+    e_ripdisp(&t.e, CTX_OFF(run_ok), 0);
+    e_u8(&t.e, 0xe3);                                     /* jrcxz stub */
+    e_u8(&t.e, (uint8_t)(int8_t)((int32_t)f->tc_start - (int32_t)(t.e.pos + 1)));
+    e_u8(&t.e, 0x4c); e_u8(&t.e, 0x89); e_u8(&t.e, 0xd1); /* mov rcx, r10 */
+    f->body_off = t.e.pos;
+
+    uint32_t cur = eip;
+    uint32_t last_byte = pa;
+    int n = 0;
+    for (;;) {
+        uint32_t cur_pa = pa + (cur - eip);
+        if (n > 0 && (cur_pa >> 12) != (pa >> 12)) {
+            emit_direct_jmp(&t, cur); /* stay within one page per start */
+            break;
+        }
+        struct insn i;
+        int len = DECODE_SHORT;
+        const uint8_t *raw = b->window + cur_pa;
+        if (cur_pa < b->ram_size) {
+            uint64_t avail = b->ram_size - cur_pa;
+            if (bt_paging(&b->cpu) && avail > 4096 - (cur_pa & 0xfff))
+                avail = 4096 - (cur_pa & 0xfff); /* next page: elsewhere */
+            len = x86_decode(raw, avail < X86_MAX_INSN ? avail : X86_MAX_INSN,
+                             true, &i);
+        }
+        f->host_off[n] = (uint16_t)(t.e.pos - f->tc_start);
+        f->eip_off[n] = (uint16_t)(cur - eip);
+        enum step s = len < 0 ? STEP_CALLOUT : translate_one(&t, &i, raw, cur);
+        if (s == STEP_CALLOUT) {
+            uint16_t op = len < 0 ? 0xffff : i.op;
+            if (n == 0) {
+                f->interp_only = true;
+                f->callout_op = op;
+                break;
+            }
+            emit_callout(&t, cur, op);
+            break;
+        }
+        n++;
+        last_byte = cur_pa + i.len - 1;
+        cur += i.len;
+        if (s == STEP_END)
+            break;
+        if (n == BT_MAX_INSN) {
+            emit_direct_jmp(&t, cur);
+            break;
+        }
+    }
+    f->ninsn = (uint8_t)n;
+    b->st.fragments++;
+    if (f->interp_only) {
+        /* no code: keep the entry so that lookups find it */
+        f->tc_end = f->tc_start;
+        f->tc_off = f->tc_start;
+        b->nfrags++;
+        bt_tc_insert(b, f);
+        return f;
+    }
+    b->st.translated_insns += (uint64_t)n;
+    b->nfrags++; /* before the stubs: a self-loop chains to itself */
+    bt_tc_insert(b, f);
+    emit_exit_stubs(&t);
+    f->tc_end = t.e.pos;
+    b->tc_used = (t.e.pos + 15) & ~15u;
+    f->page[0] = pa >> 12;
+    f->page[1] = last_byte >> 12;
+    for (int k = 0; k < 2; k++) {
+        if (k == 1 && f->page[1] == f->page[0]) {
+            f->link[1] = -1;
+            break;
+        }
+        f->link[k] = b->page_frags[f->page[k]];
+        b->page_frags[f->page[k]] = (int32_t)(f - b->frags);
+    }
+    bt_trace_page(b, pa >> 12);
+    bt_trace_page(b, last_byte >> 12);
+    bt_ibl_insert(b, eip, mode, f->tc_off);
+    return f;
+}

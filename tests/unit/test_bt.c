@@ -1,0 +1,883 @@
+/* test_bt.c - the bt engine on hand-assembled 32-bit code: each program
+ * runs once under bt (guest RAM in a memfd, mapped into the bt window) and
+ * once under the interpreter alone (interp_step until hlt) from the same
+ * start state; registers, flags and RAM must match.  Also checks that the
+ * mechanisms under test were really used (chaining, ibl, callouts, faults,
+ * self-modifying code, kicks) through the engine's counters. */
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "engines/bt/bt.h"
+#include "test.h"
+
+#define RAM_SIZE (1u << 20)
+#define CODE 0x1000u
+#define DATA 0x8000u
+#define STACK 0x7000u
+
+struct prog {
+    uint8_t b[4096];
+    unsigned n;
+};
+static void P(struct prog *p, const char *hex) /* "b8 01 00 00 00 ..." */
+{
+    unsigned v;
+    int k;
+    while (sscanf(hex, " %2x%n", &v, &k) == 1) {
+        p->b[p->n++] = (uint8_t)v;
+        hex += k;
+    }
+}
+static void P32(struct prog *p, uint32_t v)
+{
+    memcpy(p->b + p->n, &v, 4);
+    p->n += 4;
+}
+
+struct run {
+    struct interp_cpu cpu;   /* final state */
+    uint8_t *ram;            /* copy of final RAM (malloc) */
+    struct bt_stats st;
+    enum bt_run_result res;
+    char msg[256];
+};
+
+typedef void (*setup_fn)(uint8_t *ram, struct interp_cpu *c);
+
+static void load(uint8_t *ram, const struct prog *p, setup_fn setup,
+                 struct interp_cpu *c)
+{
+    memcpy(ram + CODE, p->b, p->n);
+    c->eip = CODE;
+    c->r[R_ESP] = STACK;
+    for (int r = 0; r < 8; r++)
+        if (r != R_ESP)
+            c->r[r] = 0x11111111u * (uint32_t)(r + 1);
+    if (setup)
+        setup(ram, c);
+}
+
+static bool run_interp(const struct prog *p, setup_fn setup, struct run *out)
+{
+    uint8_t *ram = calloc(1, RAM_SIZE);
+    static struct interp_cpu c;
+    interp_cpu_init(&c, ram, RAM_SIZE, NULL);
+    load(ram, p, setup, &c);
+    for (int k = 0; k < 1000000 && !c.halted; k++)
+        if (interp_step(&c) == -2)
+            break;
+    out->cpu = c;
+    out->ram = ram;
+    return c.halted;
+}
+
+static int make_ram_fd(uint8_t **view)
+{
+    int fd = memfd_create("test_bt_ram", 0);
+    if (fd < 0 || ftruncate(fd, RAM_SIZE) < 0)
+        return -1;
+    *view = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return *view == MAP_FAILED ? -1 : fd;
+}
+
+static struct bt *bt_setup(const struct prog *p, setup_fn setup, int *fdp,
+                           uint8_t **viewp)
+{
+    uint8_t *view;
+    int fd = make_ram_fd(&view);
+    if (fd < 0)
+        return NULL;
+    struct bt *b = bt_new(fd, RAM_SIZE, NULL);
+    if (!b)
+        return NULL;
+    load(view, p, setup, &b->cpu);
+    *fdp = fd;
+    *viewp = view;
+    return b;
+}
+
+static bool run_bt(const struct prog *p, setup_fn setup, struct run *out)
+{
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(p, setup, &fd, &view);
+    if (!b)
+        return false;
+    out->res = bt_run(b, 1000000, out->msg, sizeof(out->msg));
+    out->cpu = b->cpu;
+    out->st = b->st;
+    out->ram = malloc(RAM_SIZE);
+    memcpy(out->ram, view, RAM_SIZE);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+    return out->res == BT_RUN_HLT;
+}
+
+#define DEFINED_FLAGS (FLAG_CF | FLAG_PF | FLAG_AF | FLAG_ZF | FLAG_SF | \
+                       FLAG_OF | FLAG_DF | FLAG_IF)
+
+/* Run p both ways and compare; returns the bt run (caller frees rams). */
+static bool compare(const struct prog *p, setup_fn setup, struct run *bt,
+                    uint32_t flag_mask)
+{
+    struct run in;
+    memset(bt, 0, sizeof(*bt));
+    bool ok_in = run_interp(p, setup, &in);
+    bool ok_bt = run_bt(p, setup, bt);
+    CHECKF(ok_in, "interp did not reach hlt (eip %#x)", in.cpu.eip);
+    CHECKF(ok_bt, "bt did not reach hlt: result %d eip %#x %s", bt->res,
+           bt->cpu.eip, bt->msg);
+    for (int r = 0; r < 8; r++)
+        CHECKF(in.cpu.r[r] == bt->cpu.r[r], "reg %d: interp %#x bt %#x", r,
+               in.cpu.r[r], bt->cpu.r[r]);
+    CHECKF(in.cpu.eip == bt->cpu.eip, "eip: interp %#x bt %#x", in.cpu.eip,
+           bt->cpu.eip);
+    CHECKF(in.cpu.cr2 == bt->cpu.cr2, "cr2: interp %#x bt %#x", in.cpu.cr2,
+           bt->cpu.cr2);
+    CHECKF((in.cpu.eflags & flag_mask) == (bt->cpu.eflags & flag_mask),
+           "eflags: interp %#x bt %#x", in.cpu.eflags, bt->cpu.eflags);
+    bool same = bt->ram && memcmp(in.ram, bt->ram, RAM_SIZE) == 0;
+    if (!same && bt->ram)
+        for (unsigned a = 0; a < RAM_SIZE; a++)
+            if (in.ram[a] != bt->ram[a]) {
+                CHECKF(0, "RAM differs at %#x: interp %02x bt %02x", a,
+                       in.ram[a], bt->ram[a]);
+                break;
+            }
+    free(in.ram);
+    return ok_in && ok_bt && same;
+}
+
+/* ---- tests ---- */
+
+static void test_straight_line(void)
+{
+    struct prog p = {0};
+    P(&p, "b8 34 12 00 00");      /* mov eax, 0x1234 */
+    P(&p, "01 d8");               /* add eax, ebx */
+    P(&p, "8d 4c 58 07");         /* lea ecx, [eax+ebx*2+7] */
+    P(&p, "31 d2 f7 e1");         /* xor edx,edx; mul ecx */
+    P(&p, "0f c8 86 e1 66 41");   /* bswap eax; xchg cl, ah; inc cx */
+    P(&p, "4e 47 f5 f4");         /* dec esi; inc edi; cmc; hlt */
+    struct run r;
+    compare(&p, NULL, &r, DEFINED_FLAGS & ~(FLAG_SF | FLAG_ZF | FLAG_AF |
+                                            FLAG_PF));
+    CHECK(r.st.translated_insns >= 10);
+    CHECK(r.st.exits_callout >= 1); /* the hlt */
+    free(r.ram);
+}
+
+static void test_loop_chaining(void)
+{
+    struct prog q = {0};
+    /* mov ecx, 10000; xor eax, eax; L: add eax, ecx; adc edx, 0; dec ecx;
+     * jnz L */
+    P(&q, "b9 10 27 00 00 31 c0 01 c8 83 d2 00 49 75 f8");
+    P(&q, "b9 05 00 00 00 43 e2 fd"); /* mov ecx,5; L2: inc ebx; loop L2 */
+    P(&q, "e3 01 90 f4");             /* jecxz +1; nop; hlt */
+    struct run r;
+    compare(&q, NULL, &r, DEFINED_FLAGS);
+    CHECKF(r.st.chains_patched >= 2, "chains %llu",
+           (unsigned long long)r.st.chains_patched);
+    CHECKF(r.st.enters < 50, "enters %llu: loop not chained",
+           (unsigned long long)r.st.enters);
+    free(r.ram);
+}
+
+static void data_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    (void)c;
+    uint32_t t2 = CODE + 0x80;
+    memcpy(ram + DATA, &t2, 4);
+    for (int k = 0; k < 64; k++)
+        ram[DATA + 16 + k] = (uint8_t)(k * 37 + 1);
+}
+
+static void stack_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    (void)ram;
+    c->eflags |= FLAG_CF;
+}
+
+static void test_call_ret_stack(void)
+{
+    struct prog p = {0};
+    /* 0x1000: */
+    P(&p, "bb 05 00 00 00");       /* mov ebx, 5 */
+    P(&p, "e8 20 00 00 00");       /* call f (0x102a) */
+    P(&p, "4b 75 f8");             /* dec ebx; jnz back to the call */
+    P(&p, "6a fe 68 78 56 34 12"); /* push -2; push 0x12345678 */
+    P(&p, "5e 5f 54 5d");          /* pop esi; pop edi; push esp; pop ebp */
+    P(&p, "ff 35"); P32(&p, DATA); /* push dword [DATA] */
+    P(&p, "8f 05"); P32(&p, DATA + 4); /* pop dword [DATA+4] (callout) */
+    P(&p, "f4");                   /* hlt */
+    while (p.n < 0x2a)
+        P(&p, "90");
+    /* f at 0x102a: enter-like frame, flags must survive ret (ibl) */
+    P(&p, "55 89 e5 83 ec 08");    /* push ebp; mov ebp,esp; sub esp,8 */
+    P(&p, "89 45 fc 01 45 fc");    /* mov [ebp-4],eax; add [ebp-4],eax */
+    P(&p, "8b 45 fc f9");          /* mov eax,[ebp-4]; stc */
+    P(&p, "c9 c3");                /* leave; ret */
+    struct run r;
+    compare(&p, stack_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_indirect >= 1, "ibl misses %llu",
+           (unsigned long long)r.st.exits_indirect);
+    free(r.ram);
+}
+
+static void test_indirect_and_flags(void)
+{
+    struct prog p = {0};
+    P(&p, "b8"); P32(&p, CODE + 0x40);   /* mov eax, t1 */
+    P(&p, "b9 64 00 00 00");             /* mov ecx, 100 */
+    /* L (0x100a): */
+    P(&p, "39 c8");                      /* cmp eax, ecx (flags live) */
+    P(&p, "ff e0");                      /* jmp eax */
+    while (p.n < 0x40)
+        P(&p, "90");
+    /* t1 (0x1040): flags from the cmp must arrive through the ibl */
+    P(&p, "0f 92 c2 01 d3");             /* setb dl; add ebx, edx */
+    P(&p, "e2 c3");                      /* loop L */
+    P(&p, "ff 15"); P32(&p, DATA);       /* call [DATA] */
+    P(&p, "f4");
+    while (p.n < 0x80)
+        P(&p, "90");
+    P(&p, "0f 94 c6 c3");                /* t2: sete dh; ret */
+    struct run r;
+    compare(&p, data_setup, &r, DEFINED_FLAGS);
+    CHECK(r.st.exits_indirect >= 2 && r.st.exits_indirect < 10);
+    free(r.ram);
+}
+
+
+static void test_indirect_call_mem(void)
+{
+    struct prog p = {0};
+    P(&p, "b8"); P32(&p, CODE + 0x40);
+    P(&p, "b9 64 00 00 00 39 c8 ff e0");
+    while (p.n < 0x40)
+        P(&p, "90");
+    P(&p, "0f 92 c2 01 d3");
+    P(&p, "b9 01 00 00 00");             /* ecx = 1 so loop falls through */
+    P(&p, "e2 00");
+    P(&p, "ff 15"); P32(&p, DATA);       /* call [DATA] -> t2 */
+    P(&p, "f4");
+    while (p.n < 0x80)
+        P(&p, "90");
+    P(&p, "0f 94 c6 c3");                /* t2: sete dh; ret */
+    struct run r;
+    compare(&p, data_setup, &r, DEFINED_FLAGS);
+    CHECK(r.st.translated_insns > 5);
+    free(r.ram);
+}
+
+static void test_memory_forms(void)
+{
+    struct prog p = {0};
+    P(&p, "a1"); P32(&p, DATA + 16);       /* mov eax, [moffs] */
+    P(&p, "8b 1d"); P32(&p, DATA + 20);    /* mov ebx, [disp32] */
+    P(&p, "be"); P32(&p, DATA);            /* mov esi, DATA */
+    P(&p, "bf 03 00 00 00");               /* mov edi, 3 */
+    P(&p, "8b 4c be 10");                  /* mov ecx, [esi+edi*4+16] */
+    P(&p, "01 05"); P32(&p, DATA + 32);    /* add [disp32], eax */
+    P(&p, "c7 05"); P32(&p, DATA + 36); P32(&p, 0xcafef00d); /* mov imm */
+    P(&p, "66 c7 46 28 34 12");            /* mov word [esi+40], 0x1234 */
+    P(&p, "80 35"); P32(&p, DATA + 44); P(&p, "5a"); /* xor byte [], 0x5a */
+    P(&p, "0f b6 56 11 0f bf 6e 12");      /* movzx edx,[esi+17]; movsx ebp */
+    P(&p, "f0 0f c1 46 30");               /* lock xadd [esi+48], eax */
+    P(&p, "0f ba 6e 34 05");               /* bts dword [esi+52], 5 */
+    P(&p, "a3"); P32(&p, DATA + 56);       /* mov [moffs], eax */
+    P(&p, "36 8b 46 04 26 89 46 3c");      /* ss: mov; es: mov */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, data_setup, &r,
+            DEFINED_FLAGS & ~(FLAG_OF | FLAG_SF | FLAG_AF | FLAG_PF));
+    CHECKF(r.st.exits_callout == 1, "callouts %llu (only the hlt expected)",
+           (unsigned long long)r.st.exits_callout);
+    free(r.ram);
+}
+
+/* GDT at 0x100, IDT at 0 (interp_cpu_init: base 0, limit 0xffff). */
+static void idt_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    static const uint8_t gdt[] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                  0xff, 0xff, 0, 0, 0, 0x9b, 0xcf, 0,
+                                  0xff, 0xff, 0, 0, 0, 0x93, 0xcf, 0};
+    memcpy(ram + 0x800, gdt, sizeof(gdt));
+    c->gdt.base = 0x800;
+    c->gdt.limit = sizeof(gdt) - 1;
+    c->idt.base = 0;
+    c->idt.limit = 32 * 8 - 1;
+    for (int v = 0; v < 32; v++) { /* every vector -> 0x1f00 + v*8 */
+        uint32_t h = CODE + 0xf00 + (uint32_t)v * 8;
+        uint8_t *g = ram + v * 8;
+        g[0] = (uint8_t)h; g[1] = (uint8_t)(h >> 8);
+        g[2] = 0x08; g[3] = 0; g[4] = 0; g[5] = 0x8e;
+        g[6] = (uint8_t)(h >> 16); g[7] = (uint8_t)(h >> 24);
+        /* handler: mov ebp, v; hlt */
+        uint8_t *s = ram + h;
+        s[0] = 0xbd; s[1] = (uint8_t)v; s[2] = s[3] = s[4] = 0; s[5] = 0xf4;
+    }
+    data_setup(ram, c);
+}
+
+static void test_divide_fault_precise(void)
+{
+    struct prog p = {0};
+    P(&p, "b8 07 00 00 00 31 db");   /* mov eax, 7; xor ebx, ebx */
+    P(&p, "41 42 f7 f3 46");         /* inc ecx; inc edx; div ebx; inc esi */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, idt_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBP] == 0, "vector %u, expected #DE", r.cpu.r[R_EBP]);
+    CHECK(r.st.faults_de == 1);
+    free(r.ram);
+}
+
+static void test_mmio_fault(void)
+{
+    struct prog p = {0};
+    P(&p, "b8 00 00 f0 fe 40");      /* mov eax, 0xfef00000; inc eax */
+    P(&p, "8b 18 43 89 18 8b 08");   /* mov ebx,[eax]; inc ebx; mov [eax],ebx;
+                                        mov ecx,[eax] */
+    P(&p, "8b 90 ff ff 0f 01");      /* mov edx, [eax+0x10fffff] (wraps) */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, idt_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.faults_mmio >= 3, "mmio faults %llu",
+           (unsigned long long)r.st.faults_mmio);
+    CHECK(r.cpu.r[R_EBX] == 0);  /* 0xffffffff + 1 */
+    free(r.ram);
+}
+
+static void test_self_modifying(void)
+{
+    struct prog p = {0};
+    P(&p, "b9 03 00 00 00");             /* mov ecx, 3 */
+    /* L (0x1005): */
+    P(&p, "b0 11");                      /* mov al, 0x11  <- patched */
+    P(&p, "00 c3");                      /* add bl, al */
+    P(&p, "fe 05"); P32(&p, CODE + 6);   /* inc byte [imm of mov al] */
+    P(&p, "e2 f4");                      /* loop L */
+    /* the interpreter writes code too: rep stosb over a later insn */
+    P(&p, "bf"); P32(&p, CODE + 0x40);   /* mov edi, 0x1040 */
+    P(&p, "b9 02 00 00 00 b0 90 f3 aa"); /* ecx=2; al=0x90; rep stosb */
+    P(&p, "eb 00");
+    while (p.n < 0x40)
+        P(&p, "90");
+    P(&p, "cc cc 46 f4");                /* (int3 int3 ->nops); inc esi; hlt */
+    struct run r;
+    compare(&p, idt_setup, &r, DEFINED_FLAGS);
+    CHECKF((r.cpu.r[R_EBX] & 0xff) == 0x7a,
+           "bl %#x", r.cpu.r[R_EBX] & 0xff);
+    CHECKF(r.st.faults_smc >= 1, "smc faults %llu",
+           (unsigned long long)r.st.faults_smc);
+    CHECKF(r.st.smc_traps_c >= 1, "interp smc traps %llu",
+           (unsigned long long)r.st.smc_traps_c);
+    CHECKF(r.st.flushes == 0 && r.st.frags_invalidated >= 2,
+           "flushes %llu, fragments invalidated %llu",
+           (unsigned long long)r.st.flushes,
+           (unsigned long long)r.st.frags_invalidated);
+    free(r.ram);
+}
+
+static void *kicker(void *arg)
+{
+    struct bt *b = arg;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    atomic_store(&b->ctx->run_ok, 0);
+    atomic_store(&b->kicked, true);
+    return NULL;
+}
+
+static void test_kick_ends_loop(void)
+{
+    struct prog p = {0};
+    P(&p, "40 eb fd");                   /* L: inc eax; jmp L */
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, NULL, &fd, &view);
+    if (!b)
+        SKIP("bt_new failed: %s", popek_error());
+    pthread_t t;
+    pthread_create(&t, NULL, kicker, b);
+    char msg[256];
+    enum bt_run_result res = bt_run(b, 0, msg, sizeof(msg));
+    pthread_join(t, NULL);
+    CHECKF(res == BT_RUN_KICK, "result %d", res);
+    CHECKF(b->cpu.r[R_EAX] > 1000000, "eax %#x: loop ran too little",
+           b->cpu.r[R_EAX]);
+    CHECK(b->cpu.eip == CODE || b->cpu.eip == CODE + 1);
+    CHECK(b->st.exits_kick == 1 && b->st.enters <= 3);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+static void test_interp_mode_when_not_flat(void)
+{
+    /* a DS limit below 4 GiB: the whole program runs in the interpreter */
+    struct prog p = {0};
+    P(&p, "b8 05 00 00 00 40 f4");
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, NULL, &fd, &view);
+    if (!b)
+        SKIP("bt_new failed: %s", popek_error());
+    b->cpu.seg[SEG_DS].limit = 0xfffff;
+    char msg[256];
+    enum bt_run_result res = bt_run(b, 100, msg, sizeof(msg));
+    CHECK(res == BT_RUN_HLT);
+    CHECK(b->cpu.r[R_EAX] == 6);
+    CHECK(b->st.enters == 0 && b->st.interp_mode_insns == 3);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+/* Random straight-line ALU programs with fully defined flags. */
+static uint32_t rng = 12345;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static void rand_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    data_setup(ram, c);
+    c->r[R_ESI] = DATA + 16;
+}
+
+static void emit_random_insn(struct prog *p)
+{
+    static const uint8_t alu[] = {0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31,
+                                  0x39, 0x03, 0x0b, 0x13, 0x1b, 0x23, 0x2b,
+                                  0x33, 0x3b, 0x85, 0x89, 0x8b, 0x87};
+    /* registers other than esp and esi (the data pointer) */
+    static const uint8_t regs[] = {0, 1, 2, 3, 5, 7};
+    unsigned dst = regs[rnd() % 6], src = regs[rnd() % 6];
+    switch (rnd() % 9) {
+    case 0: case 1: case 2: /* reg, reg */
+        p->b[p->n++] = alu[rnd() % sizeof(alu)];
+        p->b[p->n++] = (uint8_t)(0xc0 | src << 3 | dst);
+        break;
+    case 3: /* reg <-> [esi+disp8] */
+        p->b[p->n++] = alu[rnd() % sizeof(alu)];
+        p->b[p->n++] = (uint8_t)(0x46 | src << 3);
+        p->b[p->n++] = (uint8_t)(rnd() % 40);
+        break;
+    case 4: /* 83 /x reg, imm8 */
+        p->b[p->n++] = 0x83;
+        p->b[p->n++] = (uint8_t)(0xc0 | (rnd() % 8) << 3 | dst);
+        p->b[p->n++] = (uint8_t)rnd();
+        break;
+    case 5: /* inc/dec/neg/not */
+        if (rnd() & 1) {
+            p->b[p->n++] = (uint8_t)(0x40 | (rnd() & 8) | dst);
+        } else {
+            p->b[p->n++] = 0xf7;
+            p->b[p->n++] = (uint8_t)(0xd0 | (rnd() & 8) | dst);
+        }
+        break;
+    case 6: /* setcc / cmovcc */
+        p->b[p->n++] = 0x0f;
+        if (rnd() & 1) {
+            p->b[p->n++] = (uint8_t)(0x90 | (rnd() % 16));
+            p->b[p->n++] = (uint8_t)(0xc0 | (dst & 3));
+        } else {
+            p->b[p->n++] = (uint8_t)(0x40 | (rnd() % 16));
+            p->b[p->n++] = (uint8_t)(0xc0 | src << 3 | dst);
+        }
+        break;
+    case 7: /* push reg / pop reg pair */
+        p->b[p->n++] = (uint8_t)(0x50 | src);
+        p->b[p->n++] = (uint8_t)(0x58 | dst);
+        break;
+    default: /* short forward jcc over one nop */
+        p->b[p->n++] = (uint8_t)(0x70 | (rnd() % 16));
+        p->b[p->n++] = 1;
+        p->b[p->n++] = 0x90;
+        break;
+    }
+}
+
+static void test_random_alu_vs_interp(void)
+{
+    for (int prog = 0; prog < 40 && !test_failed_now; prog++) {
+        struct prog p = {0};
+        for (int k = 0; k < 200; k++)
+            emit_random_insn(&p);
+        P(&p, "f4");
+        struct run r;
+        compare(&p, rand_setup, &r, DEFINED_FLAGS & ~FLAG_AF);
+        if (test_failed_now) {
+            char more[64];
+            snprintf(more, sizeof(more), " (program %d)", prog);
+            strncat(test_why, more, sizeof(test_why) - strlen(test_why) - 1);
+        }
+        free(r.ram);
+    }
+}
+
+/* ---- shadow paging ---- */
+
+#define PD 0x10000u
+#define PT 0x11000u
+
+/* Identity-map the first 4 MiB with 4 KiB pages, minus page 0x9000;
+ * linear 0x400000-0x7fffff is a 4 MiB page onto physical 0. */
+static void paging_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    idt_setup(ram, c);
+    uint32_t *pd = (uint32_t *)(ram + PD), *pt = (uint32_t *)(ram + PT);
+    memset(pd, 0, 4096);
+    for (uint32_t k = 0; k < 1024; k++)
+        pt[k] = (k << 12) | 7;
+    pt[9] = 0;                       /* 0x9000: not present */
+    pd[0] = PT | 7;
+    pd[1] = 0x00000000u | 0x87;      /* 4 MiB page at 0x400000 -> 0 */
+    c->cr3 = PD;
+    c->cr4 |= CR4_PSE;
+    c->cr0 |= CR0_PG | CR0_WP;
+}
+
+static void test_paging_memory_forms(void)
+{
+    struct prog p = {0};
+    P(&p, "a1"); P32(&p, DATA + 16);
+    P(&p, "be"); P32(&p, DATA);
+    P(&p, "bf 03 00 00 00");             /* mov edi, 3 */
+    P(&p, "8b 4c be 10 01 46 20");      /* mov ecx,[esi+edi*4+16]; add [esi+32],eax */
+    P(&p, "c7 05"); P32(&p, 0x400000 + DATA + 36); P32(&p, 0xcafef00d);
+    P(&p, "8b 15"); P32(&p, 0x400000 + DATA + 16); /* via the 4 MiB page */
+    P(&p, "e8 00 00 00 00 58");         /* call next; pop eax (stack) */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, paging_setup, &r, DEFINED_FLAGS);
+    if (getenv("BT_DEBUG")) fprintf(stderr, "hidden %llu true %llu enters %llu callout %llu fault %llu mmio %llu smc %llu ptw %llu flush %llu io %llu\n", (unsigned long long)r.st.hidden_page_faults, (unsigned long long)r.st.true_page_faults, (unsigned long long)r.st.enters, (unsigned long long)r.st.exits_callout, (unsigned long long)r.st.exits_fault, (unsigned long long)r.st.faults_mmio, (unsigned long long)r.st.faults_smc, (unsigned long long)r.st.pt_write_traps, (unsigned long long)r.st.shadow_flushes, (unsigned long long)r.st.interp_only_steps);
+    CHECKF(r.st.hidden_page_faults >= 3, "hidden faults %llu",
+           (unsigned long long)r.st.hidden_page_faults);
+    CHECK(r.st.true_page_faults == 0 && r.st.enters > 0);
+    CHECKF(r.st.dirty_bit_faults >= 1, "dirty faults %llu",
+           (unsigned long long)r.st.dirty_bit_faults);
+    free(r.ram);
+}
+
+static void test_paging_true_fault(void)
+{
+    struct prog p = {0};
+    P(&p, "b8 01 00 00 00 40");        /* mov eax, 1; inc eax */
+    P(&p, "89 05"); P32(&p, 0x9004);   /* mov [0x9004], eax -> #PF */
+    P(&p, "40 f4");
+    struct run r, in;
+    compare(&p, paging_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBP] == 14, "vector %u", r.cpu.r[R_EBP]);
+    CHECKF(r.cpu.cr2 == 0x9004, "cr2 %#x", r.cpu.cr2);
+    CHECK(r.st.true_page_faults == 1);
+    /* the error code on the handler's stack: write, not present, CPL 0 */
+    uint32_t err;
+    memcpy(&err, r.ram + STACK - 16, 4);
+    CHECKF(err == 2, "error code %#x", err);
+    (void)in;
+    free(r.ram);
+}
+
+static void test_paging_pte_write_invlpg(void)
+{
+    struct prog p = {0};
+    P(&p, "8b 1d"); P32(&p, 0x8010);          /* mov ebx, [0x8010] */
+    P(&p, "c7 05"); P32(&p, PT + 9 * 4); P32(&p, 0x8003); /* PTE 9 -> 0x8000 */
+    P(&p, "0f 01 3d"); P32(&p, 0x9000);       /* invlpg [0x9000] */
+    P(&p, "8b 0d"); P32(&p, 0x9010);          /* mov ecx, [0x9010] */
+    P(&p, "89 0d"); P32(&p, 0x9020);          /* mov [0x9020], ecx (sets D) */
+    P(&p, "c7 05"); P32(&p, PT + 9 * 4); P32(&p, 0x7003); /* -> 0x7000 */
+    P(&p, "0f 01 3d"); P32(&p, 0x9000);
+    P(&p, "8b 15"); P32(&p, 0x9020);          /* mov edx, [0x9020] */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, paging_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_ECX] == r.cpu.r[R_EBX], "ecx %#x ebx %#x",
+           r.cpu.r[R_ECX], r.cpu.r[R_EBX]);
+    CHECKF(r.st.pt_write_traps >= 2 && r.st.shadow_invalidations >= 2,
+           "pt traps %llu invalidations %llu",
+           (unsigned long long)r.st.pt_write_traps,
+           (unsigned long long)r.st.shadow_invalidations);
+    free(r.ram);
+}
+
+static void test_paging_self_modifying(void)
+{
+    /* the same code page written through a second linear alias */
+    struct prog p = {0};
+    P(&p, "b9 03 00 00 00");                  /* mov ecx, 3 */
+    P(&p, "b0 11 00 c3");                     /* L: mov al, 0x11; add bl, al */
+    P(&p, "fe 05"); P32(&p, 0x400000 + CODE + 6); /* inc byte via 4M alias */
+    P(&p, "e2 f4 f4");                        /* loop L; hlt */
+    struct run r;
+    compare(&p, paging_setup, &r, DEFINED_FLAGS);
+    CHECKF((r.cpu.r[R_EBX] & 0xff) == 0x7a, "bl %#x", r.cpu.r[R_EBX] & 0xff);
+    CHECK(r.st.faults_smc >= 1);
+    free(r.ram);
+}
+
+static void test_paging_code_traced_after_rw_mapping(void)
+{
+    /* 0x1100 is first written through the 4 MiB alias (a writable shadow
+     * mapping), then executed (its page becomes traced: the writable alias
+     * must go), then patched through the alias again. */
+    struct prog p = {0};
+    P(&p, "c6 05"); P32(&p, 0x400000 + CODE + 0x100); P(&p, "c3"); /* ret */
+    P(&p, "e8"); P32(&p, 0x100 - 12);       /* call 0x1100 */
+    P(&p, "c6 05"); P32(&p, 0x400000 + CODE + 0x100); P(&p, "43"); /* inc ebx */
+    P(&p, "c6 05"); P32(&p, 0x400000 + CODE + 0x101); P(&p, "c3");
+    P(&p, "e8"); P32(&p, 0x100 - 31);       /* call 0x1100 again */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, paging_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444445u, "ebx %#x: stale code ran",
+           r.cpu.r[R_EBX]);
+    CHECK(r.st.faults_smc >= 1);
+    free(r.ram);
+}
+
+static void test_adaptive_mmio_callout(void)
+{
+    /* a loop reading MMIO: after BT_ADAPT_THRESHOLD traps the load is
+     * patched into a callout and stops faulting */
+    struct prog p = {0};
+    P(&p, "b9 64 00 00 00");                 /* mov ecx, 100 */
+    P(&p, "8b 1d"); P32(&p, 0xfee00000u);   /* L: mov ebx, [0xfee00000] */
+    P(&p, "01 d8 e2 f6");                    /* add eax, ebx; loop L */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, NULL, &r, DEFINED_FLAGS);
+    CHECKF(r.st.adaptive_retranslations == 1, "retranslations %llu",
+           (unsigned long long)r.st.adaptive_retranslations);
+    CHECKF(r.st.faults_mmio == BT_ADAPT_THRESHOLD, "mmio faults %llu",
+           (unsigned long long)r.st.faults_mmio);
+    free(r.ram);
+}
+
+static void test_code_page_written_often_goes_volatile(void)
+{
+    /* a counter in the code page itself: each store kills the page's
+     * fragments; past BT_SMC_VOLATILE the page is interpreted instead */
+    struct prog p = {0};
+    P(&p, "b9 c8 00 00 00");                 /* mov ecx, 200 */
+    P(&p, "ff 05"); P32(&p, CODE + 0x80);    /* L: inc dword [0x1080] */
+    P(&p, "01 c8 e2 f6 f4");                 /* add eax, ecx; loop L; hlt */
+    struct run r;
+    compare(&p, NULL, &r, DEFINED_FLAGS);
+    CHECKF(r.st.volatile_pages == 1, "volatile pages %llu",
+           (unsigned long long)r.st.volatile_pages);
+    CHECKF(r.st.smc_page_invalidations == BT_SMC_VOLATILE,
+           "page invalidations %llu",
+           (unsigned long long)r.st.smc_page_invalidations);
+    CHECKF(r.st.flushes == 0, "flushes %llu", (unsigned long long)r.st.flushes);
+    free(r.ram);
+}
+
+/* Wider random programs: 16-bit and byte forms (AH..BH included), SIB and
+ * disp32-only memory operands, lock'ed read-modify-write, xchg/xadd/
+ * cmpxchg, movzx/movsx, bswap, lea.  Flags must match (AF excepted). */
+static void emit_random_insn2(struct prog *p)
+{
+    static const uint8_t regs[] = {0, 1, 2, 3, 5, 7};
+    unsigned dst = regs[rnd() % 6], src = regs[rnd() % 6];
+    uint32_t disp = DATA + 16 + rnd() % 48;
+    switch (rnd() % 12) {
+    case 0: /* 66 alu r16, r16 */
+        p->b[p->n++] = 0x66;
+        p->b[p->n++] = (uint8_t)(0x01 + 8 * (rnd() % 8));
+        p->b[p->n++] = (uint8_t)(0xc0 | src << 3 | dst);
+        break;
+    case 1: /* byte alu r8, r8 with any of AL..BH */
+        p->b[p->n++] = (uint8_t)(0x00 + 8 * (rnd() % 8));
+        p->b[p->n++] = (uint8_t)(0xc0 | (rnd() % 8) << 3 | (rnd() % 8));
+        break;
+    case 2: /* alu r32, [disp32] / [disp32], r32 */
+        p->b[p->n++] = (uint8_t)(0x01 + 2 * (rnd() & 1) + 8 * (rnd() % 8));
+        p->b[p->n++] = (uint8_t)(0x05 | src << 3);
+        P32(p, disp);
+        break;
+    case 3: /* byte op on [esi+edi*1+disp8] with AH..BH: mov/add/xor */
+        p->b[p->n++] = (uint8_t)((rnd() & 1) ? 0x88 : 0x30);
+        p->b[p->n++] = (uint8_t)(0x44 | (4 + rnd() % 4) << 3);
+        p->b[p->n++] = 0x3e;           /* SIB: esi + edi */
+        p->b[p->n++] = (uint8_t)(rnd() % 40);
+        break;
+    case 4: /* lock add/or/and/xor [esi+disp8], r32 */
+        p->b[p->n++] = 0xf0;
+        p->b[p->n++] = (uint8_t)(0x01 + 8 * (rnd() % 7));
+        p->b[p->n++] = (uint8_t)(0x46 | src << 3);
+        p->b[p->n++] = (uint8_t)(4 * (rnd() % 10));
+        break;
+    case 5: /* xadd / cmpxchg [esi+disp8], r32 */
+        p->b[p->n++] = 0x0f;
+        p->b[p->n++] = (rnd() & 1) ? 0xc1 : 0xb1;
+        p->b[p->n++] = (uint8_t)(0x46 | src << 3);
+        p->b[p->n++] = (uint8_t)(4 * (rnd() % 10));
+        break;
+    case 6: /* movzx/movsx r32, byte/word [disp32] */
+        p->b[p->n++] = 0x0f;
+        p->b[p->n++] = (uint8_t)(0xb6 + (rnd() % 2) + 8 * (rnd() % 2));
+        p->b[p->n++] = (uint8_t)(0x05 | dst << 3);
+        P32(p, disp);
+        break;
+    case 7: /* lea r32, [src + dst*4 + disp32] */
+        p->b[p->n++] = 0x8d;
+        p->b[p->n++] = (uint8_t)(0x84 | dst << 3);
+        p->b[p->n++] = (uint8_t)(0x80 | dst << 3 | src);
+        P32(p, rnd());
+        break;
+    case 8: /* bswap / 66 inc / dec r16 */
+        if (rnd() & 1) {
+            p->b[p->n++] = 0x0f;
+            p->b[p->n++] = (uint8_t)(0xc8 | dst);
+        } else {
+            p->b[p->n++] = 0x66;
+            p->b[p->n++] = (uint8_t)(0x40 | (rnd() & 8) | dst);
+        }
+        break;
+    case 9: /* xchg r32, [esi+disp8] ; mov r16, imm16 */
+        if (rnd() & 1) {
+            p->b[p->n++] = 0x87;
+            p->b[p->n++] = (uint8_t)(0x46 | src << 3);
+            p->b[p->n++] = (uint8_t)(4 * (rnd() % 10));
+        } else {
+            p->b[p->n++] = 0x66;
+            p->b[p->n++] = (uint8_t)(0xb8 | dst);
+            p->b[p->n++] = (uint8_t)rnd();
+            p->b[p->n++] = (uint8_t)rnd();
+        }
+        break;
+    case 10: /* 81 /x [disp32], imm32 ; 66 83 /x r16, imm8 */
+        if (rnd() & 1) {
+            p->b[p->n++] = 0x81;
+            p->b[p->n++] = (uint8_t)(0x05 | (rnd() % 8) << 3);
+            P32(p, disp);
+            P32(p, rnd());
+        } else {
+            p->b[p->n++] = 0x66;
+            p->b[p->n++] = 0x83;
+            p->b[p->n++] = (uint8_t)(0xc0 | (rnd() % 8) << 3 | dst);
+            p->b[p->n++] = (uint8_t)rnd();
+        }
+        break;
+    default:
+        emit_random_insn(p);
+        break;
+    }
+}
+
+static void test_random_forms_vs_interp(void)
+{
+    for (int prog = 0; prog < 40 && !test_failed_now; prog++) {
+        struct prog p = {0};
+        P(&p, "bf 05 00 00 00");           /* edi: small index */
+        for (int k = 0; k < 150; k++)
+            emit_random_insn2(&p);
+        P(&p, "f4");
+        struct run r;
+        compare(&p, rand_setup, &r, DEFINED_FLAGS & ~FLAG_AF);
+        if (test_failed_now) {
+            char more[64];
+            snprintf(more, sizeof(more), " (program %d)", prog);
+            strncat(test_why, more, sizeof(test_why) - strlen(test_why) - 1);
+        }
+        free(r.ram);
+    }
+}
+
+static void fs_gs_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    idt_setup(ram, c);
+    c->seg[SEG_FS].base = DATA;
+    c->seg[SEG_GS].base = DATA + 0x100;
+    c->r[R_ESI] = 0x10;
+    c->r[R_EDI] = 2;
+    c->eflags |= FLAG_IF;
+}
+
+static void fs_small_limit_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    fs_gs_setup(ram, c);
+    c->seg[SEG_FS].limit = 0xfff; /* not 4 GiB: fs: operands call out */
+}
+
+static struct prog fs_prog(void)
+{
+    struct prog p = {0};
+    P(&p, "64 8b 05 10 00 00 00");         /* mov eax, fs:[0x10] */
+    P(&p, "64 89 1d 20 00 00 00");         /* mov fs:[0x20], ebx */
+    P(&p, "64 8b 4c be 04");               /* mov ecx, fs:[esi+edi*4+4] */
+    P(&p, "64 f0 0f c1 0d 30 00 00 00");   /* lock xadd fs:[0x30], ecx */
+    P(&p, "65 81 35 08 00 00 00 78 56 34 12"); /* xor gs:[8], imm32 */
+    P(&p, "65 0f b6 56 01");               /* movzx edx, byte gs:[esi+1] */
+    P(&p, "fa");                           /* cli (CPL 0: in the cache) */
+    P(&p, "65 8a 25 40 00 00 00");         /* mov ah, gs:[0x40]: callout */
+    P(&p, "64 66 c7 44 24 00 34 12");      /* mov word fs:[esp], 0x1234 */
+    P(&p, "f4");
+    return p;
+}
+
+static void test_fs_gs_operands_in_cache(void)
+{
+    struct prog p = fs_prog();
+    struct run r;
+    compare(&p, fs_gs_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_callout == 2, "callouts %llu (mov ah + hlt expected)",
+           (unsigned long long)r.st.exits_callout);
+    CHECK(!(r.cpu.eflags & FLAG_IF));
+    free(r.ram);
+}
+
+static void test_fs_small_limit_calls_out(void)
+{
+    struct prog p = fs_prog();
+    struct run r;
+    compare(&p, fs_small_limit_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_callout + r.st.interp_only_steps >= 5,
+           "callouts %llu + %llu", (unsigned long long)r.st.exits_callout,
+           (unsigned long long)r.st.interp_only_steps);
+    CHECKF(r.cpu.r[R_EBP] == 13, "vector %u: fs:[esp] is past the limit",
+           r.cpu.r[R_EBP]);
+    free(r.ram);
+}
+
+int main(void)
+{
+    RUN(test_straight_line);
+    RUN(test_loop_chaining);
+    RUN(test_call_ret_stack);
+    RUN(test_indirect_and_flags);
+    RUN(test_indirect_call_mem);
+    RUN(test_memory_forms);
+    RUN(test_divide_fault_precise);
+    RUN(test_mmio_fault);
+    RUN(test_self_modifying);
+    RUN(test_kick_ends_loop);
+    RUN(test_interp_mode_when_not_flat);
+    RUN(test_random_alu_vs_interp);
+    RUN(test_random_forms_vs_interp);
+    RUN(test_paging_memory_forms);
+    RUN(test_paging_true_fault);
+    RUN(test_paging_pte_write_invlpg);
+    RUN(test_paging_self_modifying);
+    RUN(test_paging_code_traced_after_rw_mapping);
+    RUN(test_adaptive_mmio_callout);
+    RUN(test_code_page_written_often_goes_volatile);
+    RUN(test_fs_gs_operands_in_cache);
+    RUN(test_fs_small_limit_calls_out);
+    TEST_MAIN_END();
+}
