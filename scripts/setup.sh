@@ -16,3 +16,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 fi
+
+# Debian's i686 kernel and static busybox for the Linux tests (apt-get
+# download into cache/linux, never committed), and the test initramfs.
+cd "$(dirname "$0")/.."
+scripts/fetch-linux.sh
+scripts/mkinitramfs.sh cache/linux cache/linux/initramfs.gz

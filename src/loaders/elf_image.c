@@ -101,7 +101,7 @@ int elf_parse(const uint8_t *img, size_t len, const char *name,
                         "size %#llx", name, i,
                         (unsigned long long)s.filesz,
                         (unsigned long long)s.memsz);
-        if (s.offset > len || s.filesz > len - s.offset)
+        if (s.filesz && (s.offset > len || s.filesz > len - s.offset))
             return fail("%s: truncated: segment %u (offset %#llx, %#llx "
                         "bytes) extends past the end of the file (%zu bytes)",
                         name, i, (unsigned long long)s.offset,
@@ -110,6 +110,8 @@ int elf_parse(const uint8_t *img, size_t len, const char *name,
             return fail("%s: segment %u: address %#llx + size %#llx "
                         "overflows", name, i, (unsigned long long)s.paddr,
                         (unsigned long long)s.memsz);
+        if (!s.filesz)
+            s.offset = 0; /* pure bss: nothing is read from the file */
         if (out->nseg == ELF_MAX_LOAD_SEGS)
             return fail("%s: more than %d loadable segments", name,
                         ELF_MAX_LOAD_SEGS);

@@ -855,6 +855,31 @@ static void test_fs_small_limit_calls_out(void)
     free(r.ram);
 }
 
+static void pushf_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    idt_setup(ram, c);
+    c->eflags |= FLAG_IF | FLAG_IOPL | FLAG_NT | FLAG_ID;
+}
+
+static void test_pushf_cli_in_cache(void)
+{
+    struct prog p = {0};
+    P(&p, "31 c0 40 f9 fd");        /* xor eax,eax; inc eax; stc; std */
+    P(&p, "9c fa 9c");              /* pushf; cli; pushf */
+    P(&p, "fc 5b 5a 0f 92 c1");     /* cld; pop ebx; pop edx; setc cl */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, pushf_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_callout == 1, "callouts %llu (only hlt expected)",
+           (unsigned long long)r.st.exits_callout);
+    CHECKF(r.cpu.r[R_EDX] & FLAG_IF, "first pushf image %#x",
+           r.cpu.r[R_EDX]);
+    CHECKF(!(r.cpu.r[R_EBX] & FLAG_IF) && (r.cpu.r[R_EBX] & FLAG_DF) &&
+               (r.cpu.r[R_EBX] & FLAG_CF),
+           "second pushf image %#x", r.cpu.r[R_EBX]);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -879,5 +904,6 @@ int main(void)
     RUN(test_code_page_written_often_goes_volatile);
     RUN(test_fs_gs_operands_in_cache);
     RUN(test_fs_small_limit_calls_out);
+    RUN(test_pushf_cli_in_cache);
     TEST_MAIN_END();
 }

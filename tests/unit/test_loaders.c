@@ -479,6 +479,12 @@ static void test_mb_segment_past_eof(void)
     CHECK(load(m, k, 0x1188, "eof.elf", NULL, 0, NULL, NULL, false, &s) < 0);
     CHECKF(has(popek_error(), "eof.elf: truncated: segment 1") &&
            has(popek_error(), "past the end of the file"), "%s", popek_error());
+    /* a pure-bss segment reads nothing from the file: its offset is moot */
+    put32(k + 52 + 32 + 4, 0x999999);
+    put32(k + 52 + 32 + 16, 0);
+    CHECKF(load(m, k, 0x1188, "eof.elf", NULL, 0, NULL, NULL, false, &s) == 0,
+           "%s", popek_error());
+    CHECK(m->ram[0x200000] == 0 && m->ram[0x20107f] == 0);
     free_machine(m);
 }
 

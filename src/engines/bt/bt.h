@@ -74,9 +74,11 @@
  *  cache (virtual IF in bt_ctx.vif); fs:/gs: memory operands of IDENT
  *  instructions run in the cache as r10d = segbase + EA (two flag-free
  *  32-bit leas) and gs:[r10d] (not with AH..BH operands, which cannot
- *  take a REX prefix).                                               [done]
- *  In-cache sti/pushf/popf (sti and popf must open the irq window) and
- *  string ops are callouts.                                      [missing]
+ *  take a REX prefix).  pushf (32-bit) runs in the cache at any CPL:
+ *  host arith flags | bt_ctx.vflags | vif << 9, built on the private flag
+ *  stack.                                                            [done]
+ *  sti/popf (they may open the irq window) and string ops are callouts.
+ *                                                                [missing]
  *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
  *  bt_ctx run_ok word), so kicks/stop requests end chained loops.     [done]
  *
@@ -105,7 +107,7 @@
  *  translations call it out directly (no host signal any more).     [done]
  *  16-bit code, vm86, real mode run in the interpreter.           [missing]
  *
- *  NEXT STEPS (measured need first): pushf/popf/sti in the cache; a cache
+ *  NEXT STEPS (measured need first): popf/sti in the cache; a cache
  *  of shadow address spaces across CR3 switches; rep movs/stos in the
  *  cache; booting Linux (not tried: no image here).  On this host
  *  (a PVM guest) mmap/mprotect and signal round trips cost 8-20 us, which
@@ -172,6 +174,8 @@ struct bt_ctx {
     uint32_t vif;               /* guest EFLAGS.IF while in the cache (cli
                                  * at CPL 0 runs in the cache) */
     uint32_t segbase[2];        /* guest FS and GS bases */
+    uint32_t vflags;            /* guest EFLAGS but arith, DF, IF, RF, VM:
+                                 * what pushf adds to the host flags */
     uint64_t flag_stack[16];    /* private stack for pushfq in the ibl */
     struct bt_ibl_entry ibl[BT_IBL_SIZE];
 };

@@ -93,6 +93,8 @@ static void sync_in(struct bt *b)
         b->ctx->gpr[r] = c->r[r];
     b->ctx->rflags = (c->eflags & ARITH_FLAGS) | 2;
     b->ctx->vif = (c->eflags & FLAG_IF) != 0;
+    b->ctx->vflags = c->eflags &
+                     ~(ARITH_FLAGS | FLAG_IF | FLAG_RF | FLAG_VM);
     b->ctx->segbase[0] = (uint32_t)c->seg[SEG_FS].base;
     b->ctx->segbase[1] = (uint32_t)c->seg[SEG_GS].base;
 }

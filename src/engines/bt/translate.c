@@ -255,6 +255,33 @@ static bool emit_segbase_op(struct tx *t, const struct insn *i,
     return true;
 }
 
+/* pushf (32-bit): host arith flags + DF, bt_ctx.vflags and vif<<9,
+ * computed on the private flag stack (guest flags restored by popfq
+ * before the store, the only access that can fault). */
+static void emit_pushf(struct tx *t)
+{
+    e_u8(&t->e, 0x49); e_u8(&t->e, 0x89); e_u8(&t->e, 0xe2); /* mov r10,rsp */
+    e_u8(&t->e, 0x48); e_u8(&t->e, 0x8d); e_u8(&t->e, 0x25); /* lea rsp,.. */
+    e_ripdisp(&t->e, CTX_OFF(flag_stack) +
+                         sizeof(((struct bt_ctx *)0)->flag_stack), 0);
+    static const uint8_t a[] = {0x9c,                    /* pushfq */
+                                0x4c, 0x8b, 0x1c, 0x24,  /* mov r11,[rsp] */
+                                0x41, 0x81, 0xe3};       /* and r11d, imm */
+    e_bytes(&t->e, a, sizeof(a));
+    e_u32(&t->e, FLAG_CF | FLAG_PF | FLAG_AF | FLAG_ZF | FLAG_SF | FLAG_DF |
+                     FLAG_OF);
+    e_u8(&t->e, 0x44); e_u8(&t->e, 0x0b); e_u8(&t->e, 0x1d); /* or r11d,.. */
+    e_ripdisp(&t->e, CTX_OFF(vflags), 0);
+    e_u8(&t->e, 0x44); e_u8(&t->e, 0x8b); e_u8(&t->e, 0x0d); /* mov r9d,vif */
+    e_ripdisp(&t->e, CTX_OFF(vif), 0);
+    static const uint8_t b[] = {0x41, 0xc1, 0xe1, 0x09,  /* shl r9d, 9 */
+                                0x45, 0x09, 0xcb,        /* or r11d, r9d */
+                                0x9d,                    /* popfq */
+                                0x4c, 0x89, 0xd4};       /* mov rsp, r10 */
+    e_bytes(&t->e, b, sizeof(b));
+    emit_push_reg(t, 11);
+}
+
 /* A direct exit: the rel32 at site is patched to its stub (or chained). */
 static void add_exit(struct tx *t, uint32_t site, uint32_t target)
 {
@@ -328,6 +355,10 @@ static enum step translate_one(struct tx *t, const struct insn *i,
         emit_segbase_op(t, i, raw))
         return STEP_NEXT;
     unsigned op = i->op;
+    if (op == 0x9c && i->opsize == 4) {
+        emit_pushf(t);
+        return STEP_NEXT;
+    }
     if (op == 0xfa && (t->f->mode & MODE_CPL0)) {
         e_u8(&t->e, 0xc7);                      /* cli: vif = 0 */
         e_u8(&t->e, 0x05);

@@ -2,24 +2,27 @@
  * for two things the kvm_pvm backend does not do (on VMX/SVM hosts this
  * file stays idle):
  *
- * 1. Interrupt windows.  kvm_pvm ignores request_interrupt_window: it does
- *    not exit when the guest becomes interruptible, so an interrupt that
- *    arrives while IF=0 would wait for the next unrelated exit and be lost
- *    entirely in "sti; nop; cli".  While the run loop waits for a window
- *    we single-step the guest (KVM_GUESTDBG_SINGLESTEP) and report
- *    EXIT_IRQ_WINDOW at the first instruction boundary where KVM says an
- *    interrupt can be injected.
+ * 1. Interrupt windows.  kvm_pvm (at least for emulated code) ignores
+ *    request_interrupt_window: it does not exit when the guest becomes
+ *    interruptible, so an interrupt that arrives while IF=0 would wait for
+ *    the next unrelated exit, and be missed entirely in "sti; nop; cli".
+ *    While the run loop waits for a window we single-step the guest
+ *    (KVM_GUESTDBG_SINGLESTEP) and report EXIT_IRQ_WINDOW at the first
+ *    instruction boundary where KVM says an interrupt can be injected.
+ *    Not inside an injected interrupt's handler (its IRET exits anyway),
+ *    not over a HLT, and at most WINDOW_STEP_BUDGET steps per interrupt.
  *
- * 2. The #UD trap.  kvm_pvm runs 32-bit
- * guest code through KVM's instruction emulator; at CPL > 0 an instruction
- * the emulator cannot do (INT n, the user-mode system call instruction of
- * 32-bit OSes) becomes a #UD delivered straight to the guest, with no exit
- * to us.  So, on that backend only, we keep a hardware breakpoint
- * (KVM_SET_GUEST_DEBUG, DR0 execute) on the first instruction of the
- * guest's #UD handler, re-checked against the guest IDT before every
- * KVM_RUN; a hit comes back as KVM_EXIT_DEBUG and kvm_assist_ud() decides
- * whether the #UD was really one of our instructions.  The guest's own
- * debug registers are not usable while the trap is armed. */
+ * 2. The #UD trap.  kvm_pvm runs 32-bit guest code through KVM's
+ *    instruction emulator; at CPL > 0 an instruction the emulator cannot do
+ *    (INT n, the system call instruction of 32-bit OSes) becomes a #UD
+ *    delivered straight to the guest, with no exit to us.  So, on that
+ *    backend only, we keep a hardware breakpoint (KVM_SET_GUEST_DEBUG, DR0
+ *    execute) on the first instruction of the guest's #UD handler,
+ *    re-checked against the guest IDT before every KVM_RUN; a hit comes
+ *    back as KVM_EXIT_DEBUG and kvm_assist_ud() decides whether the #UD
+ *    was really one of our instructions.  The guest's own debug registers
+ *    are not usable while the trap is armed; 32-bit protected mode only.
+ */
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
