@@ -13,12 +13,13 @@ set key outside right top vertical
 set ylabel 'cycles per op (log scale)'
 set xtics scale 0
 set multiplot layout 2,1
-set title "popek bench, 2026-11-21 15:03 UTC: median of 5 runs (missing bar = not runnable or failed: see results.md)\nAMD EPYC, 2 CPUs, TSC 2596 MHz, Linux 6.18.44-fc-v657, /dev/kvm = kvm_pvm\nno values: QEMU kvm"
+set title "popek bench, 2026-11-21 15:08 UTC: median of 5 runs (missing bar = not runnable or failed: see results.md)\nAMD EPYC, 2 CPUs, TSC 2596 MHz, Linux 6.18.44-fc-v657, /dev/kvm = kvm_pvm"
 plot 'bench/results/plot.dat' using 2:xtic(1) title columnheader(2) lc rgb '#7b3294', \
      'bench/results/plot.dat' using 3:xtic(1) title columnheader(3) lc rgb '#1b9e77', \
      'bench/results/plot.dat' using 4:xtic(1) title columnheader(4) lc rgb '#d95f02', \
      'bench/results/plot.dat' using 5:xtic(1) title columnheader(5) lc rgb '#e7298a', \
-     'bench/results/plot.dat' using 6:xtic(1) title columnheader(6) lc rgb '#e6ab02'
+     'bench/results/plot.dat' using 6:xtic(1) title columnheader(6) lc rgb '#e6ab02', \
+     'bench/results/plot.dat' using 7:xtic(1) title columnheader(7) lc rgb '#377eb8'
 set title 'Adams & Agesen, ASPLOS 2006 (Pentium 4; VMware software VMM and hardware-assisted VMM): cycles per op'
 plot 'bench/results/plot_paper.dat' using 2:xtic(1) title columnheader(2) lc rgb '#7b3294', \
      'bench/results/plot_paper.dat' using 3:xtic(1) title columnheader(3) lc rgb '#e7298a', \

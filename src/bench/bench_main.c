@@ -146,6 +146,13 @@ static void probe_qemu(struct bench_run *r, struct target *t)
                  "qemu -accel %s did not finish a 10-call guest within %.0f s "
                  "(hangs on this host%s)", t->engine, timeout,
                  file_exists("/sys/module/kvm_pvm") ? "; /dev/kvm is kvm_pvm" : "");
+    } else if (pr.status == 1 && bench_parse(pr.out, "callret", &bl) &&
+               r->o.quick && pr.wall_s > 3) {
+        t->runnable = false;
+        bench_fmt(t->why, sizeof(t->why),
+                  "left out of --quick: one qemu -accel %s run of a tiny guest "
+                  "takes %.1f s here (run without --quick to measure it)",
+                  t->engine, pr.wall_s);
     } else if (pr.status != 1 || !bench_parse(pr.out, "callret", &bl)) {
         t->runnable = false;
         char *nl;

@@ -65,7 +65,9 @@ static int write_data(struct bench_run *r, const char *path, int *cols,
         const struct bench_def *d = &bench_defs[di];
         if (!plottable(d))
             continue;
-        fprintf(f, "\"%s%s\"", d->name, strcmp(d->unit, "cycles/op") ? " (/byte)" : "");
+        /* short labels: syscall_int80 -> int80 */
+        const char *label = strncmp(d->name, "syscall_", 8) ? d->name : d->name + 8;
+        fprintf(f, "\"%s%s\"", label, strcmp(d->unit, "cycles/op") ? " (/byte)" : "");
         for (int i = 0; i < *ncols; i++) {
             struct cell *c = bench_cell(r, di, cols[i]);
             if (c->status == CELL_OK && c->median > 0)

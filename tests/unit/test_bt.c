@@ -367,7 +367,8 @@ static void test_self_modifying(void)
     P(&p, "e2 f4");                      /* loop L */
     /* the interpreter writes code too: rep stosb over a later insn */
     P(&p, "bf"); P32(&p, CODE + 0x40);   /* mov edi, 0x1040 */
-    P(&p, "b9 02 00 00 00 b0 90 f3 aa"); /* ecx=2; al=0x90; rep stosb */
+    P(&p, "b9 02 00 00 00 b0 90 aa aa"); /* al=0x90; stosb; stosb
+                                            (callouts: the interp writes) */
     P(&p, "eb 00");
     while (p.n < 0x40)
         P(&p, "90");
@@ -880,6 +881,40 @@ static void test_pushf_cli_in_cache(void)
     free(r.ram);
 }
 
+static void string_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    idt_setup(ram, c);
+    for (int k = 0; k < 256; k++)
+        ram[0x20000 + k] = (uint8_t)(k * 7 + 3);
+}
+
+static void test_rep_string_in_cache(void)
+{
+    struct prog p = {0};
+    P(&p, "be 00 00 02 00 bf 00 00 03 00");   /* esi=0x20000 edi=0x30000 */
+    P(&p, "b9 40 00 00 00 f3 a5");            /* rep movsd (64) */
+    P(&p, "b9 11 00 00 00 f3 a4");            /* rep movsb (17) */
+    P(&p, "66 b9 05 00 f3 66 a5");            /* cx=5; rep movsw */
+    P(&p, "fd be ff 00 02 00 bf ff 10 03 00"); /* std; esi/edi at the end */
+    P(&p, "b9 20 00 00 00 f3 a4 fc");         /* rep movsb backwards; cld */
+    P(&p, "b8 78 56 34 12 b9 10 00 00 00 f3 ab"); /* rep stosd */
+    P(&p, "b9 00 00 00 00 f3 aa");            /* rep stosb, ecx = 0 */
+    /* crosses the end of RAM into MMIO: faults half way, the interpreter
+     * finishes it */
+    P(&p, "bf f0 ff 0f 00 b9 08 00 00 00 f3 ab");
+    /* would run past 4 GiB: called out (and wraps in the interpreter) */
+    P(&p, "bf f8 ff ff ff b9 04 00 00 00 f3 ab");
+    P(&p, "f4");
+    struct run r;
+    compare(&p, string_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_callout == 1 && r.st.callouts_by_op[0xab] == 1,
+           "callouts %llu (only the wrapping rep stosd expected)",
+           (unsigned long long)r.st.exits_callout);
+    CHECKF(r.st.faults_mmio >= 1, "mmio faults %llu",
+           (unsigned long long)r.st.faults_mmio);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -905,5 +940,6 @@ int main(void)
     RUN(test_fs_gs_operands_in_cache);
     RUN(test_fs_small_limit_calls_out);
     RUN(test_pushf_cli_in_cache);
+    RUN(test_rep_string_in_cache);
     TEST_MAIN_END();
 }

@@ -26,7 +26,7 @@
 /* Selectors of the test GDT. */
 enum { K_CS = 0x08, K_DS = 0x10, U_CS = 0x1b, U_DS = 0x23, TSS_SEL = 0x28,
        NP_DS = 0x30, SMALL_DS = 0x38, CONF_CS = 0x40, GATE = 0x48,
-       K_CS16 = 0x50 };
+       K_CS16 = 0x50, GATE2 = 0x58 };
 
 static uint8_t *ram;
 static struct interp_cpu *c;
@@ -88,8 +88,12 @@ static void setup(void)
     put32(GDT + 76, ((HANDLERS + 0x800) & 0xffff0000u) | (0xcu << 8) |
                         (3u << 13) | (1u << 15));
     set_desc(10, 0, 0xffff, 0xa, 1, 0, 1, 0);      /* K_CS16 */
+    /* 11: call gate with 2 dword parameters to K_CS:HANDLERS+0x900 */
+    put32(GDT + 88, ((HANDLERS + 0x900) & 0xffff) | ((uint32_t)K_CS << 16));
+    put32(GDT + 92, ((HANDLERS + 0x900) & 0xffff0000u) | (0xcu << 8) |
+                        (3u << 13) | (1u << 15) | 2);
     c->gdt.base = GDT;
-    c->gdt.limit = 11 * 8 - 1;
+    c->gdt.limit = 12 * 8 - 1;
     for (int v = 0; v < 256; v++)
         set_gate(v, K_CS, HANDLERS + 16u * (uint32_t)v, 0xe, 0, 1);
     set_gate(0x80, K_CS, HANDLERS + 16 * 0x80, 0xe, 3, 1);
@@ -336,6 +340,31 @@ static void test_far_transfers(void)
     CHECK(c->cpl == 3 && c->r[4] == STACK3 && c->eip == CODE + 0x207);
 }
 
+static void test_call_gate_params(void)
+{
+    setup();
+    enter_ring3(CODE + 0x200, 0x202);
+    /* push 0x11; push 0x22; call GATE2 (copies 2 dwords to the ring-0
+     * stack); the handler returns with retf 8. */
+    static const uint8_t code[] = {0x6a, 0x11, 0x6a, 0x22,
+                                   0x9a, 0, 0, 0, 0, GATE2 | 3, 0};
+    memcpy(ram + CODE + 0x200, code, sizeof(code));
+    static const uint8_t retf8[] = {0xca, 8, 0};
+    memcpy(ram + HANDLERS + 0x900, retf8, sizeof(retf8));
+    CHECK(interp_step(c) == -1 && interp_step(c) == -1);
+    CHECK(c->r[4] == STACK3 - 8);
+    CHECK(interp_step(c) == -1);
+    CHECK(c->cpl == 0 && c->eip == HANDLERS + 0x900);
+    /* new stack: eip, cs, param(esp+0)=0x22, param(esp+4)=0x11, esp, ss */
+    CHECKF(c->r[4] == STACK0 - 24, "esp %#x", c->r[4]);
+    CHECK(get32(STACK0 - 24) == CODE + 0x20b && get32(STACK0 - 20) == U_CS);
+    CHECK(get32(STACK0 - 16) == 0x22 && get32(STACK0 - 12) == 0x11);
+    CHECK(get32(STACK0 - 8) == STACK3 - 8 && get32(STACK0 - 4) == U_DS);
+    CHECK(interp_step(c) == -1);
+    CHECK(c->cpl == 3 && c->eip == CODE + 0x20b);
+    CHECKF(c->r[4] == STACK3, "esp after retf 8: %#x", c->r[4]);
+}
+
 static void test_double_triple_fault(void)
 {
     setup();
@@ -516,7 +545,7 @@ static void test_descriptor_queries(void)
     /* sgdt [0x5000] */
     static const uint8_t sgdt[] = {0x0f, 0x01, 0x05, 0, 0x50, 0, 0};
     CHECK(step_at(CODE, sgdt, 7) == -1);
-    CHECK((get32(0x5000) & 0xffff) == 11 * 8 - 1 && get32(0x5002) == GDT);
+    CHECK((get32(0x5000) & 0xffff) == 12 * 8 - 1 && get32(0x5002) == GDT);
 }
 
 static void test_external_interrupt(void)
@@ -635,6 +664,7 @@ int main(void)
     RUN(test_ring_transitions);
     RUN(test_io_permission);
     RUN(test_far_transfers);
+    RUN(test_call_gate_params);
     RUN(test_double_triple_fault);
     RUN(test_paging);
     RUN(test_sysenter);

@@ -10,7 +10,8 @@
  *  in bt->cpu.  Host R8-R11 are scratch for translated code; the host stack
  *  is never used by it.                                              [done]
  *
- *  Views (window.c).  Three 4 GiB (+guard) PROT_NONE reservations: the
+ *  Views (window.c).  Three 4 GiB (+guard) PROT_NONE reservations, each
+ *  4 GiB aligned: the
  *  physical view (RAM from the machine's memfd mapped 1:1; the
  *  interpreter's `ram` pointer, and the view translated code uses while
  *  paging is off), and the kernel and user views (shadow page tables).
@@ -77,8 +78,13 @@
  *  take a REX prefix).  pushf (32-bit) runs in the cache at any CPL:
  *  host arith flags | bt_ctx.vflags | vif << 9, built on the private flag
  *  stack.                                                            [done]
- *  sti/popf (they may open the irq window) and string ops are callouts.
- *                                                                [missing]
+ *  rep movs/rep stos (addr32, F3) run in the cache: after a check (on the
+ *  private flag stack) that the string stays below 4 GiB, RSI/RDI point
+ *  into the view, which is 4 GiB aligned, so their low 32 bits stay the
+ *  guest's ESI/EDI even in the ucontext of a fault half way; a string
+ *  that would wrap is called out.                                    [done]
+ *  sti/popf (they may open the irq window), cmps/scas/lods and non-rep
+ *  string ops are callouts.                                      [missing]
  *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
  *  bt_ctx run_ok word), so kicks/stop requests end chained loops.     [done]
  *
@@ -108,8 +114,8 @@
  *  16-bit code, vm86, real mode run in the interpreter.           [missing]
  *
  *  NEXT STEPS (measured need first): popf/sti in the cache; a cache
- *  of shadow address spaces across CR3 switches; rep movs/stos in the
- *  cache; booting Linux (not tried: no image here).  On this host
+ *  of shadow address spaces across CR3 switches; chainable callout stubs
+ *  for interp-only fragments; booting Linux (not tried: no image here).  On this host
  *  (a PVM guest) mmap/mprotect and signal round trips cost 8-20 us, which
  *  dominates pgfault/ptemod: fewer host page-table operations per guest
  *  PTE write is where the time goes.
@@ -130,7 +136,8 @@ struct machine;
 #define BT_MAX_FRAGS 65536
 #define BT_HASH_SIZE (1u << 17)     /* fragment hash slots (power of 2) */
 #define BT_IBL_SIZE 4096            /* indirect-branch table entries */
-#define BT_FRAG_MAX_BYTES 2048      /* worst-case bytes for one fragment */
+#define BT_FRAG_MAX_BYTES 4096      /* > worst case of one fragment (12 rep
+                                     * movs of ~170 bytes + stubs) */
 #define BT_WINDOW_SIZE (1ull << 32)
 #define BT_WINDOW_GUARD (1ull << 16)
 
@@ -176,6 +183,7 @@ struct bt_ctx {
     uint32_t segbase[2];        /* guest FS and GS bases */
     uint32_t vflags;            /* guest EFLAGS but arith, DF, IF, RF, VM:
                                  * what pushf adds to the host flags */
+    uint64_t view_base;         /* gs.base of this entry (string ops) */
     uint64_t flag_stack[16];    /* private stack for pushfq in the ibl */
     struct bt_ibl_entry ibl[BT_IBL_SIZE];
 };

@@ -301,6 +301,7 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
         int view = !bt_paging(c) ? VIEW_PHYS
                    : c->cpl == 3 ? VIEW_USER : VIEW_KERNEL;
         bt_set_gsbase(b, (uint64_t)(uintptr_t)b->view[view]);
+        b->ctx->view_base = (uint64_t)(uintptr_t)b->view[view];
         sync_in(b);
         b->ctx->chain_from = 0;
         b->st.enters++;

@@ -6,6 +6,7 @@
  * fragment with a callout exit (interp_step runs it).  Rewritten sequences
  * do their only faulting access first, so a fault anywhere in an
  * instruction's host code leaves the guest state of its start. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "emit.h"
@@ -282,6 +283,81 @@ static void emit_pushf(struct tx *t)
     emit_push_reg(t, 11);
 }
 
+/* rep movs / rep stos in the cache: check on the private flag stack that
+ * the whole string stays inside the 4 GiB window (else call out), then
+ * point RSI/RDI into the view (views are 4 GiB aligned, so the low 32
+ * bits stay the guest's ESI/EDI, even in the ucontext of a fault half
+ * way), run the host's own rep movs/stos, and drop the view bits. */
+static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
+{
+    bool movs = i->op == 0xa4 || i->op == 0xa5;
+    unsigned size = (i->op == 0xa4 || i->op == 0xaa) ? 1 : i->opsize;
+    unsigned sc = size == 1 ? 0 : size == 2 ? 1 : 2;
+    struct emit *e = &t->e;
+    e_u8(e, 0x49); e_u8(e, 0x89); e_u8(e, 0xe2);           /* mov r10, rsp */
+    e_u8(e, 0x48); e_u8(e, 0x8d); e_u8(e, 0x25);           /* lea rsp, .. */
+    e_ripdisp(e, CTX_OFF(flag_stack) +
+                     sizeof(((struct bt_ctx *)0)->flag_stack), 0);
+    e_u8(e, 0x9c);                                         /* pushfq */
+    e_u8(e, 0x49); e_u8(e, 0xb8); e_u32(e, 0); e_u32(e, 1); /* r8 = 1<<32 */
+    static const uint8_t df[] = {0xf6, 0x44, 0x24, 0x01, 0x04}; /* DF? */
+    e_bytes(e, df, sizeof(df));
+    e_u8(e, 0x75);                                         /* jnz down */
+    uint32_t jdown = e->pos;
+    e_u8(e, 0);
+    uint32_t slow[4];
+    int ns = 0;
+    for (int k = 0; k < (movs ? 2 : 1); k++) {
+        unsigned base = k == 0 ? 7 : 6;                    /* rdi, rsi */
+        e_u8(e, 0x4c); e_u8(e, 0x8d); e_u8(e, 0x0c);       /* lea r9, .. */
+        e_u8(e, (uint8_t)(sc << 6 | 1 << 3 | base));       /* [b+rcx*s] */
+        e_u8(e, 0x4d); e_u8(e, 0x39); e_u8(e, 0xc1);       /* cmp r9, r8 */
+        slow[ns++] = e_jcc(e, 0x7, 0);                     /* ja slow */
+    }
+    e_u8(e, 0xeb);                                         /* jmp ok */
+    uint32_t jok = e->pos;
+    e_u8(e, 0);
+    e->base[jdown] = (uint8_t)(e->pos - (jdown + 1));
+    e_u8(e, 0x4c); e_u8(e, 0x8d); e_u8(e, 0x1c);           /* lea r11, */
+    e_u8(e, (uint8_t)(sc << 6 | 1 << 3 | 5)); e_u32(e, 0); /* [rcx*s] */
+    for (int k = 0; k < (movs ? 2 : 1); k++) {
+        unsigned base = k == 0 ? 7 : 6;
+        e_u8(e, 0x4c); e_u8(e, 0x8d);                      /* lea r9, */
+        e_u8(e, (uint8_t)(0x48 | base)); e_u8(e, (uint8_t)size); /* [b+s] */
+        e_u8(e, 0x4d); e_u8(e, 0x39); e_u8(e, 0xd9);       /* cmp r9, r11 */
+        slow[ns++] = e_jcc(e, 0x2, 0);                     /* jb slow */
+    }
+    e->base[jok] = (uint8_t)(e->pos - (jok + 1));
+    e_u8(e, 0x9d);                                         /* popfq */
+    e_u8(e, 0x4c); e_u8(e, 0x89); e_u8(e, 0xd4);           /* mov rsp, r10 */
+    e_u8(e, 0x4c); e_u8(e, 0x8b); e_u8(e, 0x0d);           /* mov r9, base */
+    e_ripdisp(e, CTX_OFF(view_base), 0);
+    e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x3c); e_u8(e, 0x0f); /* rdi+=r9 */
+    if (movs) {
+        e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x34); e_u8(e, 0x0e);
+    }
+    if (size == 2)
+        e_u8(e, 0x66);
+    e_u8(e, 0xf3);
+    e_u8(e, (uint8_t)i->op);                               /* rep movs/stos */
+    e_u8(e, 0x89); e_u8(e, 0xff);                          /* mov edi, edi */
+    if (movs) {
+        e_u8(e, 0x89); e_u8(e, 0xf6);                      /* mov esi, esi */
+    }
+    e_u8(e, 0xeb);                                         /* jmp done */
+    uint32_t jdone = e->pos;
+    e_u8(e, 0);
+    uint32_t slow_at = e->pos;
+    for (int k = 0; k < ns; k++)
+        e_set_rel32(e, slow[k], slow_at);
+    e_u8(e, 0x9d);                                         /* popfq */
+    e_u8(e, 0x4c); e_u8(e, 0x89); e_u8(e, 0xd4);           /* mov rsp, r10 */
+    e_store_imm(e, CTX_OFF(next_eip), eip);
+    e_store_imm(e, CTX_OFF(chain_from), i->op);
+    e_jmp(e, t->b->off_exit[BT_EXIT_CALLOUT]);
+    e->base[jdone] = (uint8_t)(e->pos - (jdone + 1));
+}
+
 /* A direct exit: the rel32 at site is patched to its stub (or chained). */
 static void add_exit(struct tx *t, uint32_t site, uint32_t target)
 {
@@ -355,6 +431,13 @@ static enum step translate_one(struct tx *t, const struct insn *i,
         emit_segbase_op(t, i, raw))
         return STEP_NEXT;
     unsigned op = i->op;
+    if (i->rep == 0xf3 && i->addrsize == 4 &&
+        (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab) &&
+        (op >= 0xaa || i->seg == SEG_NONE || i->seg == SEG_DS ||
+         i->seg == SEG_ES || i->seg == SEG_SS)) {
+        emit_rep_string(t, i, eip);
+        return STEP_NEXT;
+    }
     if (op == 0x9c && i->opsize == 4) {
         emit_pushf(t);
         return STEP_NEXT;
@@ -551,6 +634,8 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
     bt_tc_insert(b, f);
     emit_exit_stubs(&t);
     f->tc_end = t.e.pos;
+    if (f->tc_end - f->tc_start > BT_FRAG_MAX_BYTES)
+        abort(); /* the reserve before each fragment was too small */
     b->tc_used = (t.e.pos + 15) & ~15u;
     f->page[0] = pa >> 12;
     f->page[1] = last_byte >> 12;

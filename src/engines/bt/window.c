@@ -28,13 +28,24 @@ int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size)
 {
     if (ram_size == 0 || ram_size > 0xfff00000ull || (ram_size & 0xfff))
         return fail("bt: guest RAM must be a multiple of 4 KiB below 4 GiB");
+    /* Each view starts on a 4 GiB boundary: then the low 32 bits of a host
+     * address in it are the guest address (in-cache string instructions
+     * rely on it, with the host RSI/RDI = view + ESI/EDI). */
     for (int v = 0; v < NR_VIEWS; v++) {
-        void *p = mmap(NULL, BT_WINDOW_SIZE + BT_WINDOW_GUARD, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        size_t span = 2 * BT_WINDOW_SIZE + BT_WINDOW_GUARD;
+        uint8_t *p = mmap(NULL, span, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED)
             return fail("bt: cannot reserve a 4 GiB guest window: %s",
                         strerror(errno));
-        b->view[v] = p;
+        uint8_t *a = (uint8_t *)(((uintptr_t)p + BT_WINDOW_SIZE - 1) &
+                                 ~(uintptr_t)(BT_WINDOW_SIZE - 1));
+        if (a > p)
+            munmap(p, (size_t)(a - p));
+        uint8_t *end = a + BT_WINDOW_SIZE + BT_WINDOW_GUARD;
+        if (end < p + span)
+            munmap(end, (size_t)(p + span - end));
+        b->view[v] = a;
     }
     void *w = b->view[VIEW_PHYS];
     b->window = w;

@@ -163,7 +163,8 @@ static void single_step_trap(struct interp_cpu *c, unsigned op)
 }
 
 /* The body of a step: a pending interrupt, or one instruction. */
-static void step_body(struct interp_cpu *c)
+static inline __attribute__((always_inline)) void
+step_body(struct interp_cpu *c)
 {
     c->insn_eip = c->eip;
     c->insn_esp = c->r[R_ESP];
