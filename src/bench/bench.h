@@ -117,6 +117,28 @@ static inline struct cell *bench_cell(struct bench_run *r, size_t def, int t)
 
 int bench_main(int argc, char **argv);
 
+/* bench_targets.c */
+bool bench_file_exists(const char *path);
+/* Is name in the comma-separated list (NULL = everything)? */
+bool bench_list_has(const char *list, const char *name);
+/* Fill r->targets, probing each (QEMU works? guest TSC rate?). */
+void bench_setup_targets(struct bench_run *r);
+/* argv (24 entries) of qemu-system-i386 -accel accel running a guest. */
+void bench_qemu_argv(const char *accel, const char *elf, const char *append,
+                     char **argv);
+
+/* bench_measure.c */
+struct bench_line;
+enum run_result { RUN_OK, RUN_SKIP, RUN_FAIL };
+/* Run def on target t with n ops (timeout in seconds); on success fill bl
+ * and *wall; otherwise why says what went wrong. */
+enum run_result bench_run_once(struct bench_run *r, const struct bench_def *d,
+                               const struct target *t, uint32_t n,
+                               double timeout, struct bench_line *bl,
+                               double *wall, char *why, size_t whyn);
+/* Calibrate, then measure cell (def di, target ti). */
+void bench_measure(struct bench_run *r, size_t di, int ti);
+
 /* bench_proc.c: run argv with stdin from /dev/null, collect stdout (and the
  * tail of stderr), kill the child (its process group) after timeout_s.  If
  * stop_at is given, the child is killed as soon as that text appears in its
@@ -130,6 +152,10 @@ struct proc_result {
 };
 int proc_run(char *const argv[], double timeout_s, const char *stop_at,
              struct proc_result *res);
+/* Like proc_run, but only notes when `marker` appears (marker_s) unless
+ * stop is set. */
+int proc_run_marked(char *const argv[], double timeout_s, const char *marker,
+                    bool stop, struct proc_result *res);
 void proc_result_free(struct proc_result *res);
 
 /* Find "BENCH name=<name> ..." in out and read its fields. */

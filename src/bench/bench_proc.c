@@ -52,6 +52,12 @@ static double now_s(void) { return (double)clock_ns() / 1e9; }
 int proc_run(char *const argv[], double timeout_s, const char *stop_at,
              struct proc_result *res)
 {
+    return proc_run_marked(argv, timeout_s, stop_at, true, res);
+}
+
+int proc_run_marked(char *const argv[], double timeout_s, const char *marker,
+                    bool stop, struct proc_result *res)
+{
     memset(res, 0, sizeof(*res));
     res->marker_s = -1;
     int out[2], err[2];
@@ -115,11 +121,13 @@ int proc_run(char *const argv[], double timeout_s, const char *stop_at,
             }
             buf_add(i == 0 ? &o : &e, chunk, (size_t)n);
         }
-        if (stop_at && !killed && o.p && strstr(o.p, stop_at)) {
+        if (marker && res->marker_s < 0 && o.p && strstr(o.p, marker)) {
             res->marker_s = now_s() - t0;
-            res->stopped_at_marker = true;
-            kill(-pid, SIGKILL);
-            killed = true;
+            if (stop && !killed) {
+                res->stopped_at_marker = true;
+                kill(-pid, SIGKILL);
+                killed = true;
+            }
         }
     }
     close(out[0]);

@@ -1,7 +1,7 @@
 /* cmos.c - the MC146818 RTC: the time is readable with every field in its
  * valid range, the status registers look sane, the seconds advance, and
  * one RTC second lasts about one second of PIT channel 2 time (17-23
- * periods of 50 ms).  Takes two to three seconds. */
+ * periods of 50 ms, best of four tries).  Takes two to six seconds. */
 #include "kit.h"
 
 #define MS_50 59659
@@ -45,7 +45,12 @@ int main(struct multiboot_info *mbi)
     kit_cmos_write(0x40, old);
 
     CHECK(wait_second_edge(30) >= 0, "the seconds register advances within 1.5 s");
-    int n = wait_second_edge(30);
+    /* Each 50 ms one-shot is re-armed by the guest, so a vCPU descheduled
+     * by a loaded host stretches the periods (fewer fit in a second): try
+     * a few seconds and accept the first that measures right. */
+    int n = -1;
+    for (int try = 0; try < 4 && !(n >= 17 && n <= 23); try++)
+        n = wait_second_edge(30);
     if (!CHECK(n >= 17 && n <= 23, "one RTC second is about one second of PIT time"))
         kit_printf("#   %d periods of 50 ms\n", n);
     struct kit_rtc u;
@@ -53,6 +58,6 @@ int main(struct multiboot_info *mbi)
     unsigned s1 = t.hour * 3600 + t.min * 60 + t.sec;
     unsigned s2 = u.hour * 3600 + u.min * 60 + u.sec;
     unsigned d = (s2 + 86400 - s1) % 86400;
-    CHECK(d >= 1 && d <= 4, "the time read again moved forward 1-4 seconds");
+    CHECK(d >= 1 && d <= 8, "the time read again moved forward 1-8 seconds");
     return 0;
 }

@@ -609,10 +609,16 @@ static void test_paging_pte_write_invlpg(void)
     compare(&p, paging_setup, &r, DEFINED_FLAGS);
     CHECKF(r.cpu.r[R_ECX] == r.cpu.r[R_EBX], "ecx %#x ebx %#x",
            r.cpu.r[R_ECX], r.cpu.r[R_EBX]);
-    CHECKF(r.st.pt_write_traps >= 2 && r.st.shadow_invalidations >= 2,
-           "pt traps %llu invalidations %llu",
+    /* each write either drops the old shadow or maps the new frame at
+     * once (prefetch); the interpreter writes through the RAM alias */
+    CHECKF(r.st.pt_write_traps >= 2 &&
+               r.st.shadow_invalidations + r.st.shadow_prefetches >= 2,
+           "pt traps %llu invalidations %llu prefetches %llu",
            (unsigned long long)r.st.pt_write_traps,
-           (unsigned long long)r.st.shadow_invalidations);
+           (unsigned long long)r.st.shadow_invalidations,
+           (unsigned long long)r.st.shadow_prefetches);
+    CHECKF(r.st.pt_writes_alias >= 2, "alias writes %llu",
+           (unsigned long long)r.st.pt_writes_alias);
     free(r.ram);
 }
 
@@ -685,6 +691,28 @@ static void test_code_page_written_often_goes_volatile(void)
            "page invalidations %llu",
            (unsigned long long)r.st.smc_page_invalidations);
     CHECKF(r.st.flushes == 0, "flushes %llu", (unsigned long long)r.st.flushes);
+    free(r.ram);
+}
+
+static void test_volatile_page_translated_again(void)
+{
+    /* the page goes volatile (40 writes into it), then a long loop on it
+     * without writes: after BT_SMC_QUIET interpreted steps it is
+     * translated again and the loop finishes in the cache */
+    struct prog p = {0};
+    P(&p, "b9 28 00 00 00");                 /* mov ecx, 40 */
+    P(&p, "ff 05"); P32(&p, CODE + 0x80);    /* L: inc dword [0x1080] */
+    P(&p, "01 c8 e2 f6");                    /* add eax, ecx; loop L */
+    P(&p, "b9 b8 0b 00 00");                 /* mov ecx, 3000 */
+    P(&p, "01 cb e2 fc f4");                 /* M: add ebx, ecx; loop M */
+    struct run r;
+    compare(&p, NULL, &r, DEFINED_FLAGS);
+    CHECKF(r.st.volatile_pages >= 1 && r.st.volatile_pages_retried == 1,
+           "volatile %llu retried %llu",
+           (unsigned long long)r.st.volatile_pages,
+           (unsigned long long)r.st.volatile_pages_retried);
+    CHECKF(r.st.interp_only_steps < 5000, "interpreted steps %llu",
+           (unsigned long long)r.st.interp_only_steps);
     free(r.ram);
 }
 
@@ -937,6 +965,7 @@ int main(void)
     RUN(test_paging_code_traced_after_rw_mapping);
     RUN(test_adaptive_mmio_callout);
     RUN(test_code_page_written_often_goes_volatile);
+    RUN(test_volatile_page_translated_again);
     RUN(test_fs_gs_operands_in_cache);
     RUN(test_fs_small_limit_calls_out);
     RUN(test_pushf_cli_in_cache);

@@ -940,6 +940,82 @@ static void test_cmpxchg16b(void)
     free_machine(m);
 }
 
+static void test_clac_stac_swapgs(void)
+{
+    NEED_KVM();
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) ||
+        !(ebx & (1u << 20)))
+        SKIP("the host CPU has no SMAP (CLAC/STAC)");
+    NEW_MACHINE(m);
+    build_page_tables(m);
+    static const uint8_t code[] = {
+        0x0f, 0x01, 0xcb,             /* stac */
+        0x9c, 0x58,                   /* pushfq; pop rax */
+        0x66, 0xba, 0x00, 0x05, 0xef, /* out: flags */
+        0x0f, 0x01, 0xca,             /* clac */
+        0x9c, 0x58, 0xef,             /* out: flags */
+        0xb9, 0x02, 0x01, 0x00, 0xc0, /* mov ecx, MSR_KERNEL_GS_BASE */
+        0xb8, 0x00, 0x60, 0x00, 0x00, /* mov eax, 0x6000 */
+        0x31, 0xd2,                   /* xor edx, edx */
+        0x0f, 0x30,                   /* wrmsr */
+        0x0f, 0x01, 0xf8,             /* swapgs */
+        0x65, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x00, /* mov eax, gs:[0] */
+        0x66, 0xba, 0x00, 0x05, 0xef, /* out */
+        0xf4,
+    };
+    load_code(m, CODE_ADDR, code, sizeof(code));
+    memcpy(m->ram + 0x6000, "\x34\x12\xcd\xab", 4);
+    struct cpu_state s;
+    state64(&s);
+    s.cr4 |= 1u << 21; /* CR4.SMAP */
+    CHECKF(K->set_state(m, &s) == 0, "set_state: %s", popek_error());
+    struct run_result rr = run_until_hlt(m, NULL, 20);
+    CHECKF(rr.last == EXIT_HLT, "last exit %d: %s", rr.last, rr.msg);
+    CHECKF(rec.n == 3, "%d accesses logged", rec.n);
+    if (rec.n == 3) {
+        CHECK(rec.log[0].value & FLAG_AC);
+        CHECK(!(rec.log[1].value & FLAG_AC));
+        CHECKF(rec.log[2].value == 0xabcd1234, "gs:[0] after swapgs %#x",
+               rec.log[2].value);
+    }
+    free_machine(m);
+}
+
+static void test_popcnt(void)
+{
+    NEED_KVM();
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 23)))
+        SKIP("the host CPU has no POPCNT");
+    NEW_MACHINE(m);
+    build_page_tables(m);
+    static const uint8_t code[] = {
+        0x48, 0xbf, 0xff, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x00, 0x80,       /* mov rdi, 0x80000001000000ff */
+        0xf3, 0x48, 0x0f, 0xb8, 0xc7, /* popcnt rax, rdi */
+        0x66, 0xba, 0x00, 0x05, 0xef, /* out eax */
+        0x31, 0xff,                   /* xor edi, edi */
+        0xf3, 0x0f, 0xb8, 0xc7,       /* popcnt eax, edi */
+        0x9c, 0x5b,                   /* pushfq; pop rbx */
+        0xef, 0x89, 0xd8, 0xef,       /* out eax; out flags */
+        0xf4,
+    };
+    load_code(m, CODE_ADDR, code, sizeof(code));
+    struct cpu_state s;
+    state64(&s);
+    CHECK(K->set_state(m, &s) == 0);
+    struct run_result rr = run_until_hlt(m, NULL, 20);
+    CHECKF(rr.last == EXIT_HLT, "last exit %d: %s", rr.last, rr.msg);
+    CHECKF(rec.n == 3, "%d accesses logged", rec.n);
+    if (rec.n == 3) {
+        CHECKF(rec.log[0].value == 10, "popcnt gave %u", rec.log[0].value);
+        CHECK(rec.log[1].value == 0);
+        CHECK(rec.log[2].value & FLAG_ZF);
+    }
+    free_machine(m);
+}
+
 static void test_state_round_trip(void)
 {
     NEED_KVM();
@@ -1224,6 +1300,8 @@ int main(void)
     RUN(test_paging32);
     RUN(test_rdrand);
     RUN(test_cmpxchg16b);
+    RUN(test_clac_stac_swapgs);
+    RUN(test_popcnt);
     RUN(test_emulation_failure_message);
     RUN(test_state_round_trip);
     RUN(test_kick);

@@ -194,9 +194,13 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "pt_writes_precise", s->pt_writes_precise);
     json_u64(j, "invlpg_skipped", s->invlpg_skipped);
     json_u64(j, "pt_writes_not_present", s->pt_writes_not_present);
+    json_u64(j, "pt_writes_through_alias", s->pt_writes_alias);
+    json_u64(j, "shadow_prefetches", s->shadow_prefetches);
+    json_u64(j, "view_unmaps_skipped", s->view_unmaps_skipped);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);
+    json_u64(j, "volatile_pages_retranslated", s->volatile_pages_retried);
     json_u64(j, "shadow_map_failures", s->shadow_map_failures);
     json_u64(j, "hidden_faults_user_view", s->hidden_faults_user_view);
     json_u64(j, "adaptive_retranslations", s->adaptive_retranslations);

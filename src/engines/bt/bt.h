@@ -25,19 +25,30 @@
  *  the RAM page (read-only until D is set, or while traced); true fault ->
  *  the interpreter re-executes the instruction and delivers #PF.  The user
  *  view never maps supervisor pages.  Page-table pages are write-protected
- *  in all views and in the physical view (tracing); a write is emulated by
- *  interp_step, and then only the shadows of the entries written are
- *  dropped (none if the old entry was not present) when the store was a
- *  single ModRM store into a page table of known region; otherwise the
- *  4 MiB region of that table, or everything for a page directory.  CR0/
- *  CR3/CR4 changes flush both views; invlpg drops one page (skipped when
- *  nothing was shadowed there since).  A reverse map (one writable
- *  mapping per RAM page) lets pages that become traced lose writable
- *  shadows.  Chains between different linear pages are unlinked and the
- *  ibl table cleared at each invalidation.  Counters for every event. [done]
+ *  in all views and in the physical view (tracing).  A trapped write is
+ *  emulated by interp_step, which for a single ModRM store (mov, ALU r/m,
+ *  xchg, cmpxchg...) writes through the unprotected RAM alias (core.c:
+ *  no second host signal, the page stays protected: no mprotect pair).
+ *  Then only the entries written are dealt with (the 4 MiB region of the
+ *  table, or everything for a page directory, when that is not known):
+ *  a 4 KiB PTE that replaced a present one, or is written with A set, is
+ *  mapped in the kernel view at once (prefetch: caching a translation for
+ *  a speculative access, which sets A, is allowed by SDM 4.10.1.3), else
+ *  its shadow is dropped; nothing is done for a not-present entry that
+ *  stays without A.  Per view, a bitmap of linear pages that may be
+ *  mapped (with a 4 MiB summary) lets invalidations skip the mmap where
+ *  nothing is.  CR0/CR3/CR4 changes flush both views; invlpg drops one
+ *  page (skipped when nothing was shadowed there since, or the shadow was
+ *  just prefetched).  A reverse map (one writable mapping per RAM page)
+ *  lets pages that become traced lose writable shadows.  Chains between
+ *  different linear pages are unlinked and the ibl table cleared at each
+ *  invalidation.  Counters for every event.                         [done]
  *  Keeping shadows across CR3 switches (a cache of shadow address spaces)
- *  is the next performance step.  Accessed bits of code pages are set at
- *  fragment lookup only (chained execution does not set them).  [partial]
+ *  is the next performance step: a Linux boot does ~16k CR3 switches, each
+ *  a full flush, and ~320k hidden faults refilling the views (most of its
+ *  time is host mmap/munmap and signals).  Accessed bits of code pages
+ *  are set at fragment lookup only (chained execution does not set
+ *  them).                                                        [partial]
  *
  *  Translation cache (tcache.c).  One RWX mmap: struct bt_ctx first (guest
  *  register save area, exit code, kick word, indirect-branch table: all
@@ -113,12 +124,18 @@
  *  translations call it out directly (no host signal any more).     [done]
  *  16-bit code, vm86, real mode run in the interpreter.           [missing]
  *
- *  NEXT STEPS (measured need first): popf/sti in the cache; a cache
- *  of shadow address spaces across CR3 switches; chainable callout stubs
- *  for interp-only fragments; booting Linux (not tried: no image here).  On this host
- *  (a PVM guest) mmap/mprotect and signal round trips cost 8-20 us, which
- *  dominates pgfault/ptemod: fewer host page-table operations per guest
- *  PTE write is where the time goes.
+ *  Linux: Debian's i686 kernel (vmlinux and bzImage) boots to
+ *  POPEK-LINUX-OK on bt (tests/run_linux.sh).
+ *
+ *  NEXT STEPS (measured need first): a cache of shadow address spaces
+ *  across CR3 switches (see Shadow paging); fewer xchain unlinks (every
+ *  invalidation unlinks all cross-page chains: ~1M per Linux boot);
+ *  popf/sti in the cache; chainable callout stubs for interp-only
+ *  fragments; pgfault: the true fault and the hidden fault of the retried
+ *  access are two host signals (an adaptive callout for instructions that
+ *  keep taking true #PFs, reverted when they stop, would remove both).
+ *  On this host (a PVM guest) mmap/mprotect and signal round trips cost
+ *  8-20 us each, which dominates pgfault/ptemod.
  */
 #ifndef POPEK_BT_H
 #define POPEK_BT_H
@@ -200,6 +217,7 @@ struct bt_frag {
     bool interp_only;       /* first instruction is a callout: no code */
     uint16_t callout_op;    /* interp_only: its opcode (0xffff unknown) */
     bool dead;              /* invalidated: its entry jumps to an exit */
+    bool volatile_ip;       /* interp_only because its page is volatile */
     uint32_t page[2];       /* RAM pages its code came from (same twice
                              * when it stays on one page) */
     int32_t link[2];        /* next fragment on page[k], -1 = end */
@@ -235,8 +253,11 @@ struct bt_stats {
     uint64_t shadow_flushes, cr3_switches, mode_switches, invlpg_flushes,
         pt_write_traps, pt_writes_from_interp, xchain_unlinks,
         shadow_invalidations, pt_writes_precise, invlpg_skipped,
-        adaptive_retranslations, pt_writes_not_present;
-    uint64_t smc_page_invalidations, frags_invalidated, volatile_pages;
+        adaptive_retranslations, pt_writes_not_present,
+        pt_writes_alias,
+        shadow_prefetches, view_unmaps_skipped;
+    uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
+        volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
 };
 
@@ -255,6 +276,8 @@ struct bt {
                                  * 2 = was, still in traced_list */
     int32_t *page_frags;        /* per RAM page: first fragment, -1 */
     uint8_t *smc_count;         /* per RAM page: invalidations (saturating) */
+    uint16_t *smc_quiet;        /* per RAM page: interpreted steps on a
+                                 * volatile page since it became so */
     uint32_t code_written[BT_PTW_MAX]; /* code pages written by C code */
     volatile uint32_t ncode_written;
     uint32_t *traced_list;      /* pages currently traced */
@@ -284,6 +307,9 @@ struct bt {
     _Atomic bool pt_dirty;      /* the interpreter wrote a page table */
     bool sh_valid;              /* shadows built for sh_cr0/3/4 */
     uint32_t sh_cr0, sh_cr3, sh_cr4;
+    uint64_t *smap[NR_VIEWS];   /* per view, per linear page: something
+                                 * may be mapped there (VIEW_KERNEL/USER) */
+    uint32_t smap_sum[NR_VIEWS][32]; /* per 4 MiB region: a bit is set */
     struct { uint32_t site, stub; } *xchains; /* cross-page chains */
     uint32_t nxchains;
 
@@ -367,8 +393,15 @@ void bt_ibl_insert(struct bt *b, uint32_t eip, unsigned mode,
 /* Code page pfn was written: kill its fragments (their entries now exit
  * to the dispatcher), stop tracing it. */
 void bt_tc_invalidate_page(struct bt *b, uint32_t pfn);
-/* Pages whose code is rewritten this often run in the interpreter. */
+/* Pages whose code is rewritten this often run in the interpreter, until
+ * BT_SMC_QUIET instructions ran there (interpreted) without a new start:
+ * then the page is translated again (boot-time patching of kernel text
+ * must not leave its pages interpreted for ever). */
 #define BT_SMC_VOLATILE 16
+#define BT_SMC_QUIET 4096
+/* One interpreted step of volatile fragment f: count it, and past
+ * BT_SMC_QUIET let the page be translated again. */
+void bt_tc_volatile_step(struct bt *b, struct bt_frag *f);
 /* Point the rel32 at cache offset `site` to cache offset `target`. */
 void bt_patch_rel32(struct bt *b, uint32_t site, uint32_t target);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../core/machine.h"
+#include "../interp/sys.h" /* tlb_flush_page */
 #include "bt.h"
 
 #define ARITH_FLAGS (FLAG_CF | FLAG_PF | FLAG_AF | FLAG_ZF | FLAG_SF | \
@@ -126,9 +127,38 @@ static bool peek(struct bt *b, uint32_t eip, struct insn *i)
                       true, i) > 0;
 }
 
+/* Bytes written by i if its only memory access is a store (or read-
+ * modify-write) of its ModRM operand; 0 otherwise. */
+static unsigned modrm_store_size(const struct insn *i)
+{
+    if (!i->has_modrm || i->mod == 3 || i->addrsize != 4 || i->rep)
+        return 0;
+    unsigned op = i->op, w = i->opsize;
+    if (op < 0x40 && (op & 7) <= 1 && (op & 0x38) != 0x38)
+        return (op & 1) ? w : 1;                /* ALU r/m, r */
+    switch (op) {
+    case 0x88: case 0x86: case 0xc6: case 0x80: case 0xfe:
+        return (op == 0x80 && i->reg == 7) || (op == 0xfe && i->reg > 1)
+                   ? 0 : 1;
+    case 0x89: case 0x87: case 0xc7: case 0x81: case 0x83:
+        return (op == 0x81 || op == 0x83) && i->reg == 7 ? 0 : w;
+    case 0xff:
+        return i->reg <= 1 ? w : 0;
+    case OP_MAP0F + 0xb0: return 1;
+    case OP_MAP0F + 0xb1: return w;
+    case OP_MAP0F + 0xba: return i->reg >= 5 ? w : 0; /* bts/btr/btc imm */
+    case OP_MAP0F + 0xc7: return i->reg == 1 ? 8 : 0;
+    default: return 0;
+    }
+}
+
 /* Run one instruction (or deliver the pending event) in the interpreter.
  * op: its opcode if the translator knew it (a callout, counted), 0xffff
- * for an undecodable callout, -1 for other steps. */
+ * for an undecodable callout, -1 for other steps.
+ * A store into a traced page table (write-protected in the physical view
+ * the interpreter uses) goes through the unprotected RAM alias instead:
+ * no host signal, no mprotect pair; the entry written is then handled
+ * like a trapped write (bt_shadow_pt_write_done). */
 static int interp_one(struct bt *b, int op)
 {
     struct interp_cpu *c = &b->cpu;
@@ -137,17 +167,39 @@ static int interp_one(struct bt *b, int op)
     bool event = c->pending_vector >= 0;
     uint32_t eip0 = c->eip;
     struct insn i;
-    bool known = false, invlpg = false;
-    uint32_t lin = 0;
-    if (!event && (op < 0 || op == OP_MAP0F + 0x01) && b->sh_valid &&
-        bt_paging(c)) {
+    bool known = false, invlpg = false, alias = false;
+    uint32_t lin = 0, alin = 0;
+    if (!event && b->sh_valid && bt_paging(c)) {
         known = peek(b, eip0, &i);
         invlpg = known && i.op == OP_MAP0F + 0x01 && i.reg == 7 &&
                  i.mod != 3;
         if (invlpg)
             lin = (uint32_t)c->seg[i.ea_seg].base + insn_ea(c, &i);
+        unsigned size = known && b->npt && !b->npt_written
+                            ? modrm_store_size(&i) : 0;
+        uint32_t pa;
+        if (size) {
+            alin = (uint32_t)c->seg[i.ea_seg].base + insn_ea(c, &i);
+            if ((alin & 0xfff) + size <= 4096 &&
+                bt_walk(b, alin, c->cpl == 3, true, &pa) &&
+                (uint64_t)pa + size <= b->ram_size &&
+                b->pt_role[pa >> 12] == 1 && b->traced[pa >> 12] != 1) {
+                alias = true;
+                b->pt_written[0] = pa >> 12;
+                b->pt_written_pa[0] = pa;
+                memcpy(&b->pt_written_old[0], b->ram_alias + (pa & ~3u), 4);
+                tlb_flush_page(c, alin);
+                c->ram = b->ram_alias;
+            }
+        }
     }
     int r = interp_step(c);
+    if (alias) {
+        c->ram = b->window;
+        tlb_flush_page(c, alin); /* no TLB entry may keep the alias */
+        b->npt_written = 1;
+        b->st.pt_writes_alias++;
+    }
     /* A page table written by an instruction whose only store is its
      * ModRM operand: drop just the shadows of the entries written. */
     if (!event && b->npt_written == 1 && bt_paging(c) && !known)
@@ -295,6 +347,8 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
         f = frag_at(b, c->eip);
         if (!f || f->interp_only) {
             b->st.interp_only_steps++;
+            if (f)
+                bt_tc_volatile_step(b, f);
             r = interp_one(b, f ? f->callout_op : 0xffff);
             goto stepped;
         }

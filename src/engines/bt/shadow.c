@@ -40,6 +40,9 @@ int bt_shadow_create(struct bt *b)
     b->xchains = calloc(BT_MAX_XCHAINS, sizeof(*b->xchains));
     b->ptw_pa = -1;
     b->clean_lin = -1;
+    for (int v = VIEW_KERNEL; v <= VIEW_USER; v++)
+        if (!(b->smap[v] = calloc(1u << 14, sizeof(uint64_t))))
+            return fail("bt: out of memory for the shadow maps");
     if (!b->pt_role || !b->pt_owner || !b->pt_list || !b->rmap ||
         !b->xchains)
         return fail("bt: out of memory for the shadow page tables");
@@ -54,6 +57,10 @@ void bt_shadow_destroy(struct bt *b)
     free(b->pt_list);
     free(b->rmap);
     free(b->xchains);
+    for (int v = 0; v < NR_VIEWS; v++) {
+        free(b->smap[v]);
+        b->smap[v] = NULL;
+    }
     b->pt_role = NULL;
     b->pt_list = NULL;
     b->rmap = NULL;
@@ -74,6 +81,53 @@ static void wr(struct bt *b, uint32_t pa, uint32_t v)
 {
     if ((uint64_t)pa + 4 <= b->ram_size)
         memcpy(b->ram_alias + pa, &v, 4);
+}
+
+/* The shadow maps: which linear pages of a view may hold a mapping, so
+ * that invalidations skip the (costly) host mmap where nothing is. */
+static void smap_set(struct bt *b, int v, uint32_t lpn)
+{
+    b->smap[v][lpn >> 6] |= 1ull << (lpn & 63);
+    b->smap_sum[v][lpn >> 15] |= 1u << ((lpn >> 10) & 31);
+}
+
+/* Anything mapped in view v in [lin, lin + len)?  Clears the bits (the
+ * caller unmaps the range when it returns true). */
+static bool smap_take(struct bt *b, int v, uint32_t lin, uint64_t len)
+{
+    uint32_t first = lin >> 12;
+    uint64_t end = ((uint64_t)lin + len + 4095) >> 12;
+    bool any = false;
+    for (uint64_t p = first; p < end;) {
+        uint32_t reg = (uint32_t)(p >> 10);
+        if (!(b->smap_sum[v][reg >> 5] & (1u << (reg & 31)))) {
+            p = ((uint64_t)reg + 1) << 10;
+            continue;
+        }
+        uint64_t bit = 1ull << (p & 63);
+        if ((p & 63) == 0 && p + 64 <= end) {
+            any |= b->smap[v][p >> 6] != 0;
+            b->smap[v][p >> 6] = 0;
+            p += 64;
+            continue;
+        }
+        any |= (b->smap[v][p >> 6] & bit) != 0;
+        b->smap[v][p >> 6] &= ~bit;
+        p++;
+    }
+    return any;
+}
+
+static void smap_clear_all(struct bt *b)
+{
+    for (int v = VIEW_KERNEL; v <= VIEW_USER; v++)
+        for (unsigned w = 0; w < 32; w++) {
+            for (uint32_t m = b->smap_sum[v][w]; m; m &= m - 1) {
+                unsigned reg = w * 32 + (unsigned)__builtin_ctz(m);
+                memset(&b->smap[v][reg * 16], 0, 16 * sizeof(uint64_t));
+            }
+            b->smap_sum[v][w] = 0;
+        }
 }
 
 struct walk {
@@ -168,6 +222,7 @@ void bt_shadow_flush(struct bt *b)
         }
     }
     memset(b->rmap, 0, (b->ram_size >> 12) * sizeof(uint64_t));
+    smap_clear_all(b);
     for (uint32_t k = 0; k < b->npt; k++) {
         uint32_t pfn = b->pt_list[k];
         if (b->pt_role[pfn] && b->traced[pfn] != 1)
@@ -190,9 +245,18 @@ void bt_shadow_flush(struct bt *b)
     b->st.shadow_flushes++;
 }
 
-void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len)
+/* Drop the shadows of [lin, lin+len) in the views of mask (bit 1 <<
+ * view), skipping views with nothing mapped there. */
+static void invalidate_views(struct bt *b, uint32_t lin, uint64_t len,
+                             unsigned mask)
 {
     for (int v = VIEW_KERNEL; v <= VIEW_USER; v++) {
+        if (!(mask & (1u << v)))
+            continue;
+        if (!smap_take(b, v, lin, len)) {
+            b->st.view_unmaps_skipped++;
+            continue;
+        }
         if (mmap(b->view[v] + lin, len, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
                  0) == MAP_FAILED) {
@@ -206,6 +270,53 @@ void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len)
     for (unsigned k = 0; k < BT_IBL_SIZE; k++)
         b->ctx->ibl[k].eip = ~0ull;
     b->st.shadow_invalidations++;
+}
+
+void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len)
+{
+    invalidate_views(b, lin, len, 1u << VIEW_KERNEL | 1u << VIEW_USER);
+}
+
+static void rmap_add(struct bt *b, uint32_t pfn, uint32_t lpn, int view);
+
+/* After a write of one PTE (4 KiB page at lin): map the page it now
+ * points to in the kernel view at once, instead of dropping the shadow
+ * and taking a hidden fault on the next access.  That caches the
+ * translation before any access, which sets its accessed bits: allowed
+ * (SDM 4.10.1.3: translations may be cached for speculative accesses that
+ * never occur), but done only when the entry replaces a present one or
+ * has A set already, so that a freshly created entry keeps A clear until
+ * used.  Returns false if it did not (the caller invalidates). */
+static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
+{
+    struct walk w;
+    if (!do_walk(b, lin, &w) || !w.pte_pa ||
+        (uint64_t)w.pa + 4096 > b->ram_size)
+        return false;
+    if (!was_present && (!(w.pte & PTE_A) || !(w.pde & PTE_A)))
+        return false;
+    uint32_t pfn = w.pa >> 12;
+    if (was_present)
+        invalidate_views(b, lin, 4096, 1u << VIEW_USER);
+    if (!(w.pde & PTE_A))
+        wr(b, w.pde_pa, w.pde | PTE_A);
+    if (!(w.pte & PTE_A))
+        wr(b, w.pte_pa, w.pte | PTE_A);
+    int prot = PROT_READ;
+    if ((w.pte & PTE_D) && rights(b, &w, false, true) &&
+        b->traced[pfn] != 1 && !b->pt_role[pfn])
+        prot |= PROT_WRITE;
+    if (mmap(b->view[VIEW_KERNEL] + lin, 4096, prot, MAP_SHARED | MAP_FIXED,
+             b->ram_fd, (off_t)w.pa) == MAP_FAILED) {
+        b->st.shadow_map_failures++;
+        bt_shadow_flush(b);
+        return true;
+    }
+    smap_set(b, VIEW_KERNEL, lin >> 12);
+    if (prot & PROT_WRITE)
+        rmap_add(b, pfn, lin >> 12, VIEW_KERNEL);
+    b->st.shadow_prefetches++;
+    return true;
 }
 
 void bt_shadow_pt_write_done(struct bt *b, unsigned size)
@@ -224,18 +335,23 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     if (last > 1023)
         last = 1023;
     uint32_t base = (uint32_t)(own - 1) << 22;
-    if (first == last && !(b->pt_written_old[0] & PTE_P))
-        b->st.pt_writes_not_present++; /* nothing was shadowed there */
-    else
-        bt_shadow_invalidate(b, base + (first << 12),
-                             (last - first + 1) << 12);
-    b->clean_lin = first == last ? (int64_t)(base + (first << 12)) : -1;
+    bool was_present = b->pt_written_old[0] & PTE_P;
+    b->npt_written = 0;
     if (b->pt_role[pfn] == 2) {
         b->pt_role[pfn] = 1;
         mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
     }
-    b->npt_written = 0;
     b->st.pt_writes_precise++;
+    uint32_t lin = base + (first << 12);
+    if (first == last && prefetch(b, lin, was_present)) {
+        b->clean_lin = (int64_t)lin; /* the shadow is current */
+        return;
+    }
+    if (first == last && !was_present)
+        b->st.pt_writes_not_present++; /* nothing was shadowed there */
+    else
+        bt_shadow_invalidate(b, lin, (last - first + 1) << 12);
+    b->clean_lin = first == last ? (int64_t)lin : -1;
 }
 
 void bt_shadow_invlpg(struct bt *b, uint32_t lin)
@@ -422,6 +538,7 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         bt_shadow_flush(b);
         return false;
     }
+    smap_set(b, view, lin >> 12);
     if (prot & PROT_WRITE)
         rmap_add(b, pfn, lin >> 12, view);
     if (write && !(w.pte_pa ? (w.pte & PTE_D) : (w.pde & PTE_D)))

@@ -80,9 +80,16 @@ struct bt_frag *bt_tc_lookup(struct bt *b, uint32_t pa, uint32_t eip,
         int32_t i = b->hash[h];
         if (!i)
             return NULL;
-        const struct bt_frag *f = &b->frags[i - 1];
-        if (f->pa == pa && f->eip == eip && f->mode == mode)
-            return &b->frags[i - 1];
+        struct bt_frag *f = &b->frags[i - 1];
+        if (f->pa == pa && f->eip == eip && f->mode == mode) {
+            if (f->volatile_ip &&
+                b->smc_count[pa >> 12] < BT_SMC_VOLATILE) {
+                f->pa = ~0u; /* the page calmed down: translate again */
+                f->dead = true;
+                continue;
+            }
+            return f;
+        }
     }
 }
 
@@ -162,6 +169,20 @@ void bt_tc_invalidate_page(struct bt *b, uint32_t pfn)
     if (b->smc_count[pfn] < 255 && ++b->smc_count[pfn] == BT_SMC_VOLATILE)
         b->st.volatile_pages++;
     b->st.smc_page_invalidations++;
+}
+
+void bt_tc_volatile_step(struct bt *b, struct bt_frag *f)
+{
+    uint32_t pfn = f->pa >> 12;
+    if (!f->volatile_ip || (uint64_t)f->pa >= b->ram_size)
+        return;
+    if (++b->smc_quiet[pfn] < BT_SMC_QUIET)
+        return;
+    /* Half way to volatile again: a page that really keeps changing
+     * returns to the interpreter after a few more invalidations. */
+    b->smc_quiet[pfn] = 0;
+    b->smc_count[pfn] = BT_SMC_VOLATILE / 2;
+    b->st.volatile_pages_retried++;
 }
 
 void bt_patch_rel32(struct bt *b, uint32_t site, uint32_t target)

@@ -556,6 +556,7 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
     if (pa < b->ram_size && b->smc_count[pa >> 12] >= BT_SMC_VOLATILE) {
         /* rewritten too often: interpret it, untraced */
         f->interp_only = true;
+        f->volatile_ip = true;
         f->callout_op = 0xffff;
         f->tc_end = f->tc_off = f->tc_start;
         b->nfrags++;

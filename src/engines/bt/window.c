@@ -66,8 +66,9 @@ int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size)
     size_t pages = ram_size >> 12;
     b->traced = calloc(pages, 1);
     b->smc_count = calloc(pages, 1);
+    b->smc_quiet = calloc(pages, sizeof(uint16_t));
     b->page_frags = malloc(pages * sizeof(int32_t));
-    if (!b->smc_count || !b->page_frags)
+    if (!b->smc_count || !b->smc_quiet || !b->page_frags)
         return fail("bt: out of memory");
     memset(b->page_frags, 0xff, pages * sizeof(int32_t));
     b->traced_list = calloc(pages, sizeof(uint32_t));
@@ -88,6 +89,8 @@ void bt_window_destroy(struct bt *b)
     b->window = NULL;
     free(b->traced);
     free(b->smc_count);
+    free(b->smc_quiet);
+    b->smc_quiet = NULL;
     free(b->page_frags);
     b->smc_count = NULL;
     b->page_frags = NULL;

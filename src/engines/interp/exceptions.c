@@ -142,8 +142,8 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
         cpu_fault_err(c, EXC_NP, idt_err);
     if (type == 5) {
         log_once(c, LOG_TASK_SWITCH, "task gate in IDT vector %d: task "
-                 "switches are not implemented", vector);
-        cpu_fault_err(c, EXC_GP, idt_err);
+                 "switches are not implemented: #UD", vector);
+        cpu_fault(c, EXC_UD);
     }
     bool gate32 = type & 8;
     int sz = gate32 ? 4 : 2;
@@ -160,8 +160,8 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
         cpu_fault_err(c, EXC_NP, sel_err);
     if (c->eflags & FLAG_VM) {
         log_once(c, LOG_VM86, "interrupt from virtual-8086 mode: not "
-                 "implemented");
-        cpu_fault_err(c, EXC_GP, ext);
+                 "implemented: #UD");
+        cpu_fault(c, EXC_UD);
     }
     bool conforming = desc_type(cd) & 4;
     int new_cpl = conforming ? c->cpl : (int)desc_dpl(cd);

@@ -208,8 +208,8 @@ static struct desc far_target(struct interp_cpu *c, uint16_t sel)
         if (t == 1 || t == 9 || t == 5) {
             log_once(c, LOG_TASK_SWITCH, "far jmp/call to a TSS or task "
                      "gate (selector %#x): task switches are not "
-                     "implemented", sel);
-            cpu_fault_err(c, EXC_GP, SEL_ERR(sel));
+                     "implemented: #UD", sel);
+            cpu_fault(c, EXC_UD);
         }
         if (t != 4 && t != 12)
             cpu_fault_err(c, EXC_GP, SEL_ERR(sel));
@@ -424,12 +424,13 @@ void cpu_iret(struct interp_cpu *c, int opsize)
     }
     if (c->eflags & FLAG_NT) {
         log_once(c, LOG_TASK_SWITCH, "iret with NT set (task return): task "
-                 "switches are not implemented");
-        cpu_fault_err(c, EXC_GP, 0);
+                 "switches are not implemented: #UD");
+        cpu_fault(c, EXC_UD);
     }
     if (sz == 4 && (fl & FLAG_VM) && c->cpl == 0) {
-        log_once(c, LOG_VM86, "iret to virtual-8086 mode: not implemented");
-        cpu_fault_err(c, EXC_GP, 0);
+        log_once(c, LOG_VM86, "iret to virtual-8086 mode: not implemented: "
+                 "#UD");
+        cpu_fault(c, EXC_UD);
     }
     /* VIF/VIP change only at CPL 0. */
     if (c->cpl != 0)

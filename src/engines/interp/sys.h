@@ -37,7 +37,7 @@ static inline bool cpu_user(const struct interp_cpu *c) { return c->cpl == 3; }
 /* Segment offset check + linear address (raises #GP(0)/#SS(0)). */
 uint32_t seg_linear(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
                     bool write);
-/* Stack address size of SS (4 or 2) and the ESP it implies. */
+/* The part of ESP the stack uses: SS.B=1 all 32 bits, else SP. */
 static inline uint32_t stack_mask(const struct interp_cpu *c)
 {
     return c->seg[SEG_SS].db ? 0xffffffffu : 0xffffu;
@@ -97,8 +97,10 @@ void cpu_soft_int(struct interp_cpu *c, int vector, enum event_kind kind);
 /* Log a message once per key (a small set of keys). */
 void log_once(struct interp_cpu *c, unsigned key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-enum { LOG_TASK_SWITCH = OP_COUNT, LOG_VM86, LOG_DR7, LOG_MSR_READ,
-       LOG_MSR_WRITE, LOG_CR4, LOG_BAD_INSN, LOG_NKEYS };
+/* Keys of log_once: opcodes (0..OP_COUNT-1), then these.  A key >=
+ * LOG_NKEYS is never deduplicated (the caller does it). */
+enum { LOG_TASK_SWITCH = OP_COUNT, LOG_VM86, LOG_DR7, LOG_CR4, LOG_BAD_INSN,
+       LOG_NKEYS };
 
 /* ---- io.c ---- */
 /* Check CPL/IOPL and the TSS I/O bitmap for ports [port, port+len). */

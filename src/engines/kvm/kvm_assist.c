@@ -393,7 +393,9 @@ static bool decode(struct assist *a, struct insn *in)
             in->asz = a->code64 ? 4 : big ? 2 : 4;
         } else if (sp) {
             in->seg = (int)(sp - seg_prefix);
-        } else if (c == 0xf0 || c == 0xf2 || c == 0xf3) {
+        } else if (c == 0xf3) {
+            in->rep = true;
+        } else if (c == 0xf0 || c == 0xf2) {
             /* no effect on the instructions we do */
         } else if (a->code64 && (c & 0xf0) == 0x40) {
             rex_w = (c & 8) != 0;
@@ -418,7 +420,8 @@ static bool decode(struct assist *a, struct insn *in)
     case 0x0f:
         in->op2 = b[i + 1];
         in->len = i + 2;
-        return seg_decode(a, in) || grp9_decode(a, in);
+        return seg_decode(a, in) || grp7_decode(a, in) ||
+               grp9_decode(a, in) || popcnt_decode(a, in);
     case 0xcf:
         in->name = "iret";
         return true;
@@ -441,6 +444,10 @@ static int execute(struct assist *a, const struct insn *in)
 {
     switch (in->op) {
     case 0x0f:
+        if (in->op2 == 0x01)
+            return grp7_execute(a, in);
+        if (in->op2 == 0xb8)
+            return popcnt_execute(a, in);
         return in->op2 == 0xc7 ? grp9_execute(a, in) : seg_execute(a, in);
     case 0xcf:
         return do_iret(a, in->osz);
@@ -499,8 +506,9 @@ static int finish(struct machine *m, const struct assist *before,
         k->assist_iret++;
         if (k->irq_depth)
             k->irq_depth--;
-    } else if (in->op == 0x0f && in->op2 == 0xc7) {
-        k->assist_rand++;
+    } else if (in->op == 0x0f && in->op2 != 0x00 && in->op2 != 0x02 &&
+               in->op2 != 0x03) {
+        k->assist_other++;
     } else if (in->op == 0x0f) {
         k->assist_seg++;
     } else {

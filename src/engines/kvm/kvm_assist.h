@@ -1,6 +1,7 @@
 /* kvm_assist.h - shared by the kvm engine's instruction assists:
  * kvm_assist.c (INT n, IRET, the #UD trap), kvm_assist_seg.c (LAR, LSL,
- * VERR, VERW) and kvm_assist_grp9.c (CMPXCHG16B, RDRAND, RDSEED).  See kvm_assist.c
+ * VERR, VERW), kvm_assist_grp7.c (CLAC, STAC),
+ * kvm_assist_grp9.c (CMPXCHG16B, RDRAND, RDSEED) and kvm_assist_popcnt.c.  See kvm_assist.c
  * for why they exist. */
 #ifndef POPEK_KVM_ASSIST_H
 #define POPEK_KVM_ASSIST_H
@@ -30,6 +31,7 @@ struct insn {
     unsigned asz;     /* address size: 2, 4 or 8 */
     int seg;          /* segment override prefix (a kvm_sregs index), or -1 */
     bool rex_r, rex_x, rex_b;
+    bool rep;         /* an 0xf3 prefix */
     uint8_t bytes[16];
     unsigned len;     /* bytes[len] is the first byte after the opcode */
     uint64_t next;    /* RIP of the next instruction */
@@ -61,6 +63,12 @@ bool insn_modrm(struct assist *a, struct insn *in);
  * 0x0f instruction (ModRM) and says if it is one of them. */
 bool seg_decode(struct assist *a, struct insn *in);
 int seg_execute(struct assist *a, const struct insn *in);
+/* kvm_assist_grp7.c: CLAC, STAC (0x0f 0x01 0xca/0xcb). */
+bool grp7_decode(struct assist *a, struct insn *in);
+int grp7_execute(struct assist *a, const struct insn *in);
+/* kvm_assist_popcnt.c: POPCNT (0xf3 0x0f 0xb8). */
+bool popcnt_decode(struct assist *a, struct insn *in);
+int popcnt_execute(struct assist *a, const struct insn *in);
 /* kvm_assist_grp9.c: CMPXCHG16B, RDRAND, RDSEED (0x0f 0xc7 /1, /6, /7). */
 bool grp9_decode(struct assist *a, struct insn *in);
 int grp9_execute(struct assist *a, const struct insn *in);

@@ -102,7 +102,7 @@ void kvm_write_stats(struct machine *m, struct json *j)
     json_u64(j, "iret", k->assist_iret);
     json_u64(j, "int", k->assist_int);
     json_u64(j, "lar_lsl_verr_verw", k->assist_seg);
-    json_u64(j, "cmpxchg16b_rdrand_rdseed", k->assist_rand);
+    json_u64(j, "other", k->assist_other);
     json_u64(j, "faults_injected", k->assist_faults);
     json_obj_end(j);
     json_bool(j, "ud_trap", k->ud_trap);
