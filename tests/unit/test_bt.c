@@ -367,8 +367,9 @@ static void test_self_modifying(void)
     P(&p, "e2 f4");                      /* loop L */
     /* the interpreter writes code too: rep stosb over a later insn */
     P(&p, "bf"); P32(&p, CODE + 0x40);   /* mov edi, 0x1040 */
-    P(&p, "b9 02 00 00 00 b0 90 aa aa"); /* al=0x90; stosb; stosb
-                                            (callouts: the interp writes) */
+    P(&p, "b9 02 00 00 00 b0 90 67 aa 67 aa"); /* al=0x90; stosb [di]
+                                            twice (addr16: callouts, the
+                                            interp writes) */
     P(&p, "eb 00");
     while (p.n < 0x40)
         P(&p, "90");
@@ -571,6 +572,83 @@ static void test_paging_memory_forms(void)
     CHECK(r.st.true_page_faults == 0 && r.st.enters > 0);
     CHECKF(r.st.dirty_bit_faults >= 1, "dirty faults %llu",
            (unsigned long long)r.st.dirty_bit_faults);
+    free(r.ram);
+}
+
+#define PD2 0x12000u
+#define PT2 0x13000u
+static void two_spaces_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    uint32_t *pd2 = (uint32_t *)(ram + PD2), *pt2 = (uint32_t *)(ram + PT2);
+    memset(pd2, 0, 4096);
+    memcpy(pt2, ram + PT, 4096);
+    pt2[9] = 0x8000 | 7;             /* 0x9000 -> 0x8000 in space 2 */
+    pd2[0] = PT2 | 7;
+    memcpy(ram + 0x7010, "\x11\x22\x33\x44", 4);
+    memcpy(ram + 0x8010, "\x55\x66\x77\x88", 4);
+}
+
+static void test_address_spaces_cached(void)
+{
+    /* two page directories, switched back and forth: the second switch
+     * to each finds its shadows cached; a PTE of space 2 written while
+     * space 1 runs must still be seen when space 2 runs again */
+    struct prog p = {0};
+    P(&p, "8b 1d"); P32(&p, 0x8010);           /* mov ebx, [0x8010] */
+    P(&p, "b8"); P32(&p, PD2); P(&p, "0f 22 d8"); /* cr3 = PD2 */
+    P(&p, "8b 0d"); P32(&p, 0x9010);           /* mov ecx, [0x9010] */
+    P(&p, "b8"); P32(&p, PD); P(&p, "0f 22 d8");  /* cr3 = PD */
+    P(&p, "8b 15"); P32(&p, 0x8010);           /* mov edx, [0x8010] */
+    P(&p, "c7 05"); P32(&p, PT2 + 9 * 4); P32(&p, 0x7007); /* PT2[9] */
+    P(&p, "b8"); P32(&p, PD2); P(&p, "0f 22 d8"); /* cr3 = PD2 */
+    P(&p, "8b 35"); P32(&p, 0x9010);           /* mov esi, [0x9010] */
+    P(&p, "b8"); P32(&p, PD); P(&p, "0f 22 d8");  /* cr3 = PD */
+    P(&p, "8b 3d"); P32(&p, 0x8010);           /* mov edi, [0x8010] */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, two_spaces_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_ECX] == 0x88776655u && r.cpu.r[R_ESI] == 0x44332211u,
+           "ecx %#x esi %#x", r.cpu.r[R_ECX], r.cpu.r[R_ESI]);
+    CHECKF(r.st.as_hits >= 2 && r.st.cr3_switches >= 4,
+           "address-space hits %llu switches %llu",
+           (unsigned long long)r.st.as_hits,
+           (unsigned long long)r.st.cr3_switches);
+    CHECKF(r.st.shadow_flushes <= 2, "flushes %llu",
+           (unsigned long long)r.st.shadow_flushes);
+    free(r.ram);
+}
+
+static void straddle_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    /* 0x2ffe: mov eax, 0x12345678 (3 bytes on the next page); add ebx,
+     * eax; dec ecx; jz done; PTE of 0x3000 -> 0x4000 (a copy with the
+     * immediate's top byte 0x99); invlpg [0x3000]; jmp 0x2ffe; done: hlt */
+    static const uint8_t code[] = {
+        0xb8, 0x78, 0x56, 0x34, 0x12, 0x01, 0xc3, 0x49, 0x74, 0x16,
+        0xc7, 0x05, 0x0c, 0x10, 0x01, 0x00, 0x07, 0x40, 0x00, 0x00,
+        0x0f, 0x01, 0x3d, 0x00, 0x30, 0x00, 0x00,
+        0xe9, 0xe0, 0xff, 0xff, 0xff, 0xf4};
+    memcpy(ram + 0x2ffe, code, sizeof(code));
+    memcpy(ram + 0x4000, ram + 0x3000, 4096);
+    ram[0x4002] = 0x99;
+}
+
+static void test_page_straddling_insn(void)
+{
+    /* an instruction running into the next page is translated with a
+     * guard on the next page's bytes; remapping that page (invlpg) must
+     * make the new bytes run */
+    struct prog p = {0};
+    P(&p, "b9 02 00 00 00");                 /* mov ecx, 2 */
+    P(&p, "e9 f4 1f 00 00 f4");              /* jmp 0x2ffe */
+    struct run r;
+    compare(&p, straddle_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 0x12345678u + 0x99345678u,
+           "ebx %#x", r.cpu.r[R_EBX]);
+    CHECKF(r.st.straddling_insns >= 1, "straddling translations %llu",
+           (unsigned long long)r.st.straddling_insns);
     free(r.ram);
 }
 
@@ -871,6 +949,33 @@ static void test_fs_gs_operands_in_cache(void)
     free(r.ram);
 }
 
+static void test_string_moffs_incdec_in_cache(void)
+{
+    /* single string instructions (both directions), fs:/gs: moffs moves,
+     * inc/dec of memory: all translated, results as the interpreter's */
+    struct prog p = {0};
+    P(&p, "be"); P32(&p, 0x10);              /* esi = 0x10 (+ DATA below) */
+    P(&p, "81 c6"); P32(&p, DATA);           /* add esi, DATA */
+    P(&p, "bf"); P32(&p, DATA + 0x40);       /* mov edi, DATA + 0x40 */
+    P(&p, "ad ab ac ae a7 66 a5 a4 aa");     /* lodsd stosd lodsb scasb
+                                                cmpsd movsw movsb stosb */
+    P(&p, "0f 92 c3");                       /* setb bl (scas/cmps flags) */
+    P(&p, "fd ad aa a6 a5 af ae fc");        /* std; lods.. scasb; cld */
+    P(&p, "0f 94 c7");                       /* sete bh */
+    P(&p, "ff 05"); P32(&p, DATA + 0x80);    /* inc dword [DATA+0x80] */
+    P(&p, "ff 0d"); P32(&p, DATA + 0x84);    /* dec dword [DATA+0x84] */
+    P(&p, "64 a1 20 00 00 00");              /* mov eax, fs:[0x20] */
+    P(&p, "65 a3 30 00 00 00");              /* mov gs:[0x30], eax */
+    P(&p, "64 a0 21 00 00 00");              /* mov al, fs:[0x21] */
+    P(&p, "65 66 a3 40 00 00 00");           /* mov gs:[0x40], ax */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, fs_gs_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_callout == 1, "callouts %llu (hlt only)",
+           (unsigned long long)r.st.exits_callout);
+    free(r.ram);
+}
+
 static void test_fs_small_limit_calls_out(void)
 {
     struct prog p = fs_prog();
@@ -961,6 +1066,8 @@ int main(void)
     RUN(test_paging_memory_forms);
     RUN(test_paging_true_fault);
     RUN(test_paging_pte_write_invlpg);
+    RUN(test_address_spaces_cached);
+    RUN(test_page_straddling_insn);
     RUN(test_paging_self_modifying);
     RUN(test_paging_code_traced_after_rw_mapping);
     RUN(test_adaptive_mmio_callout);
@@ -968,6 +1075,7 @@ int main(void)
     RUN(test_volatile_page_translated_again);
     RUN(test_fs_gs_operands_in_cache);
     RUN(test_fs_small_limit_calls_out);
+    RUN(test_string_moffs_incdec_in_cache);
     RUN(test_pushf_cli_in_cache);
     RUN(test_rep_string_in_cache);
     TEST_MAIN_END();

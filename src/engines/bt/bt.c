@@ -196,7 +196,15 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "pt_writes_not_present", s->pt_writes_not_present);
     json_u64(j, "pt_writes_through_alias", s->pt_writes_alias);
     json_u64(j, "shadow_prefetches", s->shadow_prefetches);
+    json_u64(j, "page_straddling_insns_translated", s->straddling_insns);
+    json_u64(j, "invalidations_without_code", s->unlinks_skipped);
+    json_u64(j, "pf_retries_interpreted", s->pf_retries_interp);
     json_u64(j, "view_unmaps_skipped", s->view_unmaps_skipped);
+    json_u64(j, "address_space_hits", s->as_hits);
+    json_u64(j, "address_space_misses", s->as_misses);
+    json_u64(j, "address_space_evictions", s->as_evictions);
+    json_u64(j, "flushes_for_traced_page_tables", s->pt_traced_resets);
+    json_u64(j, "pd_writes_one_space", s->pd_writes_slot);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);

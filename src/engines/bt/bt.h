@@ -10,14 +10,15 @@
  *  in bt->cpu.  Host R8-R11 are scratch for translated code; the host stack
  *  is never used by it.                                              [done]
  *
- *  Views (window.c).  Three 4 GiB (+guard) PROT_NONE reservations, each
- *  4 GiB aligned: the
- *  physical view (RAM from the machine's memfd mapped 1:1; the
- *  interpreter's `ram` pointer, and the view translated code uses while
- *  paging is off), and the kernel and user views (shadow page tables).
- *  Translated code reaches guest memory only as gs:[addr32] (prefixes 0x65
- *  0x67); gs.base = the view for the current mode/CPL, set with wrgsbase
- *  (AT_HWCAP2 FSGSBASE) or arch_prctl(ARCH_SET_GS) before each entry. [done]
+ *  Views (window.c, shadow.c).  4 GiB (+guard) PROT_NONE reservations,
+ *  each 4 GiB aligned: the physical view (RAM from the machine's memfd
+ *  mapped 1:1; the interpreter's `ram` pointer, and the view translated
+ *  code uses while paging is off), and per cached address space
+ *  (BT_AS_SLOTS) a kernel and a user view (shadow page tables);
+ *  view[VIEW_KERNEL/USER] are the current space's.  Translated code
+ *  reaches guest memory only as gs:[addr32] (prefixes 0x65 0x67); gs.base
+ *  = the view for the current mode/CPL, set with wrgsbase (AT_HWCAP2
+ *  FSGSBASE) or arch_prctl(ARCH_SET_GS) before each entry.          [done]
  *
  *  Shadow paging (shadow.c).  32-bit paging with 4 KiB and 4 MiB pages (no
  *  PAE: PAE guests run in the interpreter).  Views are filled on demand
@@ -32,23 +33,32 @@
  *  Then only the entries written are dealt with (the 4 MiB region of the
  *  table, or everything for a page directory, when that is not known):
  *  a 4 KiB PTE that replaced a present one, or is written with A set, is
- *  mapped in the kernel view at once (prefetch: caching a translation for
- *  a speculative access, which sets A, is allowed by SDM 4.10.1.3), else
- *  its shadow is dropped; nothing is done for a not-present entry that
- *  stays without A.  Per view, a bitmap of linear pages that may be
- *  mapped (with a 4 MiB summary) lets invalidations skip the mmap where
- *  nothing is.  CR0/CR3/CR4 changes flush both views; invlpg drops one
- *  page (skipped when nothing was shadowed there since, or the shadow was
- *  just prefetched).  A reverse map (one writable mapping per RAM page)
- *  lets pages that become traced lose writable shadows.  Chains between
+ *  mapped at once in the view likely to use it (user view for a user
+ *  page, else kernel) (prefetch: caching a translation for a speculative
+ *  access, which sets A, is allowed by SDM 4.10.1.3; D is never set
+ *  early), and dropped elsewhere.  Per view, a bitmap of linear pages
+ *  that may be mapped (with a 4 MiB summary) lets invalidations skip the
+ *  mmap where nothing is.
+ *  Address spaces: BT_AS_SLOTS pairs of views are kept, keyed by CR3; a
+ *  CR3 switch activates the cached pair (or empties the least recently
+ *  used one) instead of flushing.  Page-table pages stay traced while any
+ *  space may use them, and every PTE invalidation applies to all cached
+ *  spaces (pt_owner gives the linear region; a table used at two regions
+ *  flushes everything); a page-directory write empties only the spaces
+ *  whose root it is.  CR0/CR4 paging-mode changes flush everything.
+ *  invlpg drops one page (skipped when nothing was shadowed there since,
+ *  or the shadow was just prefetched).  A reverse map (one writable
+ *  mapping per RAM page: its linear page and (space, view) bits) lets
+ *  pages that become traced lose writable shadows.  Chains between
  *  different linear pages are unlinked and the ibl table cleared at each
- *  invalidation.  Counters for every event.                         [done]
- *  Keeping shadows across CR3 switches (a cache of shadow address spaces)
- *  is the next performance step: a Linux boot does ~16k CR3 switches, each
- *  a full flush, and ~320k hidden faults refilling the views (most of its
- *  time is host mmap/munmap and signals).  Accessed bits of code pages
- *  are set at fragment lookup only (chained execution does not set
- *  them).                                                        [partial]
+ *  address-space switch and at each invalidation of a linear page code
+ *  was translated from (a per-linear-page bitmap since the last cache
+ *  flush says which).  After a true #PF, the faulting instruction, when
+ *  the guest returns to it, runs once in the interpreter (which sets A/D
+ *  itself): no hidden fault for the retried access.  Counters for every
+ *  event.                                                           [done]
+ *  Accessed bits of code pages are set at fragment lookup only (chained
+ *  execution does not set them).                                 [partial]
  *
  *  Translation cache (tcache.c).  One RWX mmap: struct bt_ctx first (guest
  *  register save area, exit code, kick word, indirect-branch table: all
@@ -94,8 +104,20 @@
  *  into the view, which is 4 GiB aligned, so their low 32 bits stay the
  *  guest's ESI/EDI even in the ucontext of a fault half way; a string
  *  that would wrap is called out.                                    [done]
- *  sti/popf (they may open the irq window), cmps/scas/lods and non-rep
- *  string ops are callouts.                                      [missing]
+ *  Single (non-rep) movs/cmps/stos/lods/scas (addr32, default source
+ *  segment) run in the cache the same way: RSI/RDI moved into the view
+ *  by flag-free leas, the host's own instruction (host DF = guest DF),
+ *  mov esi, esi / mov edi, edi.  fs:/gs: moffs moves (A0-A3, Linux's
+ *  per-cpu accesses) become gs:[r10d] ModRM moves; inc/dec of memory
+ *  (FF /0 /1) is IDENT.                                             [done]
+ *  An instruction running into the next linear page (the decoder gets
+ *  its bytes from both pages) is translated behind a guard: the 8 bytes
+ *  at the start of the next page, read through the view (the current
+ *  mapping), are compared flag-free with those it was translated from;
+ *  any difference calls it out (up to 8 bytes on the next page; longer
+ *  tails are called out).  Linux had ~0.7M such callouts per boot. [done]
+ *  sti/popf (they may open the irq window) and rep cmps/scas/lods are
+ *  callouts.                                                     [missing]
  *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
  *  bt_ctx run_ok word), so kicks/stop requests end chained loops.     [done]
  *
@@ -127,13 +149,16 @@
  *  Linux: Debian's i686 kernel (vmlinux and bzImage) boots to
  *  POPEK-LINUX-OK on bt (tests/run_linux.sh).
  *
- *  NEXT STEPS (measured need first): a cache of shadow address spaces
- *  across CR3 switches (see Shadow paging); fewer xchain unlinks (every
- *  invalidation unlinks all cross-page chains: ~1M per Linux boot);
- *  popf/sti in the cache; chainable callout stubs for interp-only
- *  fragments; pgfault: the true fault and the hidden fault of the retried
- *  access are two host signals (an adaptive callout for instructions that
- *  keep taking true #PFs, reverted when they stop, would remove both).
+ *  NEXT STEPS (measured need first): fewer xchain unlinks (each switch of
+ *  address space unlinks all cross-page chains: ~0.5M per Linux boot;
+ *  chains within the kernel half could survive); the callouts of a
+ *  Linux boot (now ~0.65M: rep cmps/scas, rdtsc, in/out, iret, invlpg,
+ *  sti, bt with a register offset on memory, segment loads: translate
+ *  the easy ones, chainable callout stubs for the rest; callouts of
+ *  adaptively patched instructions are counted as opcode 00);
+ *  popf/sti in the cache; pgfault: the true fault is still one host
+ *  signal (an adaptive callout for instructions that keep taking true
+ *  #PFs, reverted when they stop, would remove it).
  *  On this host (a PVM guest) mmap/mprotect and signal round trips cost
  *  8-20 us each, which dominates pgfault/ptemod.
  */
@@ -235,8 +260,23 @@ struct bt_adapt {
 };
 
 enum bt_view { VIEW_PHYS, VIEW_KERNEL, VIEW_USER, NR_VIEWS };
+
+/* A cached shadow address space: kernel and user views for one CR3 value,
+ * kept across CR3 switches (page-table writes invalidate all of them).
+ * smap: per linear page, something may be mapped there; sum: per 4 MiB
+ * region, a bit of smap is set. */
+#define BT_AS_SLOTS 4
+struct bt_as {
+    uint32_t cr3;
+    bool used;
+    uint64_t stamp;             /* last activation (LRU) */
+    uint8_t *view[2];           /* [0] kernel, [1] user */
+    uint64_t *smap[2];
+    uint32_t sum[2][32];
+};
 #define BT_PTW_MAX 64
 #define PT_OWNER_PD 0x8000u
+#define BT_PT_TRACED_MAX 4096      /* traced page tables before a flush */
 #define PT_OWNER_MULTI 0xffffu
 #define RMAP_MULTI (~0ull)
 
@@ -254,8 +294,11 @@ struct bt_stats {
         pt_write_traps, pt_writes_from_interp, xchain_unlinks,
         shadow_invalidations, pt_writes_precise, invlpg_skipped,
         adaptive_retranslations, pt_writes_not_present,
-        pt_writes_alias,
-        shadow_prefetches, view_unmaps_skipped;
+        pt_writes_alias, pf_retries_interp, straddling_insns,
+        pt_traced_resets,
+        unlinks_skipped,
+        shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
+        as_evictions, pd_writes_slot;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -299,6 +342,12 @@ struct bt {
     uint32_t pt_written_old[BT_PTW_MAX]; /* the entry there before */
     volatile uint32_t npt_written;
     int64_t ptw_pa;             /* page-table write being emulated, or -1 */
+    int64_t pf_retry_eip;       /* eip of the last instruction that took a
+                                 * true #PF, or -1: when the guest comes
+                                 * back to it (the handler fixed the
+                                 * fault), the interpreter runs it once,
+                                 * setting A/D itself, instead of a hidden
+                                 * fault in the cache */
     int64_t clean_lin;          /* linear page invalidated and not refilled
                                  * since (invlpg may skip it), or -1 */
     uint64_t *rmap;             /* per RAM page: its writable shadow
@@ -307,9 +356,9 @@ struct bt {
     _Atomic bool pt_dirty;      /* the interpreter wrote a page table */
     bool sh_valid;              /* shadows built for sh_cr0/3/4 */
     uint32_t sh_cr0, sh_cr3, sh_cr4;
-    uint64_t *smap[NR_VIEWS];   /* per view, per linear page: something
-                                 * may be mapped there (VIEW_KERNEL/USER) */
-    uint32_t smap_sum[NR_VIEWS][32]; /* per 4 MiB region: a bit is set */
+    struct bt_as as[BT_AS_SLOTS]; /* cached shadow address spaces */
+    int cur_as;                 /* the one in view[VIEW_KERNEL/USER] */
+    uint64_t as_clock;          /* LRU stamps */
     struct { uint32_t site, stub; } *xchains; /* cross-page chains */
     uint32_t nxchains;
 
@@ -321,6 +370,10 @@ struct bt {
     struct bt_frag *frags;      /* in cache order */
     uint32_t nfrags;
     int32_t *hash;              /* frag index + 1, 0 = empty */
+    uint64_t *code_lin;         /* per linear page: a fragment was
+                                 * translated from it since the last
+                                 * flush (invalidating a page without one
+                                 * leaves chains and the ibl alone) */
 
     /* stubs.c: entry points (offsets in tc) */
     uint32_t off_enter, off_exit[BT_EXIT_FAULT + 1], off_restore, off_ibl;
@@ -336,6 +389,8 @@ struct bt {
 int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size);
 void bt_window_destroy(struct bt *b);
 void bt_set_gsbase(struct bt *b, uint64_t base);
+/* A PROT_NONE 4 GiB (+ guard) reservation on a 4 GiB boundary, or NULL. */
+uint8_t *bt_window_reserve(void);
 /* Write-protect a RAM page holding translated code (idempotent). */
 void bt_trace_page(struct bt *b, uint32_t pfn);
 /* Drop all write protection (after a flush). */
@@ -376,6 +431,31 @@ void bt_shadow_invlpg(struct bt *b, uint32_t lin);
 /* Remember a patched chain that crosses linear pages. */
 void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub);
 
+/* Drop all chains between linear pages and clear the ibl table. */
+void bt_shadow_unlink_all(struct bt *b);
+
+/* ---- aspace.c: the cached shadow address spaces ---- */
+int bt_as_create(struct bt *b);
+void bt_as_destroy(struct bt *b);
+/* Mark linear page lpn as (maybe) mapped in view vi (0 kernel, 1 user). */
+void bt_as_smap_set(struct bt_as *a, int vi, uint32_t lpn);
+/* Anything mapped in view vi in [lin, lin + len)?  Clears the bits (the
+ * caller unmaps the range when it returns true). */
+bool bt_as_smap_take(struct bt_as *a, int vi, uint32_t lin, uint64_t len);
+/* Empty slot s (both views); scan_rmap: drop its reverse-map bits. */
+void bt_as_clear(struct bt *b, int s, bool scan_rmap);
+/* Make slot s current (view[VIEW_KERNEL/USER]). */
+void bt_as_activate(struct bt *b, int s);
+/* CR3 now holds cr3: activate its slot, or empty the LRU one for it. */
+void bt_as_switch(struct bt *b, uint32_t cr3);
+/* Reverse-map entries: (linear page + 1) << BT_RMAP_SHIFT | one bit per
+ * (slot, view) holding the page's writable shadow. */
+#define BT_RMAP_SHIFT 10
+static inline uint64_t bt_rmap_bit(int s, int view)
+{
+    return 1ull << (s * 2 + view - VIEW_KERNEL);
+}
+
 /* ---- tcache.c ---- */
 int bt_tc_create(struct bt *b);
 void bt_tc_destroy(struct bt *b);
@@ -402,6 +482,8 @@ void bt_tc_invalidate_page(struct bt *b, uint32_t pfn);
 /* One interpreted step of volatile fragment f: count it, and past
  * BT_SMC_QUIET let the page be translated again. */
 void bt_tc_volatile_step(struct bt *b, struct bt_frag *f);
+/* Was code translated from a linear page in [lin, lin + len)? */
+bool bt_tc_code_in(const struct bt *b, uint32_t lin, uint64_t len);
 /* Point the rel32 at cache offset `site` to cache offset `target`. */
 void bt_patch_rel32(struct bt *b, uint32_t site, uint32_t target);
 

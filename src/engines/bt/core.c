@@ -273,10 +273,12 @@ static enum fault_action fault_exit(struct bt *b, char *msg, size_t msgn)
     if (x->fault_view != VIEW_PHYS) {
         if (x->fault_addr > 0xffffffffull)
             return FA_INTERP; /* guard page: wraps around 4 GiB */
-        uint64_t mmio = b->st.faults_mmio;
+        uint64_t mmio = b->st.faults_mmio, tpf = b->st.true_page_faults;
         if (bt_shadow_fault(b, x->fault_view, (uint32_t)x->fault_addr,
                             x->fault_write))
             return FA_REENTER;
+        if (b->st.true_page_faults != tpf)
+            b->pf_retry_eip = x->next_eip;
         return b->ptw_pa >= 0 || b->st.faults_mmio != mmio ? FA_ADAPT
                                                            : FA_INTERP;
     }
@@ -324,6 +326,12 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
         int r;
         struct bt_frag *f = NULL;
         if (c->pending_vector >= 0 || c->intr_shadow) {
+            r = interp_one(b, -1);
+            goto stepped;
+        }
+        if (b->pf_retry_eip == (int64_t)c->eip) {
+            b->pf_retry_eip = -1;
+            b->st.pf_retries_interp++;
             r = interp_one(b, -1);
             goto stepped;
         }

@@ -1,20 +1,24 @@
 /* shadow.c - shadow paging for the bt engine.  While the guest has paging
  * on (32-bit, 4 KiB and 4 MiB pages), translated code runs on one of two
  * views: VIEW_KERNEL (CPL 0-2) or VIEW_USER (CPL 3, supervisor pages
- * absent).  A view page is filled on demand: a host fault in a view on a
- * page the guest maps (with rights for the access) is a hidden page fault:
- * set A (and D on a write) in the guest's PDE/PTE, mmap the RAM page there
- * (read-only until D is set, or while the page is traced), resume.  A
- * fault the guest's tables call a fault is a true page fault: the
- * interpreter re-executes the instruction and delivers #PF with its error
- * code and CR2.  Pages holding guest page tables are traced: read-only in
- * every view (and in the physical view, so interpreter writes trap too);
- * any write to one flushes the shadows (both views), as do CR0/CR3/CR4
- * changes and invlpg.  A reverse map (one writable mapping per RAM page,
- * else "multiple") lets a page that becomes traced lose its writable
- * shadow.  Chains between fragments on different linear pages are
- * recorded and unlinked at every shadow flush, and the indirect-branch
- * table (keyed by linear EIP) is cleared. */
+ * absent), of the current cached address space (one pair per CR3 value,
+ * BT_AS_SLOTS of them, LRU).  A view page is filled on demand: a host
+ * fault in a view on a page the guest maps (with rights for the access)
+ * is a hidden page fault: set A (and D on a write) in the guest's
+ * PDE/PTE, mmap the RAM page there (read-only until D is set, or while
+ * the page is traced), resume.  A fault the guest's tables call a fault
+ * is a true page fault: the interpreter re-executes the instruction and
+ * delivers #PF with its error code and CR2.  Pages holding guest page
+ * tables are traced: read-only in every view (and in the physical view,
+ * so interpreter writes trap too); a write to one drops (or, for one PTE,
+ * prefetches) the shadows of the entries written in every cached space,
+ * a page-directory write empties the spaces it is the root of; CR0/CR4
+ * paging changes flush everything; invlpg drops one page.  A reverse map
+ * (one writable mapping per RAM page, else "multiple") lets a page that
+ * becomes traced lose its writable shadow.  Chains between fragments on
+ * different linear pages are recorded and unlinked when the mapping of
+ * a page holding code changes and at every address-space switch, and the
+ * indirect-branch table (keyed by linear EIP) is cleared then. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +44,9 @@ int bt_shadow_create(struct bt *b)
     b->xchains = calloc(BT_MAX_XCHAINS, sizeof(*b->xchains));
     b->ptw_pa = -1;
     b->clean_lin = -1;
-    for (int v = VIEW_KERNEL; v <= VIEW_USER; v++)
-        if (!(b->smap[v] = calloc(1u << 14, sizeof(uint64_t))))
-            return fail("bt: out of memory for the shadow maps");
+    b->pf_retry_eip = -1;
+    if (bt_as_create(b) < 0)
+        return -1;
     if (!b->pt_role || !b->pt_owner || !b->pt_list || !b->rmap ||
         !b->xchains)
         return fail("bt: out of memory for the shadow page tables");
@@ -57,10 +61,7 @@ void bt_shadow_destroy(struct bt *b)
     free(b->pt_list);
     free(b->rmap);
     free(b->xchains);
-    for (int v = 0; v < NR_VIEWS; v++) {
-        free(b->smap[v]);
-        b->smap[v] = NULL;
-    }
+    bt_as_destroy(b);
     b->pt_role = NULL;
     b->pt_list = NULL;
     b->rmap = NULL;
@@ -81,53 +82,6 @@ static void wr(struct bt *b, uint32_t pa, uint32_t v)
 {
     if ((uint64_t)pa + 4 <= b->ram_size)
         memcpy(b->ram_alias + pa, &v, 4);
-}
-
-/* The shadow maps: which linear pages of a view may hold a mapping, so
- * that invalidations skip the (costly) host mmap where nothing is. */
-static void smap_set(struct bt *b, int v, uint32_t lpn)
-{
-    b->smap[v][lpn >> 6] |= 1ull << (lpn & 63);
-    b->smap_sum[v][lpn >> 15] |= 1u << ((lpn >> 10) & 31);
-}
-
-/* Anything mapped in view v in [lin, lin + len)?  Clears the bits (the
- * caller unmaps the range when it returns true). */
-static bool smap_take(struct bt *b, int v, uint32_t lin, uint64_t len)
-{
-    uint32_t first = lin >> 12;
-    uint64_t end = ((uint64_t)lin + len + 4095) >> 12;
-    bool any = false;
-    for (uint64_t p = first; p < end;) {
-        uint32_t reg = (uint32_t)(p >> 10);
-        if (!(b->smap_sum[v][reg >> 5] & (1u << (reg & 31)))) {
-            p = ((uint64_t)reg + 1) << 10;
-            continue;
-        }
-        uint64_t bit = 1ull << (p & 63);
-        if ((p & 63) == 0 && p + 64 <= end) {
-            any |= b->smap[v][p >> 6] != 0;
-            b->smap[v][p >> 6] = 0;
-            p += 64;
-            continue;
-        }
-        any |= (b->smap[v][p >> 6] & bit) != 0;
-        b->smap[v][p >> 6] &= ~bit;
-        p++;
-    }
-    return any;
-}
-
-static void smap_clear_all(struct bt *b)
-{
-    for (int v = VIEW_KERNEL; v <= VIEW_USER; v++)
-        for (unsigned w = 0; w < 32; w++) {
-            for (uint32_t m = b->smap_sum[v][w]; m; m &= m - 1) {
-                unsigned reg = w * 32 + (unsigned)__builtin_ctz(m);
-                memset(&b->smap[v][reg * 16], 0, 16 * sizeof(uint64_t));
-            }
-            b->smap_sum[v][w] = 0;
-        }
 }
 
 struct walk {
@@ -194,13 +148,15 @@ void bt_touch(struct bt *b, uint32_t lin)
         wr(b, w.pte_pa, w.pte | PTE_A);
 }
 
-static void unlink_xchains(struct bt *b)
+void bt_shadow_unlink_all(struct bt *b)
 {
     struct emit e = {.base = b->tc, .pos = 0};
     for (uint32_t k = 0; k < b->nxchains; k++)
         e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
     b->st.xchain_unlinks += b->nxchains;
     b->nxchains = 0;
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++)
+        b->ctx->ibl[k].eip = ~0ull;
 }
 
 void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub)
@@ -212,17 +168,11 @@ void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub)
 
 void bt_shadow_flush(struct bt *b)
 {
-    for (int v = VIEW_KERNEL; v <= VIEW_USER; v++) {
-        size_t len = BT_WINDOW_SIZE + BT_WINDOW_GUARD;
-        int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
-        if (mmap(b->view[v], len, PROT_NONE, fl, -1, 0) == MAP_FAILED) {
-            munmap(b->view[v], len); /* then the range is free again */
-            if (mmap(b->view[v], len, PROT_NONE, fl, -1, 0) == MAP_FAILED)
-                abort(); /* stale guest mappings must not survive */
-        }
+    for (int s = 0; s < BT_AS_SLOTS; s++) {
+        bt_as_clear(b, s, false);
+        b->as[s].used = false;
     }
     memset(b->rmap, 0, (b->ram_size >> 12) * sizeof(uint64_t));
-    smap_clear_all(b);
     for (uint32_t k = 0; k < b->npt; k++) {
         uint32_t pfn = b->pt_list[k];
         if (b->pt_role[pfn] && b->traced[pfn] != 1)
@@ -233,11 +183,11 @@ void bt_shadow_flush(struct bt *b)
     }
     b->npt = 0;
     b->npt_written = 0;
-    b->clean_lin = -1;
-    unlink_xchains(b);
-    for (unsigned k = 0; k < BT_IBL_SIZE; k++)
-        b->ctx->ibl[k].eip = ~0ull;
+    bt_shadow_unlink_all(b);
     atomic_store(&b->pt_dirty, false);
+    b->as[b->cur_as].used = true;
+    b->as[b->cur_as].cr3 = b->cpu.cr3;
+    bt_as_activate(b, b->cur_as);
     b->sh_cr0 = b->cpu.cr0;
     b->sh_cr3 = b->cpu.cr3;
     b->sh_cr4 = b->cpu.cr4;
@@ -245,76 +195,87 @@ void bt_shadow_flush(struct bt *b)
     b->st.shadow_flushes++;
 }
 
-/* Drop the shadows of [lin, lin+len) in the views of mask (bit 1 <<
- * view), skipping views with nothing mapped there. */
+/* Drop the shadows of [lin, lin+len) in every cached address space (a
+ * page table may serve several), except view skip_view of the current
+ * one (-1: none); views with nothing mapped there cost nothing.  unlink:
+ * the guest mapping of the range changed, so chains into it and ibl
+ * entries for it are dropped (if code was translated from it). */
 static void invalidate_views(struct bt *b, uint32_t lin, uint64_t len,
-                             unsigned mask)
+                             int skip_view, bool unlink)
 {
-    for (int v = VIEW_KERNEL; v <= VIEW_USER; v++) {
-        if (!(mask & (1u << v)))
+    for (int s = 0; s < BT_AS_SLOTS; s++) {
+        struct bt_as *a = &b->as[s];
+        if (!a->used)
             continue;
-        if (!smap_take(b, v, lin, len)) {
-            b->st.view_unmaps_skipped++;
-            continue;
-        }
-        if (mmap(b->view[v] + lin, len, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-                 0) == MAP_FAILED) {
-            b->st.shadow_map_failures++; /* splitting needs a mapping */
-            bt_shadow_flush(b);
-            return;
+        for (int v = VIEW_KERNEL; v <= VIEW_USER; v++) {
+            if (s == b->cur_as && v == skip_view)
+                continue;
+            if (!bt_as_smap_take(a, v - VIEW_KERNEL, lin, len)) {
+                b->st.view_unmaps_skipped++;
+                continue;
+            }
+            if (mmap(a->view[v - VIEW_KERNEL] + lin, len, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                     -1, 0) == MAP_FAILED) {
+                b->st.shadow_map_failures++; /* splitting needs a mapping */
+                bt_shadow_flush(b);
+                return;
+            }
         }
     }
-    /* chains across pages and the ibl assume the old linear mappings */
-    unlink_xchains(b);
-    for (unsigned k = 0; k < BT_IBL_SIZE; k++)
-        b->ctx->ibl[k].eip = ~0ull;
     b->st.shadow_invalidations++;
+    if (!unlink)
+        return;
+    if (!bt_tc_code_in(b, lin, len)) {
+        b->st.unlinks_skipped++;
+        return;
+    }
+    bt_shadow_unlink_all(b);
 }
 
 void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len)
 {
-    invalidate_views(b, lin, len, 1u << VIEW_KERNEL | 1u << VIEW_USER);
+    invalidate_views(b, lin, len, -1, true);
 }
 
 static void rmap_add(struct bt *b, uint32_t pfn, uint32_t lpn, int view);
 
 /* After a write of one PTE (4 KiB page at lin): map the page it now
- * points to in the kernel view at once, instead of dropping the shadow
- * and taking a hidden fault on the next access.  That caches the
- * translation before any access, which sets its accessed bits: allowed
- * (SDM 4.10.1.3: translations may be cached for speculative accesses that
- * never occur), but done only when the entry replaces a present one or
- * has A set already, so that a freshly created entry keeps A clear until
- * used.  Returns false if it did not (the caller invalidates). */
+ * points to at once, in the view that will most likely use it (the user
+ * view for a user page, else the kernel view), instead of dropping the
+ * shadow and taking a hidden fault (a host signal) on the next access.
+ * That caches the translation before any access and sets its accessed
+ * bits: allowed, SDM 4.10.1.3 (translations may be cached, A set, for
+ * speculative accesses that never occur).  D is never set early: the
+ * page is mapped read-only until a write sets D.  Returns false if it
+ * did not (the caller invalidates). */
 static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
 {
     struct walk w;
     if (!do_walk(b, lin, &w) || !w.pte_pa ||
         (uint64_t)w.pa + 4096 > b->ram_size)
         return false;
-    if (!was_present && (!(w.pte & PTE_A) || !(w.pde & PTE_A)))
-        return false;
     uint32_t pfn = w.pa >> 12;
-    if (was_present)
-        invalidate_views(b, lin, 4096, 1u << VIEW_USER);
+    int view = w.u ? VIEW_USER : VIEW_KERNEL;
+    /* the other view, other address spaces sharing this table */
+    invalidate_views(b, lin, 4096, view, was_present);
     if (!(w.pde & PTE_A))
         wr(b, w.pde_pa, w.pde | PTE_A);
     if (!(w.pte & PTE_A))
         wr(b, w.pte_pa, w.pte | PTE_A);
     int prot = PROT_READ;
-    if ((w.pte & PTE_D) && rights(b, &w, false, true) &&
+    if ((w.pte & PTE_D) && rights(b, &w, view == VIEW_USER, true) &&
         b->traced[pfn] != 1 && !b->pt_role[pfn])
         prot |= PROT_WRITE;
-    if (mmap(b->view[VIEW_KERNEL] + lin, 4096, prot, MAP_SHARED | MAP_FIXED,
+    if (mmap(b->view[view] + lin, 4096, prot, MAP_SHARED | MAP_FIXED,
              b->ram_fd, (off_t)w.pa) == MAP_FAILED) {
         b->st.shadow_map_failures++;
         bt_shadow_flush(b);
         return true;
     }
-    smap_set(b, VIEW_KERNEL, lin >> 12);
+    bt_as_smap_set(&b->as[b->cur_as], view - VIEW_KERNEL, lin >> 12);
     if (prot & PROT_WRITE)
-        rmap_add(b, pfn, lin >> 12, VIEW_KERNEL);
+        rmap_add(b, pfn, lin >> 12, view);
     b->st.shadow_prefetches++;
     return true;
 }
@@ -378,11 +339,26 @@ static void process_pt_writes(struct bt *b)
     for (uint32_t k = 0; k < n; k++) {
         uint32_t pfn = b->pt_written[k];
         uint16_t own = b->pt_owner[pfn];
-        if (own == 0 || own == PT_OWNER_PD || own == PT_OWNER_MULTI) {
+        if (own == 0 || own == PT_OWNER_MULTI) {
             bt_shadow_flush(b);
             return;
         }
-        bt_shadow_invalidate(b, (uint32_t)(own - 1) << 22, 1u << 22);
+        if (own == PT_OWNER_PD) {
+            /* a page directory: only the address spaces it is the root
+             * of (none if it no longer is one) */
+            b->st.pd_writes_slot++;
+            for (int s = 0; s < BT_AS_SLOTS; s++) {
+                if (!b->as[s].used || (b->as[s].cr3 >> 12) != pfn)
+                    continue;
+                bt_as_clear(b, s, true);
+                if (s == b->cur_as) {
+                    b->clean_lin = -1;
+                    bt_shadow_unlink_all(b);
+                }
+            }
+        } else {
+            bt_shadow_invalidate(b, (uint32_t)(own - 1) << 22, 1u << 22);
+        }
         if (b->pt_role[pfn] == 2) {
             b->pt_role[pfn] = 1;
             mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
@@ -409,14 +385,22 @@ void bt_shadow_sync(struct bt *b)
                (c->cr4 ^ b->sh_cr4) & cr4_bits) {
         b->st.mode_switches++;
         bt_shadow_flush(b);
-    } else if (c->cr3 != b->sh_cr3) {
-        b->st.cr3_switches++;
-        bt_shadow_flush(b);
-    } else if (atomic_load(&b->pt_dirty)) {
-        b->st.pt_writes_from_interp++;
-        bt_shadow_flush(b);
-    } else if (b->npt_written) {
-        process_pt_writes(b);
+    } else {
+        if (b->npt > BT_PT_TRACED_MAX) {
+            /* page tables of spaces long gone stay traced (every write
+             * to such a page traps): start afresh now and then */
+            b->st.pt_traced_resets++;
+            bt_shadow_flush(b);
+        } else if (atomic_load(&b->pt_dirty)) {
+            b->st.pt_writes_from_interp++;
+            bt_shadow_flush(b);
+        } else if (b->npt_written) {
+            process_pt_writes(b);
+        }
+        if (c->cr3 != b->sh_cr3) {
+            b->st.cr3_switches++;
+            bt_as_switch(b, c->cr3);
+        }
     }
 }
 
@@ -430,40 +414,44 @@ void bt_shadow_protect_phys(struct bt *b, uint32_t pfn)
         return;
     }
     /* The recorded mapping may be stale (its range invalidated since):
-     * map the page read-only only where the guest still maps it there,
-     * else drop the shadow (never mprotect: that could expose an
-     * anonymous page in the view). */
-    uint32_t lin = (uint32_t)(((r >> 2) - 1) << 12);
+     * in the current address space, map the page read-only only where the
+     * guest still maps it there, else (and in the other address spaces)
+     * drop the shadow (never mprotect: that could expose an anonymous
+     * page in the view). */
+    uint32_t lin = (uint32_t)(((r >> BT_RMAP_SHIFT) - 1) << 12);
     struct walk w;
     bool still = do_walk(b, lin, &w) && (w.pa >> 12) == pfn;
     b->rmap[pfn] = 0;
-    for (int v = VIEW_KERNEL; v <= VIEW_USER; v++) {
-        if (!(r & (1u << v >> 1)))
-            continue;
-        void *p;
-        if (still && (v == VIEW_KERNEL || w.u))
-            p = mmap(b->view[v] + lin, 4096, PROT_READ,
-                     MAP_SHARED | MAP_FIXED, b->ram_fd, (off_t)w.pa);
-        else
-            p = mmap(b->view[v] + lin, 4096, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
-                     -1, 0);
-        if (p == MAP_FAILED) {
-            /* the writable mapping must not survive: drop everything */
-            b->st.shadow_map_failures++;
-            bt_shadow_flush(b);
-            return;
+    for (int s = 0; s < BT_AS_SLOTS; s++)
+        for (int v = VIEW_KERNEL; v <= VIEW_USER; v++) {
+            if (!(r & bt_rmap_bit(s, v)))
+                continue;
+            uint8_t *at = b->as[s].view[v - VIEW_KERNEL] + lin;
+            void *p;
+            if (s == b->cur_as && still && (v == VIEW_KERNEL || w.u))
+                p = mmap(at, 4096, PROT_READ, MAP_SHARED | MAP_FIXED,
+                         b->ram_fd, (off_t)w.pa);
+            else
+                p = mmap(at, 4096, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                             MAP_FIXED,
+                         -1, 0);
+            if (p == MAP_FAILED) {
+                /* the writable mapping must not survive: drop all */
+                b->st.shadow_map_failures++;
+                bt_shadow_flush(b);
+                return;
+            }
         }
-    }
 }
 
 static void rmap_add(struct bt *b, uint32_t pfn, uint32_t lpn, int view)
 {
-    uint64_t bit = 1u << view >> 1; /* kernel 1, user 2 */
+    uint64_t bit = bt_rmap_bit(b->cur_as, view);
     uint64_t r = b->rmap[pfn];
     if (!r)
-        b->rmap[pfn] = ((uint64_t)lpn + 1) << 2 | bit;
-    else if (r != RMAP_MULTI && (r >> 2) == (uint64_t)lpn + 1)
+        b->rmap[pfn] = ((uint64_t)lpn + 1) << BT_RMAP_SHIFT | bit;
+    else if (r != RMAP_MULTI && (r >> BT_RMAP_SHIFT) == (uint64_t)lpn + 1)
         b->rmap[pfn] = r | bit;
     else
         b->rmap[pfn] = RMAP_MULTI;
@@ -538,7 +526,7 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         bt_shadow_flush(b);
         return false;
     }
-    smap_set(b, view, lin >> 12);
+    bt_as_smap_set(&b->as[b->cur_as], view - VIEW_KERNEL, lin >> 12);
     if (prot & PROT_WRITE)
         rmap_add(b, pfn, lin >> 12, view);
     if (write && !(w.pte_pa ? (w.pte & PTE_D) : (w.pde & PTE_D)))

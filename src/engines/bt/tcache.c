@@ -30,7 +30,8 @@ int bt_tc_create(struct bt *b)
     b->ctx = p;
     b->frags = calloc(BT_MAX_FRAGS, sizeof(*b->frags));
     b->hash = calloc(BT_HASH_SIZE, sizeof(*b->hash));
-    if (!b->frags || !b->hash)
+    b->code_lin = calloc(1u << 14, sizeof(uint64_t));
+    if (!b->frags || !b->hash || !b->code_lin)
         return fail("bt: out of memory for the fragment tables");
     atomic_store(&b->ctx->run_ok, 1);
     bt_adapt_reset(b);
@@ -48,6 +49,8 @@ void bt_tc_destroy(struct bt *b)
     b->ctx = NULL;
     free(b->frags);
     free(b->hash);
+    free(b->code_lin);
+    b->code_lin = NULL;
     b->frags = NULL;
     b->hash = NULL;
 }
@@ -57,6 +60,7 @@ void bt_tc_flush(struct bt *b)
     b->tc_used = b->stubs_end;
     b->nfrags = 0;
     memset(b->hash, 0, BT_HASH_SIZE * sizeof(*b->hash));
+    memset(b->code_lin, 0, (1u << 14) * sizeof(uint64_t));
     ibl_clear(b);
     bt_untrace_all(b);
     memset(b->page_frags, 0xff, (b->ram_size >> 12) * sizeof(int32_t));
@@ -183,6 +187,22 @@ void bt_tc_volatile_step(struct bt *b, struct bt_frag *f)
     b->smc_quiet[pfn] = 0;
     b->smc_count[pfn] = BT_SMC_VOLATILE / 2;
     b->st.volatile_pages_retried++;
+}
+
+bool bt_tc_code_in(const struct bt *b, uint32_t lin, uint64_t len)
+{
+    uint64_t end = ((uint64_t)lin + len + 4095) >> 12;
+    for (uint64_t p = lin >> 12; p < end; p++) {
+        if ((p & 63) == 0 && p + 64 <= end) {
+            if (b->code_lin[p >> 6])
+                return true;
+            p += 63;
+            continue;
+        }
+        if (b->code_lin[p >> 6] & (1ull << (p & 63)))
+            return true;
+    }
+    return false;
 }
 
 void bt_patch_rel32(struct bt *b, uint32_t site, uint32_t target)

@@ -47,6 +47,7 @@ static void tables_init(void)
     for (int k = 0xb0; k <= 0xbf; k++)
         ident0[k] = 1;
     ident0[0xc0] = ident0[0xc1] = 3; /* not /6 */
+    ident0[0xff] = 3;                /* inc/dec r/m only */
     for (int k = 0xd0; k <= 0xd3; k++)
         ident0[k] = 3;
     static const uint8_t two[] = {0x1f, 0xa4, 0xa5, 0xac, 0xad, 0xaf, 0xb0,
@@ -101,6 +102,8 @@ static bool is_ident(const struct insn *i)
     case 3:
         if (i->op == OP_MAP0F + 0xc7)
             return i->reg == 1 && i->mod != 3;
+        if (i->op == 0xff)
+            return i->reg <= 1;
         return i->reg != 6;
     default: return false;
     }
@@ -214,10 +217,40 @@ static bool reg_is_byte(const struct insn *i)
 /* An IDENT instruction whose memory operand is fs:/gs: with a usable
  * 4 GiB segment: r10d = base + EA (32-bit wrap), then the instruction on
  * gs:[r10d].  Returns false if it cannot (the caller calls it out). */
+/* mov al/eax <-> fs:/gs:[moffs32] (A0-A3): r10d = base + offset, then
+ * the ModRM form (8A/8B/88/89) on gs:[r10d]. */
+static bool emit_segbase_moffs(struct tx *t, const struct insn *i)
+{
+    unsigned which = i->ea_seg == SEG_FS ? 0 : 1;
+    if (!(t->f->mode & (which ? MODE_GS_OK : MODE_FS_OK)) ||
+        i->addrsize != 4 || i->rep)
+        return false;
+    e_u8(&t->e, 0x44);                          /* mov r10d, [rip+base] */
+    e_u8(&t->e, 0x8b);
+    e_u8(&t->e, 0x15);
+    e_ripdisp(&t->e, CTX_OFF(segbase) + 4 * which, 0);
+    e_u8(&t->e, 0x67);                          /* lea r10d, [r10+disp32] */
+    e_u8(&t->e, 0x45);
+    e_u8(&t->e, 0x8d);
+    e_u8(&t->e, 0x92);
+    e_u32(&t->e, i->disp);
+    if (i->opsize_prefix)
+        e_u8(&t->e, 0x66);
+    e_u8(&t->e, 0x65);
+    e_u8(&t->e, 0x67);
+    e_u8(&t->e, 0x41);                          /* REX.B: rm = r10 */
+    static const uint8_t op[] = {0x8a, 0x8b, 0x88, 0x89};
+    e_u8(&t->e, op[i->op - 0xa0]);
+    e_u8(&t->e, 0x02);                          /* [r10], reg = al/eax */
+    return true;
+}
+
 static bool emit_segbase_op(struct tx *t, const struct insn *i,
                             const uint8_t *raw)
 {
     unsigned which = i->ea_seg == SEG_FS ? 0 : 1;
+    if (i->op >= 0xa0 && i->op <= 0xa3)
+        return emit_segbase_moffs(t, i);
     if (!(t->f->mode & (which ? MODE_GS_OK : MODE_FS_OK)) ||
         !i->has_modrm || i->mod == 3 || i->addrsize != 4 || i->rep ||
         (reg_is_byte(i) && i->reg >= 4))
@@ -225,8 +258,10 @@ static bool emit_segbase_op(struct tx *t, const struct insn *i,
     unsigned op = i->op & 0xff;
     unsigned k = i->op < OP_MAP0F ? ident0[op]
                  : i->op < OP_MAP0F38 ? ident0f[op] : 0;
-    if (k == 0 || k == 2 || (k == 3 && (i->op == OP_MAP0F + 0xc7
-                                            ? i->reg != 1 : i->reg == 6)))
+    if (k == 0 || k == 2 ||
+        (k == 3 && (i->op == OP_MAP0F + 0xc7 ? i->reg != 1
+                    : i->op == 0xff          ? i->reg > 1
+                                             : i->reg == 6)))
         return false;
     if (i->op == 0x8d)
         return false; /* lea ignores segments: plain IDENT handles it */
@@ -358,6 +393,43 @@ static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
     e->base[jdone] = (uint8_t)(e->pos - (jdone + 1));
 }
 
+/* movs/cmps/stos/lods/scas without rep, addr32, default segments: point
+ * RSI/RDI into the view (4 GiB aligned: the low 32 bits stay ESI/EDI,
+ * also in the ucontext of a fault), run the host's own instruction (host
+ * DF = guest DF, flags as the guest's), drop the view bits again.  Only
+ * flag-free instructions around it. */
+static bool emit_string1(struct tx *t, const struct insn *i)
+{
+    unsigned op = i->op;
+    if (i->rep || i->addrsize != 4 || op < 0xa4 || op > 0xaf ||
+        op == 0xa8 || op == 0xa9)
+        return false;
+    bool src = op == 0xa4 || op == 0xa5 || op == 0xa6 || op == 0xa7 ||
+               op == 0xac || op == 0xad;
+    bool dst = !(op == 0xac || op == 0xad);
+    if (src && i->seg != SEG_NONE && i->seg != SEG_DS)
+        return false; /* the source may be overridden (the dest: never) */
+    struct emit *e = &t->e;
+    e_u8(e, 0x4c); e_u8(e, 0x8b); e_u8(e, 0x0d);           /* mov r9, base */
+    e_ripdisp(e, CTX_OFF(view_base), 0);
+    if (src) {
+        e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x34); e_u8(e, 0x0e);
+    }
+    if (dst) {
+        e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x3c); e_u8(e, 0x0f);
+    }
+    if (i->opsize_prefix)
+        e_u8(e, 0x66);
+    e_u8(e, (uint8_t)op);
+    if (src) {
+        e_u8(e, 0x89); e_u8(e, 0xf6);                      /* mov esi, esi */
+    }
+    if (dst) {
+        e_u8(e, 0x89); e_u8(e, 0xff);                      /* mov edi, edi */
+    }
+    return true;
+}
+
 /* A direct exit: the rel32 at site is patched to its stub (or chained). */
 static void add_exit(struct tx *t, uint32_t site, uint32_t target)
 {
@@ -442,6 +514,8 @@ static enum step translate_one(struct tx *t, const struct insn *i,
         emit_pushf(t);
         return STEP_NEXT;
     }
+    if (emit_string1(t, i))
+        return STEP_NEXT;
     if (op == 0xfa && (t->f->mode & MODE_CPL0)) {
         e_u8(&t->e, 0xc7);                      /* cli: vif = 0 */
         e_u8(&t->e, 0x05);
@@ -537,6 +611,60 @@ static enum step translate_one(struct tx *t, const struct insn *i,
     return STEP_CALLOUT;
 }
 
+/* An instruction at cur (guest-physical cur_pa) that runs into the next
+ * linear page: assemble its bytes from both pages (the next one through
+ * the guest's tables) into buf and decode it.  Returns the next page's
+ * guest-physical address, or -1 (then it is called out).  At most 8
+ * bytes may lie on the next page (the guard compares 8). */
+static int64_t straddle_decode(struct bt *b, uint32_t cur, uint32_t cur_pa,
+                               uint8_t *buf, struct insn *i, int *len)
+{
+    uint32_t head = 4096 - (cur_pa & 0xfff), lin2 = (cur | 0xfffu) + 1, pa2;
+    if (!bt_walk(b, lin2, b->cpu.cpl == 3, false, &pa2) ||
+        (uint64_t)pa2 + 4096 > b->ram_size)
+        return -1;
+    memcpy(buf, b->window + cur_pa, head);
+    memcpy(buf + head, b->window + pa2, X86_MAX_INSN - head);
+    int n = x86_decode(buf, X86_MAX_INSN, true, i);
+    if (n <= 0 || (unsigned)n <= head || (unsigned)n - head > 8)
+        return -1;
+    *len = n;
+    b->st.straddling_insns++;
+    return pa2;
+}
+
+/* Before a page-straddling instruction: the 8 bytes at the start of the
+ * next linear page, read through the view (the current mapping), must
+ * still be those it was translated from (tail: the start of the next
+ * page's guest-physical page), else call it out.  The
+ * compare is flag-free: r11 = ~bytes + expected + 1 (0 if equal), tested
+ * with jrcxz, guest RCX parked in r11.  A fault on the read (the page is
+ * not mapped) is the instruction's own fetch fault. */
+static void emit_straddle_guard(struct tx *t, uint32_t lin2,
+                                const uint8_t *tail, uint32_t eip,
+                                uint16_t op)
+{
+    struct emit *e = &t->e;
+    static const uint8_t ld[] = {0x65, 0x67, 0x4c, 0x8b, 0x1c, 0x25};
+    e_bytes(e, ld, sizeof(ld));                       /* mov r11, gs:[lin2] */
+    e_u32(e, lin2);
+    uint64_t want;
+    memcpy(&want, tail, 8);
+    e_u8(e, 0x49); e_u8(e, 0xba);                     /* movabs r10, want */
+    e_u32(e, (uint32_t)want);
+    e_u32(e, (uint32_t)(want >> 32));
+    static const uint8_t cmp[] = {0x49, 0xf7, 0xd3,             /* not r11 */
+                                  0x4f, 0x8d, 0x5c, 0x13, 0x01, /* lea */
+                                  0x4c, 0x87, 0xd9,             /* xchg */
+                                  0xe3, 0x00};                  /* jrcxz */
+    e_bytes(e, cmp, sizeof(cmp));
+    uint32_t jr = e->pos - 1;
+    e_u8(e, 0x4c); e_u8(e, 0x87); e_u8(e, 0xd9);      /* xchg rcx, r11 */
+    emit_callout(t, eip, op);
+    e->base[jr] = (uint8_t)(e->pos - (jr + 1));
+    e_u8(e, 0x4c); e_u8(e, 0x87); e_u8(e, 0xd9);      /* ok: xchg back */
+}
+
 struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
                              unsigned mode)
 {
@@ -551,6 +679,11 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
     f->eip = eip;
     f->pa = pa;
     f->mode = (uint8_t)mode;
+    /* its linear page (and the next: an instruction may end there) */
+    b->code_lin[eip >> 18] |= 1ull << ((eip >> 12) & 63);
+    uint32_t nxt = (eip >> 12) + 1;
+    if (nxt < (1u << 20))
+        b->code_lin[nxt >> 6] |= 1ull << (nxt & 63);
     struct tx t = {.b = b, .e = {.base = b->tc, .pos = b->tc_used}, .f = f};
     f->tc_start = t.e.pos;
     if (pa < b->ram_size && b->smc_count[pa >> 12] >= BT_SMC_VOLATILE) {
@@ -590,15 +723,24 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
         struct insn i;
         int len = DECODE_SHORT;
         const uint8_t *raw = b->window + cur_pa;
+        uint8_t xbuf[X86_MAX_INSN];
+        int64_t pa2 = -1;
         if (cur_pa < b->ram_size) {
             uint64_t avail = b->ram_size - cur_pa;
             if (bt_paging(&b->cpu) && avail > 4096 - (cur_pa & 0xfff))
                 avail = 4096 - (cur_pa & 0xfff); /* next page: elsewhere */
             len = x86_decode(raw, avail < X86_MAX_INSN ? avail : X86_MAX_INSN,
                              true, &i);
+            if (len < 0 && avail < X86_MAX_INSN && bt_paging(&b->cpu))
+                pa2 = straddle_decode(b, cur, cur_pa, xbuf, &i, &len);
+            if (pa2 >= 0)
+                raw = xbuf;
         }
         f->host_off[n] = (uint16_t)(t.e.pos - f->tc_start);
         f->eip_off[n] = (uint16_t)(cur - eip);
+        if (pa2 >= 0)
+            emit_straddle_guard(&t, (cur | 0xfffu) + 1,
+                                b->window + pa2, cur, i.op);
         enum step s = len < 0 ? STEP_CALLOUT : translate_one(&t, &i, raw, cur);
         if (s == STEP_CALLOUT) {
             uint16_t op = len < 0 ? 0xffff : i.op;
@@ -611,10 +753,14 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
             break;
         }
         n++;
-        last_byte = cur_pa + i.len - 1;
+        last_byte = pa2 >= 0 ? (uint32_t)pa2 + (i.len - (4096 - (cur_pa & 0xfff))) - 1
+                             : cur_pa + i.len - 1;
         cur += i.len;
-        if (s == STEP_END)
+        if (s == STEP_END || pa2 >= 0) {
+            if (s != STEP_END)
+                emit_direct_jmp(&t, cur); /* the rest is another page */
             break;
+        }
         if (n == BT_MAX_INSN) {
             emit_direct_jmp(&t, cur);
             break;

@@ -1,10 +1,12 @@
-/* window.c - the guest address windows of the bt engine: three views of
- * 4 GiB (+ guard) of host address space each, reserved PROT_NONE:
+/* window.c - the guest address windows of the bt engine: views of 4 GiB
+ * (+ guard) of host address space each, reserved PROT_NONE:
  *   VIEW_PHYS   guest RAM mapped 1:1 (guest-physical), from the machine's
  *               memfd (MAP_SHARED): used by the interpreter, and by
  *               translated code while paging is off;
  *   VIEW_KERNEL, VIEW_USER  the shadow page tables (shadow.c) for CPL 0-2
- *               and CPL 3 while paging is on.
+ *               and CPL 3 while paging is on, one pair per cached
+ *               address space (reserved by shadow.c through
+ *               bt_window_reserve).
  * gs.base points at the view in use (wrgsbase if the CPU and kernel allow
  * it, else arch_prctl).  Pages holding translated code are write-protected
  * in the physical view (tracing). */
@@ -24,29 +26,36 @@
 #define HWCAP2_FSGSBASE (1 << 1)
 #endif
 
+uint8_t *bt_window_reserve(void)
+{
+    /* Each view starts on a 4 GiB boundary: then the low 32 bits of a host
+     * address in it are the guest address (in-cache string instructions
+     * rely on it, with the host RSI/RDI = view + ESI/EDI). */
+    size_t span = 2 * BT_WINDOW_SIZE + BT_WINDOW_GUARD;
+    uint8_t *p = mmap(NULL, span, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        fail("bt: cannot reserve a 4 GiB guest window: %s", strerror(errno));
+        return NULL;
+    }
+    uint8_t *a = (uint8_t *)(((uintptr_t)p + BT_WINDOW_SIZE - 1) &
+                             ~(uintptr_t)(BT_WINDOW_SIZE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    uint8_t *end = a + BT_WINDOW_SIZE + BT_WINDOW_GUARD;
+    if (end < p + span)
+        munmap(end, (size_t)(p + span - end));
+    return a;
+}
+
 int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size)
 {
     if (ram_size == 0 || ram_size > 0xfff00000ull || (ram_size & 0xfff))
         return fail("bt: guest RAM must be a multiple of 4 KiB below 4 GiB");
-    /* Each view starts on a 4 GiB boundary: then the low 32 bits of a host
-     * address in it are the guest address (in-cache string instructions
-     * rely on it, with the host RSI/RDI = view + ESI/EDI). */
-    for (int v = 0; v < NR_VIEWS; v++) {
-        size_t span = 2 * BT_WINDOW_SIZE + BT_WINDOW_GUARD;
-        uint8_t *p = mmap(NULL, span, PROT_NONE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED)
-            return fail("bt: cannot reserve a 4 GiB guest window: %s",
-                        strerror(errno));
-        uint8_t *a = (uint8_t *)(((uintptr_t)p + BT_WINDOW_SIZE - 1) &
-                                 ~(uintptr_t)(BT_WINDOW_SIZE - 1));
-        if (a > p)
-            munmap(p, (size_t)(a - p));
-        uint8_t *end = a + BT_WINDOW_SIZE + BT_WINDOW_GUARD;
-        if (end < p + span)
-            munmap(end, (size_t)(p + span - end));
-        b->view[v] = a;
-    }
+    /* the kernel and user views belong to the address-space slots
+     * (shadow.c) */
+    if (!(b->view[VIEW_PHYS] = bt_window_reserve()))
+        return -1;
     void *w = b->view[VIEW_PHYS];
     b->window = w;
     b->ram_size = ram_size;
@@ -80,9 +89,9 @@ int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size)
 
 void bt_window_destroy(struct bt *b)
 {
-    for (int v = 0; v < NR_VIEWS; v++)
-        if (b->view[v])
-            munmap(b->view[v], BT_WINDOW_SIZE + BT_WINDOW_GUARD);
+    if (b->view[VIEW_PHYS])
+        munmap(b->view[VIEW_PHYS], BT_WINDOW_SIZE + BT_WINDOW_GUARD);
+    b->view[VIEW_PHYS] = NULL;
     if (b->ram_alias)
         munmap(b->ram_alias, b->ram_size);
     b->ram_alias = NULL;

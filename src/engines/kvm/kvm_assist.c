@@ -338,7 +338,9 @@ static int inject_fault(struct kvm_engine *k, struct assist *a)
         return fail("KVM_GET_VCPU_EVENTS: %s", strerror(errno));
     ev.exception.injected = 1;
     ev.exception.nr = (uint8_t)a->g.fault_vec;
-    ev.exception.has_error_code = 1;
+    int v = a->g.fault_vec;
+    ev.exception.has_error_code =
+        v == 8 || (v >= 10 && v <= 14) || v == 17;
     ev.exception.error_code = a->g.fault_err;
     ev.flags = 0;
     if (ioctl(k->vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
@@ -435,6 +437,9 @@ static bool decode(struct assist *a, struct insn *in)
     case 0xce:
         in->name = "into";
         return !a->code64;
+    case 0x9b:
+        in->name = "fwait";
+        return true;
     default:
         return false;
     }
@@ -455,6 +460,13 @@ static int execute(struct assist *a, const struct insn *in)
         return do_int(a, in->imm, in->next);
     case 0xcc:
         return do_int(a, 3, in->next);
+    case 0x9b:
+        /* FWAIT: #NM if CR0.TS and CR0.MP; pending x87 exceptions (#MF)
+         * are not looked for. */
+        if ((a->sr.cr0 & (CR0_TS | CR0_MP)) == (CR0_TS | CR0_MP))
+            return gm_fault(&a->g, 7, 0);
+        a->r.rip = in->next;
+        return A_OK;
     default: /* into */
         if (!(a->r.rflags & FLAG_OF)) {
             a->r.rip = in->next;
@@ -506,13 +518,13 @@ static int finish(struct machine *m, const struct assist *before,
         k->assist_iret++;
         if (k->irq_depth)
             k->irq_depth--;
-    } else if (in->op == 0x0f && in->op2 != 0x00 && in->op2 != 0x02 &&
-               in->op2 != 0x03) {
-        k->assist_other++;
-    } else if (in->op == 0x0f) {
+    } else if (in->op == 0xcd || in->op == 0xcc || in->op == 0xce) {
+        k->assist_int++;
+    } else if (in->op == 0x0f &&
+               (in->op2 == 0x00 || in->op2 == 0x02 || in->op2 == 0x03)) {
         k->assist_seg++;
     } else {
-        k->assist_int++;
+        k->assist_other++;
     }
     return 1;
 }

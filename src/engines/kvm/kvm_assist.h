@@ -23,6 +23,7 @@ struct assist {
 /* One instruction we do, decoded at CS:RIP. */
 struct insn {
     uint8_t op;       /* 0xcf iret, 0xcd int n, 0xcc int3, 0xce into,
+                         0x9b fwait,
                          0x0f two-byte (op2) */
     uint8_t op2;      /* 0x02 lar, 0x03 lsl, 0x00 group 6 (verr/verw),
                          0xc7 group 9 (cmpxchg16b/rdrand/rdseed) */

@@ -50,7 +50,7 @@ struct kvm_engine {
     uint64_t string_io_ops;  /* KVM_EXIT_IO with count > 1 */
     /* kvm_assist*.c: instructions done for KVM, faults injected */
     uint64_t assist_iret, assist_int, assist_seg, assist_faults;
-    uint64_t assist_other; /* CMPXCHG16B, RDRAND, RDSEED, CLAC, STAC, POPCNT */
+    uint64_t assist_other; /* CMPXCHG16B, RDRAND/SEED, CLAC/STAC, POPCNT, FWAIT */
     /* kvm_debug.c: single steps to find interrupt windows, and a hardware
      * breakpoint on the guest's #UD handler (kvm_pvm only). */
     bool window_step;        /* single-step while waiting for a window */
