@@ -619,6 +619,74 @@ static void test_address_spaces_cached(void)
     free(r.ram);
 }
 
+#define PT3 0x14000u
+#define PTS 0xa000u
+static void shared_pt_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    two_spaces_setup(ram, c);
+    uint32_t *pd = (uint32_t *)(ram + PD), *pd2 = (uint32_t *)(ram + PD2);
+    uint32_t *pt3 = (uint32_t *)(ram + PT3);
+    memcpy(ram + PTS, ram + PT, 4096); /* one table for both spaces */
+    ((uint32_t *)(ram + PTS))[PTS >> 12] |= 0x60; /* its own PTE: A, D */
+    pd[0] = PTS | 7;
+    pd2[0] = PTS | 7;
+    memcpy(pt3, ram + PT, 4096);
+    pt3[9] = 0x7000 | 7;
+}
+
+static void test_prefetch_traces_the_directory(void)
+{
+    /* both spaces use one page table; a PTE written into it by the
+     * interpreter (a callout) while space 2 runs is prefetched through
+     * space 2's directory, which must then be traced: space 1 changing
+     * that directory's PDE is seen when space 2 runs again */
+    struct prog p = {0};
+    P(&p, "8b 1d"); P32(&p, 0x8010);           /* space 1: trace PD, PTS */
+    P(&p, "b8"); P32(&p, PD2); P(&p, "0f 22 d8"); /* cr3 = PD2 */
+    P(&p, "b8 23 80 00 00");                   /* mov eax, 0x8023 */
+    P(&p, "67 89 06 24 a0");                   /* mov [0xa024], eax: addr16,
+                                                  a callout: PTS[9] */
+    P(&p, "b8"); P32(&p, PD); P(&p, "0f 22 d8");  /* cr3 = PD */
+    P(&p, "c7 05"); P32(&p, PD2); P32(&p, PT3 | 7); /* PD2[0] -> PT3 */
+    P(&p, "b8"); P32(&p, PD2); P(&p, "0f 22 d8"); /* cr3 = PD2 */
+    P(&p, "8b 0d"); P32(&p, 0x9010);           /* mov ecx, [0x9010] */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, shared_pt_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_ECX] == 0x44332211u, "ecx %#x", r.cpu.r[R_ECX]);
+    CHECKF(r.st.shadow_prefetches >= 1, "prefetches %llu",
+           (unsigned long long)r.st.shadow_prefetches);
+    free(r.ram);
+}
+
+static void self_mapped_pt_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    two_spaces_setup(ram, c);
+    uint32_t *pts = (uint32_t *)(ram + PTS);
+    memcpy(pts, ram + PT, 4096);
+    pts[9] = 0x8000 | 7;             /* 0x9000 -> 0x8000 */
+    ((uint32_t *)(ram + PD))[0] = PTS | 7;
+}
+
+static void test_pt_store_after_ad_update(void)
+{
+    /* a called-out store into a page table whose own PTE lacks A/D: the
+     * interpreter first sets A/D there (the write that traps), then
+     * stores; the entry stored must still be invalidated */
+    struct prog p = {0};
+    P(&p, "8b 1d"); P32(&p, 0x9010);           /* ebx = [0x9010] (0x8010) */
+    P(&p, "b8 07 70 00 00");                   /* mov eax, 0x7007 */
+    P(&p, "67 89 06 24 a0");                   /* mov [0xa024], eax (addr16) */
+    P(&p, "0f 20 d8 0f 22 d8");                /* reload CR3 */
+    P(&p, "8b 0d"); P32(&p, 0x9010);           /* ecx = [0x9010] (0x7010) */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, self_mapped_pt_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x88776655u && r.cpu.r[R_ECX] == 0x44332211u,
+           "ebx %#x ecx %#x", r.cpu.r[R_EBX], r.cpu.r[R_ECX]);
+    free(r.ram);
+}
+
 static void straddle_setup(uint8_t *ram, struct interp_cpu *c)
 {
     paging_setup(ram, c);
@@ -1068,6 +1136,8 @@ int main(void)
     RUN(test_paging_pte_write_invlpg);
     RUN(test_address_spaces_cached);
     RUN(test_page_straddling_insn);
+    RUN(test_prefetch_traces_the_directory);
+    RUN(test_pt_store_after_ad_update);
     RUN(test_paging_self_modifying);
     RUN(test_paging_code_traced_after_rw_mapping);
     RUN(test_adaptive_mmio_callout);

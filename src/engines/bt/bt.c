@@ -204,6 +204,10 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "address_space_misses", s->as_misses);
     json_u64(j, "address_space_evictions", s->as_evictions);
     json_u64(j, "flushes_for_traced_page_tables", s->pt_traced_resets);
+    json_u64(j, "flushes_table_of_two_regions", s->flush_pt_multi);
+    json_u64(j, "flushes_many_tables_written", s->flush_pt_dirty);
+    json_u64(j, "flushes_page_mapped_twice", s->flush_rmap_multi);
+    json_u64(j, "page_tables_reused_for_another_region", s->pt_owner_reused);
     json_u64(j, "pd_writes_one_space", s->pd_writes_slot);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);

@@ -295,7 +295,8 @@ struct bt_stats {
         shadow_invalidations, pt_writes_precise, invlpg_skipped,
         adaptive_retranslations, pt_writes_not_present,
         pt_writes_alias, pf_retries_interp, straddling_insns,
-        pt_traced_resets,
+        pt_traced_resets, flush_pt_multi, flush_pt_dirty, flush_rmap_multi,
+        pt_owner_reused,
         unlinks_skipped,
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
         as_evictions, pd_writes_slot;

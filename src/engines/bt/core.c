@@ -193,19 +193,35 @@ static int interp_one(struct bt *b, int op)
             }
         }
     }
+    /* where its store goes (the interpreter may first write A/D bits
+     * into the same page table: then the first write trapped is not it) */
+    int64_t st_pa = -1;
+    if (known && !event && bt_paging(c) &&
+        ((i.has_modrm && i.mod != 3) || i.op == 0xa2 || i.op == 0xa3)) {
+        uint32_t pa;
+        if (bt_walk(b, (uint32_t)c->seg[i.ea_seg].base + insn_ea(c, &i),
+                    c->cpl == 3, false, &pa))
+            st_pa = pa;
+    }
     int r = interp_step(c);
     if (alias) {
         c->ram = b->window;
         tlb_flush_page(c, alin); /* no TLB entry may keep the alias */
         b->npt_written = 1;
         b->st.pt_writes_alias++;
+        if (c->eip != eip0 + i.len) {
+            /* it raised an exception: the frame pushed went through the
+             * alias too, untraced; start translations and shadows afresh */
+            atomic_store(&b->code_dirty, true);
+            atomic_store(&b->pt_dirty, true);
+        }
     }
     /* A page table written by an instruction whose only store is its
-     * ModRM operand: drop just the shadows of the entries written. */
-    if (!event && b->npt_written == 1 && bt_paging(c) && !known)
-        known = peek(b, eip0, &i);
-    if (!event && known && b->npt_written == 1 && bt_paging(c) &&
-        ((i.has_modrm && i.mod != 3) || i.op == 0xa2 || i.op == 0xa3) &&
+     * ModRM operand, and that store is the write that trapped: drop just
+     * the shadows of the entries written (else bt_shadow_sync drops the
+     * table's whole region). */
+    if (st_pa >= 0 && b->npt_written == 1 &&
+        (b->pt_written_pa[0] & ~3u) == ((uint32_t)st_pa & ~3u) &&
         !(i.op == 0xff && (i.reg == 2 || i.reg == 6))) {
         b->ptw_pa = b->pt_written_pa[0];
         bt_shadow_pt_write_done(b, i.op == OP_MAP0F + 0xc7 ? 8 : 4);

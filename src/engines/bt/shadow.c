@@ -239,6 +239,7 @@ void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len)
 }
 
 static void rmap_add(struct bt *b, uint32_t pfn, uint32_t lpn, int view);
+static bool mark_tables(struct bt *b, uint32_t lin, const struct walk *w);
 
 /* After a write of one PTE (4 KiB page at lin): map the page it now
  * points to at once, in the view that will most likely use it (the user
@@ -259,6 +260,11 @@ static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
     int view = w.u ? VIEW_USER : VIEW_KERNEL;
     /* the other view, other address spaces sharing this table */
     invalidate_views(b, lin, 4096, view, was_present);
+    /* the current space's directory and table must be traced before a
+     * shadow derives from them (the table written may be another
+     * space's) */
+    if (!mark_tables(b, lin, &w))
+        return true; /* everything was flushed meanwhile */
     if (!(w.pde & PTE_A))
         wr(b, w.pde_pa, w.pde | PTE_A);
     if (!(w.pte & PTE_A))
@@ -340,6 +346,7 @@ static void process_pt_writes(struct bt *b)
         uint32_t pfn = b->pt_written[k];
         uint16_t own = b->pt_owner[pfn];
         if (own == 0 || own == PT_OWNER_MULTI) {
+            b->st.flush_pt_multi++;
             bt_shadow_flush(b);
             return;
         }
@@ -393,6 +400,7 @@ void bt_shadow_sync(struct bt *b)
             bt_shadow_flush(b);
         } else if (atomic_load(&b->pt_dirty)) {
             b->st.pt_writes_from_interp++;
+            b->st.flush_pt_dirty++;
             bt_shadow_flush(b);
         } else if (b->npt_written) {
             process_pt_writes(b);
@@ -410,6 +418,7 @@ void bt_shadow_protect_phys(struct bt *b, uint32_t pfn)
     if (!r)
         return;
     if (r == RMAP_MULTI) {
+        b->st.flush_rmap_multi++;
         bt_shadow_flush(b);
         return;
     }
@@ -457,19 +466,56 @@ static void rmap_add(struct bt *b, uint32_t pfn, uint32_t lpn, int view)
         b->rmap[pfn] = RMAP_MULTI;
 }
 
+/* Does a cached address space still use page table pfn for region own-1
+ * (its page directory points there)?  If none does, no shadow derived
+ * through it at that region is left (page-directory writes empty the
+ * spaces they belong to), and it may serve another region. */
+static bool pt_in_use(struct bt *b, uint32_t pfn, uint16_t own)
+{
+    for (int s = 0; s < BT_AS_SLOTS; s++) {
+        if (!b->as[s].used)
+            continue;
+        uint32_t pde = rd(b, (b->as[s].cr3 & ~0xfffu) | (uint32_t)(own - 1) * 4);
+        if ((pde & PTE_P) && !((pde & PTE_PS) && (b->cpu.cr4 & CR4_PSE)) &&
+            (pde >> 12) == pfn)
+            return true;
+    }
+    return false;
+}
+
 static void mark_pt(struct bt *b, uint32_t pa, uint16_t owner)
 {
     uint32_t pfn = pa >> 12;
     if ((uint64_t)pa >= b->ram_size)
         return;
-    if (b->pt_owner[pfn] != owner)
-        b->pt_owner[pfn] = b->pt_owner[pfn] ? PT_OWNER_MULTI : owner;
+    uint16_t old = b->pt_owner[pfn];
+    if (old != owner) {
+        /* a table freed and reused for another region: not "multiple"
+         * (whose writes flush everything) unless the old use is live */
+        bool stale = old && old != PT_OWNER_PD && old != PT_OWNER_MULTI &&
+                     owner != PT_OWNER_PD && !pt_in_use(b, pfn, old);
+        if (stale)
+            b->st.pt_owner_reused++;
+        b->pt_owner[pfn] = old && !stale ? PT_OWNER_MULTI : owner;
+    }
     if (b->pt_role[pfn])
         return;
     b->pt_role[pfn] = 1;
     b->pt_list[b->npt++] = pfn;
     mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
     bt_shadow_protect_phys(b, pfn);
+}
+
+/* Trace the directory and table of walk w (for lin) before a shadow is
+ * derived from them; false if that flushed all shadows (then the tables
+ * are no longer traced: the caller must not map anything). */
+static bool mark_tables(struct bt *b, uint32_t lin, const struct walk *w)
+{
+    uint64_t flushes = b->st.shadow_flushes;
+    mark_pt(b, w->pde_pa, PT_OWNER_PD);
+    if (w->pte_pa)
+        mark_pt(b, w->pte_pa, (uint16_t)((lin >> 22) + 1));
+    return b->st.shadow_flushes == flushes;
 }
 
 bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
@@ -485,9 +531,8 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         return false;
     }
     uint32_t pfn = w.pa >> 12;
-    mark_pt(b, w.pde_pa, PT_OWNER_PD);
-    if (w.pte_pa)
-        mark_pt(b, w.pte_pa, (uint16_t)((lin >> 22) + 1));
+    if (!mark_tables(b, lin, &w))
+        return true; /* all shadows flushed meanwhile: fault again */
     if (write && (b->traced[pfn] == 1 || b->pt_role[pfn])) {
         if (b->pt_role[pfn]) {
             b->st.pt_write_traps++;
