@@ -41,9 +41,15 @@ static void usage(FILE *f)
 
 static int cmd_engines(void)
 {
+    /* One line per engine: "NAME usable [key=value ...]" or "NAME <why
+     * not>"; the test scripts read it. */
     for (int i = 0; engine_names[i]; i++) {
         const struct engine_ops *ops = engine_find(engine_names[i]);
-        printf("%-7s %s\n", engine_names[i], ops ? "usable" : popek_error());
+        char desc[200] = "";
+        if (ops && ops->describe)
+            ops->describe(desc, sizeof(desc));
+        printf("%-7s %s%s%s\n", engine_names[i], ops ? "usable" : popek_error(),
+               desc[0] ? " " : "", desc);
     }
     return 0;
 }

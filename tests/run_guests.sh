@@ -9,6 +9,8 @@
 #   expect-status: N     expected popek exit status
 #   engines: a b         run only on these engines
 #   popek-args: ...      extra arguments for popek run
+#   needs: paging32      skipped on an engine whose `popek engines` line
+#                        declares that limit (limits=paging32: kvm_pvm)
 # Benchmark guests (bench/guests) run here too, once, with the small N their
 # popek-args annotation gives, as correctness tests (no timing asserted).
 # Prints PASS/FAIL/SKIP lines.  ENGINES="kvm interp" limits the engines.
@@ -27,10 +29,11 @@ annot() { # annot FILE KEY
 
 for e in $ENGINES; do
     line=$("$POPEK" engines | awk -v e="$e" '$1 == e')
-    if [[ "$line" != *usable ]]; then
+    if [ "$(awk '{print $2}' <<<"$line")" != usable ]; then
         echo "SKIP guests on $e: ${line#"$e"}" | sed 's/  */ /g'
         continue
     fi
+    limits=$(grep -oE 'limits=[^ ]*' <<<"$line" | cut -d= -f2 | tr ',' ' ')
     for elf in "$BUILD"/guests/*.elf; do
         name=$(basename "$elf" .elf)
         src=$(ls tests/guests/"$name".c tests/guests/"$name".asm bench/guests/"$name".c 2>/dev/null | head -n1)
@@ -38,6 +41,15 @@ for e in $ENGINES; do
         only=$(annot "$src" engines)
         if [ -n "$only" ] && [[ " $only " != *" $e "* ]]; then
             echo "SKIP $e/$name: runs only on: $only"
+            continue
+        fi
+        needs=$(annot "$src" needs)
+        lacking=""
+        for n in $needs; do
+            [[ " $limits " == *" $n "* ]] && lacking="$lacking $n"
+        done
+        if [ -n "$lacking" ]; then
+            echo "SKIP $e/$name: needs$lacking, which this engine lacks here ($line)" | sed 's/  */ /g'
             continue
         fi
         want=$(annot "$src" expect-status); want=${want:-1}

@@ -5,6 +5,7 @@
  * is cleared and the TLB flushed, outside the timed part.  Checks the
  * handler ran n times and every write landed in its frame.
  * popek-args: --append n=300
+ * needs: paging32 (turns on 32-bit paging)
  */
 #include "bench_guest.h"
 

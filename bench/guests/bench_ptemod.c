@@ -4,6 +4,7 @@
  * hold different values, so each read checks the new mapping is seen (a
  * shadow-paging VMM must trace the PTE write; nested paging need not).
  * popek-args: --append n=300
+ * needs: paging32 (turns on 32-bit paging)
  */
 #include "bench_guest.h"
 

@@ -58,6 +58,9 @@ struct engine_ops {
     void (*inject_irq)(struct machine *m, uint8_t vector);
     /* Make run() return soon (EXIT_KICK).  Async-signal-safe, any thread. */
     void (*kick)(struct machine *m);
+    /* Optional: one line for `popek engines`: the backend and any known
+     * limits, as "key=value" words (e.g. "backend=pvm limits=paging32"). */
+    void (*describe)(char *buf, size_t n);
     /* Engine-specific statistics into the --stats JSON object. */
     void (*write_stats)(struct machine *m, struct json *j);
     void (*destroy)(struct machine *m);

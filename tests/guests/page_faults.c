@@ -3,7 +3,9 @@
  * page, writing a read-only page from ring 0 with CR0.WP (and succeeding
  * without it), ring 3 reading or writing a supervisor page and writing a
  * read-only user page (CR0.WP or not); and a handler that maps
- * the missing page makes the retried instruction succeed. */
+ * the missing page makes the retried instruction succeed.
+ * needs: paging32 (turns on 32-bit paging)
+ */
 #include "kit.h"
 
 extern char pf_read_insn[], pf_write_insn[], pf_user_insn[], pf_user_write_insn[], pf_retry_insn[];

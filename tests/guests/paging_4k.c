@@ -3,7 +3,9 @@
  * PDE, remapping made visible by invlpg and by a CR3 reload, global pages
  * (CR4.PGE) flushed by invlpg and by toggling CR4.PGE, and turning paging
  * off again.  Only architecturally required behaviour is checked (never
- * that a stale TLB entry is still used). */
+ * that a stale TLB entry is still used).
+ * needs: paging32 (turns on 32-bit paging)
+ */
 #include "kit.h"
 
 #define ALIAS 0x40000000u /* far outside the identity map */

@@ -1,7 +1,9 @@
 /* paging_4m.c - 4 MiB pages (CR4.PSE): an identity map made of big pages,
  * an alias 4 MiB page onto physical 4-8 MiB, accessed/dirty bits set in
  * the big PDE, a big page next to a 4 KiB page table, and invlpg / CR3
- * reload making a remapped big page visible. */
+ * reload making a remapped big page visible.
+ * needs: paging32 (turns on 32-bit paging)
+ */
 #include "kit.h"
 
 #define ALIAS 0x80000000u

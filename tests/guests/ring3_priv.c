@@ -3,7 +3,9 @@
  * in, out, mov to CR3; with IOPL 3, in and cli are allowed.  The user code
  * never returns normally: every test ends in an exception that kit_try
  * catches in ring 0 (no system call needed).  Runs with paging off, then
- * with user pages. */
+ * with user pages.
+ * needs: paging32 (turns on 32-bit paging)
+ */
 #include "kit.h"
 
 extern char ring3_cli[], ring3_hlt[], ring3_in[], ring3_out[], ring3_cr3[], ring3_after_in[];

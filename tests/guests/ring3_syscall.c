@@ -2,7 +2,9 @@
  * DPL 3) back into ring 0: it prints through the kernel, gets values back,
  * reaches a handler the guest registers with three arguments, gets -1 for
  * an unknown call, and leaves with the exit call or by returning; its
- * CS/SS carry RPL 3.  Runs with paging off, then with user pages. */
+ * CS/SS carry RPL 3.  Runs with paging off, then with user pages.
+ * needs: paging32 (turns on 32-bit paging)
+ */
 #include "kit.h"
 
 static uint8_t ustack[PAGE_SIZE] __attribute__((aligned(16)));

@@ -8,7 +8,9 @@
  * for a 4 GiB limit, SDM 5.3), with #PF when linear 0 is not mapped; and
  * segment bases that wrap around 4 GiB reach the guest's own low memory.
  * Afterwards a canary in the guest's RAM is intact and the guest exits
- * pass (popek keeps running throughout). */
+ * pass (popek keeps running throughout).
+ * needs: paging32 (turns on 32-bit paging)
+ */
 #include "kit.h"
 
 #define SEL_WRAP ((KIT_GDT_FREE + 0) << 3)  /* base 0xfffff000, 4 GiB */

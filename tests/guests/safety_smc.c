@@ -5,7 +5,9 @@
  * instruction, a function's opcode flips between inc and dec; with paging
  * off and on.  Then a loop rewrites a PTE of the active page table
  * (present, other frame, not present), invlpg, and accesses the page:
- * every access sees the current entry (or takes #PF when not present). */
+ * every access sees the current entry (or takes #PF when not present).
+ * needs: paging32 (turns on 32-bit paging)
+ */
 #include "kit.h"
 
 #define ALIAS 0x40000000u

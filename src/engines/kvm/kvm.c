@@ -231,6 +231,15 @@ static void explain_shutdown(struct kvm_engine *k, struct vm_exit *ex)
              "refuses 32-bit paging: turning it on raises #GP)");
 }
 
+/* For `popek engines`: the backend, and the limit the pvm backend has
+ * (test_kvm asserts it: CR0.PG outside long mode raises #GP there). */
+static void kvm_describe(char *buf, size_t n)
+{
+    const char *b = kvm_backend_name();
+    snprintf(buf, n, "backend=%s%s", b,
+             strcmp(b, "pvm") == 0 ? " limits=paging32" : "");
+}
+
 static void handle_io(struct machine *m, struct kvm_engine *k)
 {
     struct kvm_run *run = k->run;
@@ -461,6 +470,7 @@ const struct engine_ops engine_kvm_ops = {
     .description = "hardware-assisted VMM on Linux KVM",
     .caps = ENGINE_CAP_LONG_MODE,
     .usable = kvm_usable,
+    .describe = kvm_describe,
     .create = kvm_create,
     .map_ram = kvm_map_ram,
     .vcpu_create = kvm_vcpu_create,
