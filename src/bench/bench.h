@@ -42,6 +42,8 @@ struct bench_def {
     uint32_t n_calib;        /* small N for the calibration run */
     uint32_t n_max;          /* largest N a guest/native run accepts */
     struct paper_ref paper;
+    const char *needs;       /* a limit word an engine may lack (its
+                              * `popek engines` limits=), or NULL */
 };
 extern const struct bench_def bench_defs[];
 extern const size_t bench_ndefs;

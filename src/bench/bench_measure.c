@@ -66,6 +66,31 @@ static void last_line(const char *text, const char *skip, char *dst, size_t n)
 }
 
 /* Run def on target with n ops; on success fill bl and *wall. */
+/* Does engine `name` declare the limit `word` (limits=a,b in its
+ * describe line, as `popek engines` prints it)? */
+static bool engine_lacks(const char *name, const char *word)
+{
+    const struct engine_ops *ops = engine_find(name);
+    char desc[200] = "";
+    if (!ops || !ops->describe)
+        return false;
+    ops->describe(desc, sizeof(desc));
+    const char *l = strstr(desc, "limits=");
+    if (!l)
+        return false;
+    l += 7;
+    size_t n = strlen(word);
+    while (*l && *l != ' ') {
+        if (!strncmp(l, word, n) && (l[n] == ',' || l[n] == ' ' || !l[n]))
+            return true;
+        l = strchr(l, ',');
+        if (!l)
+            break;
+        l++;
+    }
+    return false;
+}
+
 enum run_result bench_run_once(struct bench_run *r, const struct bench_def *d,
                                 const struct target *t, uint32_t n,
                                 double timeout, struct bench_line *bl,
@@ -102,6 +127,11 @@ enum run_result bench_run_once(struct bench_run *r, const struct bench_def *d,
         argv[i] = NULL;
     } else {
         bench_qemu_argv(t->engine, elf, append, argv);
+    }
+    if (t->kind == TK_POPEK && d->needs && engine_lacks(t->engine, d->needs)) {
+        bench_fmt(why, whyn, "needs %s, which popek %s lacks on this host "
+                  "(see popek engines)", d->needs, t->engine);
+        return RUN_SKIP;
     }
     if (t->kind != TK_NATIVE && !bench_file_exists(elf)) {
         bench_fmt(why, whyn, "guest %s not built", elf);

@@ -138,7 +138,7 @@ static void probe_tsc(struct bench_run *r, struct target *t)
 {
     static const struct bench_def tsc_def = {"tsc", "guest TSC rate", BK_GUEST,
                                              "bench_tsc", NULL, "ticks", false,
-                                             1, 4, {-1, -1, -1, NULL}};
+                                             1, 4, {-1, -1, -1, NULL}, NULL};
     const uint32_t seconds = r->o.quick ? 1 : 2;
     struct bench_line bl;
     double wall;

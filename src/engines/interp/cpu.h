@@ -187,6 +187,14 @@ int interp_run_batch(struct interp_cpu *c, uint32_t n);
 /* Allocate the decoded-instruction cache (the engine does; unit tests may)
  * and free it.  Returns -1 on allocation failure. */
 int interp_dcache_enable(struct interp_cpu *c);
+/* State transfer and interrupt-window rules (cpu_xfer.c), shared by the
+ * interp and bt engines.  set_state refuses 64-bit/PAE entry states with a
+ * message naming `engine`. */
+void interp_cpu_get_state(const struct interp_cpu *c, struct cpu_state *s);
+int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
+                         const char *engine);
+bool interp_cpu_irq_window_open(const struct interp_cpu *c);
+void interp_cpu_inject_irq(struct interp_cpu *c, uint8_t vector);
 void interp_cpu_free(struct interp_cpu *c);
 
 #endif

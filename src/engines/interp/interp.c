@@ -198,68 +198,23 @@ static int interp_run(struct machine *m, struct vm_exit *ex)
 
 static int interp_get_state(struct machine *m, struct cpu_state *s)
 {
-    const struct interp_cpu *c = &eng(m)->cpu;
-    memset(s, 0, sizeof(*s));
-    for (int r = 0; r < 8; r++)
-        s->gpr[r] = c->r[r];
-    s->rip = c->eip;
-    s->rflags = c->eflags;
-    memcpy(s->seg, c->seg, sizeof(s->seg));
-    s->gdt = c->gdt;
-    s->idt = c->idt;
-    s->cr0 = c->cr0;
-    s->cr2 = c->cr2;
-    s->cr3 = c->cr3;
-    s->cr4 = c->cr4;
-    s->sysenter_cs = c->sysenter_cs;
-    s->sysenter_esp = c->sysenter_esp;
-    s->sysenter_eip = c->sysenter_eip;
+    interp_cpu_get_state(&eng(m)->cpu, s);
     return 0;
 }
 
 static int interp_set_state(struct machine *m, const struct cpu_state *s)
 {
-    struct interp_cpu *c = &eng(m)->cpu;
-    if ((s->efer & EFER_LME) || s->seg[SEG_CS].l)
-        return fail("interp: 64-bit guests are not supported (IA-32 only)");
-    if (s->rip > 0xffffffffull || (s->cr4 & CR4_PAE))
-        return fail("interp: entry state needs long mode or PAE, which the "
-                    "interpreter does not implement");
-    for (int r = 0; r < 8; r++)
-        c->r[r] = (uint32_t)s->gpr[r];
-    c->eip = (uint32_t)s->rip;
-    c->eflags = ((uint32_t)s->rflags | 2u) & 0x003f7fd7u;
-    memcpy(c->seg, s->seg, sizeof(c->seg));
-    c->gdt = s->gdt;
-    c->idt = s->idt;
-    c->cr0 = (uint32_t)s->cr0 | CR0_ET;
-    c->cr2 = (uint32_t)s->cr2;
-    c->cr3 = (uint32_t)s->cr3;
-    c->cr4 = (uint32_t)s->cr4;
-    c->sysenter_cs = s->sysenter_cs;
-    c->sysenter_esp = s->sysenter_esp;
-    c->sysenter_eip = s->sysenter_eip;
-    c->cpl = (c->cr0 & CR0_PE) ? (c->seg[SEG_CS].sel & 3) : 0;
-    c->halted = false;
-    c->intr_shadow = false;
-    c->pending_vector = -1;
-    tlb_flush_all(c);
-    if (c->dcache)
-        dcache_flush(c->dcache);
-    return 0;
+    return interp_cpu_set_state(&eng(m)->cpu, s, "interp");
 }
 
 static bool interp_irq_window_open(struct machine *m)
 {
-    const struct interp_cpu *c = &eng(m)->cpu;
-    return (c->eflags & FLAG_IF) && !c->intr_shadow && c->pending_vector < 0;
+    return interp_cpu_irq_window_open(&eng(m)->cpu);
 }
 
 static void interp_inject_irq(struct machine *m, uint8_t vector)
 {
-    struct interp_cpu *c = &eng(m)->cpu;
-    c->pending_vector = vector;
-    c->halted = false;
+    interp_cpu_inject_irq(&eng(m)->cpu, vector);
 }
 
 static void interp_kick(struct machine *m)

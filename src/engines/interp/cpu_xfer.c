@@ -1,0 +1,72 @@
+/* cpu_xfer.c - moving state between the engine-neutral register file
+ * (struct cpu_state) and the IA-32 CPU (struct interp_cpu), and the
+ * interrupt-window rules.  Shared by the interp engine and the bt engine,
+ * whose reference guest state is the same struct interp_cpu. */
+#include <string.h>
+
+#include "../../core/util.h"
+#include "cpu.h"
+#include "sys.h"
+
+void interp_cpu_get_state(const struct interp_cpu *c, struct cpu_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    for (int r = 0; r < 8; r++)
+        s->gpr[r] = c->r[r];
+    s->rip = c->eip;
+    s->rflags = c->eflags;
+    memcpy(s->seg, c->seg, sizeof(s->seg));
+    s->gdt = c->gdt;
+    s->idt = c->idt;
+    s->cr0 = c->cr0;
+    s->cr2 = c->cr2;
+    s->cr3 = c->cr3;
+    s->cr4 = c->cr4;
+    s->sysenter_cs = c->sysenter_cs;
+    s->sysenter_esp = c->sysenter_esp;
+    s->sysenter_eip = c->sysenter_eip;
+}
+
+int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
+                         const char *engine)
+{
+    if ((s->efer & EFER_LME) || s->seg[SEG_CS].l)
+        return fail("%s: 64-bit guests are not supported (IA-32 only)",
+                    engine);
+    if (s->rip > 0xffffffffull || (s->cr4 & CR4_PAE))
+        return fail("%s: the entry state needs long mode or PAE, which this "
+                    "engine does not implement", engine);
+    for (int r = 0; r < 8; r++)
+        c->r[r] = (uint32_t)s->gpr[r];
+    c->eip = (uint32_t)s->rip;
+    c->eflags = ((uint32_t)s->rflags | 2u) & 0x003f7fd7u;
+    memcpy(c->seg, s->seg, sizeof(c->seg));
+    c->gdt = s->gdt;
+    c->idt = s->idt;
+    c->cr0 = (uint32_t)s->cr0 | CR0_ET;
+    c->cr2 = (uint32_t)s->cr2;
+    c->cr3 = (uint32_t)s->cr3;
+    c->cr4 = (uint32_t)s->cr4;
+    c->sysenter_cs = s->sysenter_cs;
+    c->sysenter_esp = s->sysenter_esp;
+    c->sysenter_eip = s->sysenter_eip;
+    c->cpl = (c->cr0 & CR0_PE) ? (c->seg[SEG_CS].sel & 3) : 0;
+    c->halted = false;
+    c->intr_shadow = false;
+    c->pending_vector = -1;
+    tlb_flush_all(c);
+    if (c->dcache)
+        dcache_flush(c->dcache);
+    return 0;
+}
+
+bool interp_cpu_irq_window_open(const struct interp_cpu *c)
+{
+    return (c->eflags & FLAG_IF) && !c->intr_shadow && c->pending_vector < 0;
+}
+
+void interp_cpu_inject_irq(struct interp_cpu *c, uint8_t vector)
+{
+    c->pending_vector = vector;
+    c->halted = false;
+}
