@@ -56,6 +56,15 @@ struct dtable {
 #define EFER_LMA (1u << 10)
 #define EFER_NXE (1u << 11)
 
+/* Page-table entry bits (32-bit, PAE and long-mode tables alike). */
+#define PTE_P 0x001u
+#define PTE_W 0x002u
+#define PTE_U 0x004u
+#define PTE_A 0x020u
+#define PTE_D 0x040u
+#define PTE_PS 0x080u
+#define PTE_G 0x100u
+
 #define FLAG_CF (1u << 0)
 #define FLAG_PF (1u << 2)
 #define FLAG_AF (1u << 4)

@@ -27,13 +27,6 @@
 #include "../../core/util.h"
 #include "emit.h"
 
-#define PTE_P 0x001u
-#define PTE_W 0x002u
-#define PTE_U 0x004u
-#define PTE_A 0x020u
-#define PTE_D 0x040u
-#define PTE_PS 0x080u
-
 int bt_shadow_create(struct bt *b)
 {
     size_t pages = b->ram_size >> 12;

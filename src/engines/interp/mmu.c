@@ -8,14 +8,6 @@
 #include "../../core/machine.h"
 #include "sys.h"
 
-#define PTE_P 0x001u
-#define PTE_W 0x002u
-#define PTE_U 0x004u
-#define PTE_A 0x020u
-#define PTE_D 0x040u
-#define PTE_PS 0x080u
-#define PTE_G 0x100u
-
 #define PF_P 1u
 #define PF_W 2u
 #define PF_U 4u

@@ -17,13 +17,6 @@ struct machine;
 #define VEC_GP 13
 #define VEC_PF 14
 
-#define PTE_P (1ull << 0)
-#define PTE_W (1ull << 1)
-#define PTE_U (1ull << 2)
-#define PTE_A (1ull << 5)
-#define PTE_D (1ull << 6)
-#define PTE_PS (1ull << 7)
-
 /* Results: done, a fault to inject (fault_*), or cannot be done (why). */
 enum { A_OK = 0, A_FAULT = 1, A_STOP = 2 };
 
