@@ -46,6 +46,9 @@ struct bench_def {
                               * `popek engines` limits=), or NULL */
 };
 extern const struct bench_def bench_defs[];
+/* Does popek engine `name` declare the limit `word` (limits= in its
+ * `popek engines` line, e.g. paging32 on kvm_pvm)? */
+bool bench_engine_lacks(const char *name, const char *word);
 extern const size_t bench_ndefs;
 
 /* ---- columns ---- */

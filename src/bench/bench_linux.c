@@ -150,6 +150,15 @@ static void run_linux(struct bench_run *r, int ti, struct linux_result *lr)
               linux_cmdline, n);
     int reps = r->o.quick ? 1 : r->o.reps < 3 ? r->o.reps : 3;
     fprintf(stderr, "bench: linux            on %-10s", t->id);
+    /* The i686 kernel turns on 32-bit paging. */
+    if (t->kind == TK_POPEK && bench_engine_lacks(t->engine, "paging32")) {
+        bench_fmt(lr->boot_why, sizeof(lr->boot_why),
+                  "the i686 kernel needs 32-bit paging, which popek %s lacks "
+                  "on this host", t->engine);
+        bench_fmt(lr->fork_why, sizeof(lr->fork_why), "%s", lr->boot_why);
+        fprintf(stderr, " not runnable: %s\n", lr->boot_why);
+        return;
+    }
     for (int rep = 0; rep < reps; rep++) {
         struct proc_result pr;
         if (boot(r, t, append, &pr) < 0) {

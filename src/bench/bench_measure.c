@@ -68,7 +68,7 @@ static void last_line(const char *text, const char *skip, char *dst, size_t n)
 /* Run def on target with n ops; on success fill bl and *wall. */
 /* Does engine `name` declare the limit `word` (limits=a,b in its
  * describe line, as `popek engines` prints it)? */
-static bool engine_lacks(const char *name, const char *word)
+bool bench_engine_lacks(const char *name, const char *word)
 {
     const struct engine_ops *ops = engine_find(name);
     char desc[200] = "";
@@ -128,7 +128,7 @@ enum run_result bench_run_once(struct bench_run *r, const struct bench_def *d,
     } else {
         bench_qemu_argv(t->engine, elf, append, argv);
     }
-    if (t->kind == TK_POPEK && d->needs && engine_lacks(t->engine, d->needs)) {
+    if (t->kind == TK_POPEK && d->needs && bench_engine_lacks(t->engine, d->needs)) {
         bench_fmt(why, whyn, "needs %s, which popek %s lacks on this host "
                   "(see popek engines)", d->needs, t->engine);
         return RUN_SKIP;
