@@ -13,7 +13,7 @@ set key outside right top vertical
 set ylabel 'cycles per op (log scale)'
 set xtics scale 0
 set multiplot layout 2,1
-set title "popek bench, 2026-11-21 15:31 UTC: median of 5 runs (missing bar = not runnable or failed: see results.md)\nAMD EPYC, 2 CPUs, TSC 2596 MHz, Linux 6.18.44-fc-v657, /dev/kvm = kvm_pvm"
+set title "popek bench, 2026-11-21 15:59 UTC: median of 5 runs (missing bar = not runnable or failed: see results.md)\nAMD EPYC, 2 CPUs, TSC 2596 MHz, Linux 6.18.44-fc-v657, /dev/kvm = kvm_pvm"
 plot 'bench/results/plot.dat' using 2:xtic(1) title columnheader(2) lc rgb '#7b3294', \
      'bench/results/plot.dat' using 3:xtic(1) title columnheader(3) lc rgb '#1b9e77', \
      'bench/results/plot.dat' using 4:xtic(1) title columnheader(4) lc rgb '#d95f02', \
