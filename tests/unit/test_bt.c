@@ -1116,6 +1116,80 @@ static void test_rep_string_in_cache(void)
     free(r.ram);
 }
 
+static int tlb_alias_entries(const struct bt *b)
+{
+    int n = 0;
+    uintptr_t a = (uintptr_t)b->ram_alias;
+    for (int k = 0; k < TLB_SIZE; k++) {
+        uintptr_t h = (uintptr_t)b->cpu.tlb[k].host;
+        n += b->cpu.tlb[k].vpage && h >= a && h - a < b->ram_size;
+    }
+    return n;
+}
+
+static void test_tlb_drop_one_slot(void)
+{
+    /* bt_tlb_drop drops the slot of one linear page (only an alias
+     * pointer with alias_only), never the rest of a 4 MiB region */
+    struct prog p = {0};
+    P(&p, "f4");
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, NULL, &fd, &view);
+    if (!b)
+        SKIP("bt_new failed: %s", popek_error());
+    struct tlb_entry *t = b->cpu.tlb;
+    t[1] = (struct tlb_entry){.vpage = 0x1000 | 1, .ppage = 0x1000,
+                              .host = b->ram_alias + 0x1000};
+    t[2] = (struct tlb_entry){.vpage = 0x2000 | 1, .ppage = 0x2000,
+                              .host = b->window + 0x2000};
+    t[3] = (struct tlb_entry){.vpage = 0x3000 | 1, .ppage = 0x3000,
+                              .host = b->ram_alias + 0x3000};
+    b->cpu.tlb_has_large = true;
+    CHECK(tlb_alias_entries(b) == 2);
+    bt_tlb_drop(b, 0x1234, true);
+    bt_tlb_drop(b, 0x2000, true);
+    CHECK(t[1].vpage == 0 && t[2].vpage == (0x2000 | 1));
+    CHECK(t[3].vpage == (0x3000 | 1));
+    bt_tlb_drop(b, 0x2fff, false);
+    CHECK(t[2].vpage == 0 && t[3].vpage == (0x3000 | 1));
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+static void test_pt_store_leaves_no_alias_in_tlb(void)
+{
+    /* page-table stores emulated through the RAM alias: afterwards no
+     * interpreter TLB entry (the store's page, the code's page) may still
+     * point into the alias (a later interpreted write there would bypass
+     * the write protection of traced pages) */
+    struct prog p = {0};
+    P(&p, "8b 1d"); P32(&p, 0x8010);          /* mov ebx, [0x8010] */
+    for (int k = 0; k < 6; k++) {
+        P(&p, "c7 05"); P32(&p, PT + 9 * 4); P32(&p, 0x8003);
+        P(&p, "0f 01 3d"); P32(&p, 0x9000);   /* invlpg [0x9000] */
+        P(&p, "8b 0d"); P32(&p, 0x9010);      /* mov ecx, [0x9010] */
+    }
+    P(&p, "f4");
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, paging_setup, &fd, &view);
+    if (!b)
+        SKIP("bt_new failed: %s", popek_error());
+    char msg[256];
+    enum bt_run_result res = bt_run(b, 1000000, msg, sizeof(msg));
+    CHECKF(res == BT_RUN_HLT, "result %d: %s", res, msg);
+    CHECK(b->cpu.r[R_ECX] == b->cpu.r[R_EBX]);
+    CHECKF(b->st.pt_writes_alias >= 6, "alias writes %llu",
+           (unsigned long long)b->st.pt_writes_alias);
+    CHECKF(tlb_alias_entries(b) == 0, "%d TLB entries into the alias",
+           tlb_alias_entries(b));
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1134,6 +1208,8 @@ int main(void)
     RUN(test_paging_memory_forms);
     RUN(test_paging_true_fault);
     RUN(test_paging_pte_write_invlpg);
+    RUN(test_tlb_drop_one_slot);
+    RUN(test_pt_store_leaves_no_alias_in_tlb);
     RUN(test_address_spaces_cached);
     RUN(test_page_straddling_insn);
     RUN(test_prefetch_traces_the_directory);

@@ -29,7 +29,9 @@
  *  in all views and in the physical view (tracing).  A trapped write is
  *  emulated by interp_step, which for a single ModRM store (mov, ALU r/m,
  *  xchg, cmpxchg...) writes through the unprotected RAM alias (core.c:
- *  no second host signal, the page stays protected: no mprotect pair).
+ *  no second host signal, the page stays protected: no mprotect pair;
+ *  the interpreter's TLB slots of the store and code pages are dropped
+ *  if they point into the alias, all of it after an exception).
  *  Then only the entries written are dealt with (the 4 MiB region of the
  *  table, or everything for a page directory, when that is not known):
  *  a 4 KiB PTE that replaced a present one, or is written with A set, is
@@ -514,6 +516,9 @@ void bt_signals_remove(struct bt *b);
 int bt_signals_thread_init(void);
 
 /* ---- core.c: the execution loop shared by the engine and the tests ---- */
+/* Invalidate the interpreter's TLB slot of linear page lin (with
+ * alias_only: only if it points into ram_alias). */
+void bt_tlb_drop(struct bt *b, uint32_t lin, bool alias_only);
 struct bt *bt_new(int ram_fd, uint64_t ram_size, struct machine *m);
 void bt_free(struct bt *b);
 /* Can the current guest state run translated (flat 32-bit, no PAE)? */
