@@ -2,6 +2,7 @@
  * engine, `popek engines` lists the engines and whether they are usable
  * here.  Flags follow QEMU and kvmtool where they overlap. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,15 @@ static int cmd_run(int argc, char **argv)
     }
     if (machine_check_config(&cfg) < 0) {
         warnx_("%s", popek_error());
+        return ST_USAGE;
+    }
+    /* A name popek doesn't know is a usage error; a known engine that is
+     * not built or not usable here is reported by machine_create. */
+    bool known = false;
+    for (int i = 0; engine_names[i]; i++)
+        known |= !strcmp(engine_names[i], cfg.engine);
+    if (!known) {
+        warnx_("unknown engine '%s' (choose kvm, interp or bt)", cfg.engine);
         return ST_USAGE;
     }
     struct machine *m = machine_create(&cfg);
