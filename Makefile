@@ -23,7 +23,7 @@ HOST_SRCS := $(shell find src -name '*.c' ! -name main.c | sort)
 HOST_OBJS := $(HOST_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_LIBS := $(shell pkg-config --libs libzydis 2>/dev/null || echo -lZydis) -lunicorn
+TEST_LIBS := -lunicorn
 
 # Guest programs (32-bit multiboot ELF, freestanding).
 GUEST_CC := gcc

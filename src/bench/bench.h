@@ -128,9 +128,14 @@ bool bench_file_exists(const char *path);
 bool bench_list_has(const char *list, const char *name);
 /* Fill r->targets, probing each (QEMU works? guest TSC rate?). */
 void bench_setup_targets(struct bench_run *r);
-/* argv (24 entries) of qemu-system-i386 -accel accel running a guest. */
-void bench_qemu_argv(const char *accel, const char *elf, const char *append,
-                     char **argv);
+struct target;
+/* argv (at most 32 entries, NULL-terminated) that boots `kernel` (with
+ * `initrd` unless NULL) and command line `append` with mem_mib MiB of RAM
+ * on popek target t (popek run ... --timeout tmo) or QEMU target t
+ * (qemu-system-i386 -accel ..., isa-debug-exit, serial on stdio). */
+void bench_guest_argv(const struct target *t, const char *kernel,
+                      const char *initrd, const char *append,
+                      const char *mem_mib, const char *tmo, char **argv);
 
 /* bench_measure.c */
 struct bench_line;

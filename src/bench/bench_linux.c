@@ -90,38 +90,8 @@ static int boot(struct bench_run *r, const struct target *t, const char *append,
                 struct proc_result *pr)
 {
     char tmo[32], *argv[32];
-    int i = 0;
     bench_fmt(tmo, sizeof(tmo), "%.0f", r->o.linux_timeout_s);
-    if (t->kind == TK_POPEK) {
-        argv[i++] = POPEK_SELF_EXE;
-        argv[i++] = "run";
-        argv[i++] = "--engine";
-        argv[i++] = (char *)t->engine;
-        argv[i++] = "--mem";
-        argv[i++] = "256M";
-        argv[i++] = "--timeout";
-        argv[i++] = tmo;
-        argv[i++] = "-q";
-    } else {
-        argv[i++] = "qemu-system-i386";
-        argv[i++] = "-accel";
-        argv[i++] = (char *)t->engine;
-        argv[i++] = "-m";
-        argv[i++] = "256";
-        argv[i++] = "-serial";
-        argv[i++] = "stdio";
-        argv[i++] = "-display";
-        argv[i++] = "none";
-        argv[i++] = "-nodefaults";
-        argv[i++] = "-no-reboot";
-    }
-    argv[i++] = t->kind == TK_POPEK ? "--kernel" : "-kernel";
-    argv[i++] = linux_kernel;
-    argv[i++] = t->kind == TK_POPEK ? "--initrd" : "-initrd";
-    argv[i++] = linux_initrd;
-    argv[i++] = t->kind == TK_POPEK ? "--append" : "-append";
-    argv[i++] = (char *)append;
-    argv[i] = NULL;
+    bench_guest_argv(t, linux_kernel, linux_initrd, append, "256", tmo, argv);
     return proc_run_marked(argv, r->o.linux_timeout_s + 10, r->o.linux_marker,
                            false, pr);
 }

@@ -111,22 +111,8 @@ enum run_result bench_run_once(struct bench_run *r, const struct bench_def *d,
         argv[2] = nbuf;
         argv[3] = NULL;
         want_status = 0;
-    } else if (t->kind == TK_POPEK) {
-        int i = 0;
-        argv[i++] = POPEK_SELF_EXE;
-        argv[i++] = "run";
-        argv[i++] = "--engine";
-        argv[i++] = (char *)t->engine;
-        argv[i++] = "--kernel";
-        argv[i++] = elf;
-        argv[i++] = "--append";
-        argv[i++] = append;
-        argv[i++] = "--timeout";
-        argv[i++] = tmo;
-        argv[i++] = "-q";
-        argv[i] = NULL;
     } else {
-        bench_qemu_argv(t->engine, elf, append, argv);
+        bench_guest_argv(t, elf, NULL, append, "128", tmo, argv);
     }
     if (t->kind == TK_POPEK && d->needs && bench_engine_lacks(t->engine, d->needs)) {
         bench_fmt(why, whyn, "needs %s, which popek %s lacks on this host "

@@ -54,29 +54,47 @@ static struct target *add_target(struct bench_run *r, const char *id,
     return t;
 }
 
-void bench_qemu_argv(const char *accel, const char *elf, const char *append,
-                      char **argv)
+void bench_guest_argv(const struct target *t, const char *kernel,
+                      const char *initrd, const char *append,
+                      const char *mem_mib, const char *tmo, char **argv)
 {
-    static char accel_buf[16];
-    bench_fmt(accel_buf, sizeof(accel_buf), "%s", accel);
+    static char mem[24];
     int i = 0;
-    argv[i++] = "qemu-system-i386";
-    argv[i++] = "-accel";
-    argv[i++] = accel_buf;
-    argv[i++] = "-m";
-    argv[i++] = "128";
-    argv[i++] = "-kernel";
-    argv[i++] = (char *)elf;
-    argv[i++] = "-append";
+    bool popek = t->kind == TK_POPEK;
+    if (popek) {
+        bench_fmt(mem, sizeof(mem), "%sM", mem_mib);
+        argv[i++] = POPEK_SELF_EXE;
+        argv[i++] = "run";
+        argv[i++] = "--engine";
+        argv[i++] = (char *)t->engine;
+        argv[i++] = "--mem";
+        argv[i++] = mem;
+        argv[i++] = "--timeout";
+        argv[i++] = (char *)tmo;
+        argv[i++] = "-q";
+    } else {
+        argv[i++] = "qemu-system-i386";
+        argv[i++] = "-accel";
+        argv[i++] = (char *)t->engine;
+        argv[i++] = "-m";
+        argv[i++] = (char *)mem_mib;
+        argv[i++] = "-device";
+        argv[i++] = "isa-debug-exit,iobase=0xf4,iosize=0x04";
+        argv[i++] = "-serial";
+        argv[i++] = "stdio";
+        argv[i++] = "-display";
+        argv[i++] = "none";
+        argv[i++] = "-nodefaults";
+        argv[i++] = "-no-reboot";
+    }
+    argv[i++] = popek ? "--kernel" : "-kernel";
+    argv[i++] = (char *)kernel;
+    if (initrd) {
+        argv[i++] = popek ? "--initrd" : "-initrd";
+        argv[i++] = (char *)initrd;
+    }
+    argv[i++] = popek ? "--append" : "-append";
     argv[i++] = (char *)append;
-    argv[i++] = "-device";
-    argv[i++] = "isa-debug-exit,iobase=0xf4,iosize=0x04";
-    argv[i++] = "-serial";
-    argv[i++] = "stdio";
-    argv[i++] = "-display";
-    argv[i++] = "none";
-    argv[i++] = "-nodefaults";
-    argv[i++] = "-no-reboot";
     argv[i] = NULL;
 }
 
@@ -98,7 +116,7 @@ static void probe_qemu(struct bench_run *r, struct target *t)
                  strerror(errno));
         return;
     }
-    bench_qemu_argv(t->engine, elf, "n=10", argv);
+    bench_guest_argv(t, elf, NULL, "n=10", "128", "10", argv);
     double timeout = r->o.quick ? 8 : 15;
     struct proc_result pr;
     if (proc_run(argv, timeout, NULL, &pr) < 0) {
