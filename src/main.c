@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "board/board.h"
 #include "core/engine.h"
 #include "core/machine.h"
 #include "bench/bench.h"
@@ -120,6 +121,16 @@ static int cmd_run(int argc, char **argv)
     if (!m) {
         warnx_("%s", popek_error());
         return ST_HOST_ERROR;
+    }
+    if (pc_board_create(m) < 0) {
+        warnx_("%s", popek_error());
+        machine_destroy(m);
+        return ST_HOST_ERROR;
+    }
+    if (pc_board_load(m) < 0) {
+        warnx_("%s", popek_error());
+        machine_destroy(m);
+        return ST_USAGE;
     }
     int st = machine_run(m);
     machine_destroy(m);

@@ -1,8 +1,10 @@
-/* machine.c - builds the PC machine (guest RAM as a memfd, memory map, port
- * bus, devices, engine) and runs it: the run loop fires virtual timers,
- * feeds console input to the UART, injects interrupts from the PIC through
- * the engine, sleeps while the guest halts, and turns guest stops into
- * popek's exit status. */
+/* machine.c - the machine core: guest RAM as a memfd, the io spaces (port
+ * bus, memory map, MSRs), the device list, the engine; and the run loop,
+ * which fires virtual timers, hands console input to the device that owns
+ * it, injects interrupts from the interrupt controller through the engine,
+ * sleeps while the guest halts, and turns guest stops into popek's exit
+ * status.  It includes nothing from devices/ or loaders/: the board
+ * (src/board/pc.c) builds the PC on top of it and loads the guest. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -18,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../devices/devices.h"
-#include "../loaders/loader.h"
 #include "console.h"
 
 #define RAM_MIN (2ull << 20)
@@ -51,6 +51,76 @@ bool machine_intr_pending(struct machine *m)
     return m->intc.intr && m->intc.intr(m->intc.ctx);
 }
 
+void machine_msi(struct machine *m, uint64_t addr, uint32_t data)
+{
+    if (m->msi)
+        m->msi(m->msi_ctx, addr, data);
+}
+
+bool machine_msr(struct machine *m, uint32_t idx, uint64_t *val, bool write)
+{
+    if (!m)
+        return false;
+    const struct io_range *r = io_find(&m->msr, idx);
+    if (!r || r->kind != IO_HANDLER)
+        return false;
+    uint8_t d[8];
+    if (write)
+        io_put(d, 8, *val);
+    r->fn(r->dev, idx - r->base, d, 8, write);
+    if (!write) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--)
+            v = v << 8 | d[i];
+        *val = v;
+    }
+    return true;
+}
+
+/* ---- the device list ---- */
+
+int machine_add_device(struct machine *m, const char *name, void *opaque,
+                       void (*reset)(void *), void (*destroy)(void *))
+{
+    struct device *d = calloc(1, sizeof(*d));
+    if (!d)
+        return fail("out of memory");
+    *d = (struct device){.name = name, .opaque = opaque, .reset = reset,
+                         .destroy = destroy};
+    struct device **pp = &m->devices;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = d;
+    return 0;
+}
+
+void *machine_find_device(struct machine *m, const char *name)
+{
+    for (struct device *d = m->devices; d; d = d->next)
+        if (!strcmp(d->name, name))
+            return d->opaque;
+    return NULL;
+}
+
+void machine_reset_devices(struct machine *m)
+{
+    for (struct device *d = m->devices; d; d = d->next)
+        if (d->reset)
+            d->reset(d->opaque);
+}
+
+static void destroy_devices(struct machine *m)
+{
+    while (m->devices) {
+        struct device *d = m->devices;
+        m->devices = d->next;
+        if (d->destroy)
+            d->destroy(d->opaque);
+        else
+            free(d->opaque);
+        free(d);
+    }
+}
 void machine_request_stop(struct machine *m, int status, const char *fmt, ...)
 {
     bool expected = false;
@@ -165,16 +235,6 @@ static int create_ram(struct machine *m)
     return io_register_ram(&m->mmio, 0, m->ram_size, m->ram, "ram");
 }
 
-static int create_devices(struct machine *m)
-{
-    if (pic_create(m) < 0 || pit_create(m) < 0 ||
-        uart_create(m, 0x3f8, 4) < 0 || cmos_create(m) < 0 ||
-        post_port_create(m) < 0 || debug_exit_create(m) < 0 ||
-        reset_ctrl_create(m) < 0 || pci_host_create(m) < 0)
-        return -1;
-    return 0;
-}
-
 int machine_check_config(const struct machine_config *cfg)
 {
     if (cfg->ram_size < RAM_MIN || cfg->ram_size > RAM_MAX)
@@ -206,13 +266,14 @@ struct machine *machine_create(const struct machine_config *cfg)
     m->ram_size = cfg->ram_size;
     io_space_init(&m->pio, "port");
     io_space_init(&m->mmio, "mmio");
+    io_space_init(&m->msr, "msr");
     m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->timer_fd < 0 || m->wake_fd < 0) {
         fail("cannot create timerfd/eventfd: %s", strerror(errno));
         goto err;
     }
-    if (create_ram(m) < 0 || create_devices(m) < 0)
+    if (create_ram(m) < 0)
         goto err;
     m->ops = ops;
     if (ops->create(m) < 0)
@@ -232,6 +293,9 @@ void machine_destroy(struct machine *m)
         return;
     if (m->ops && m->engine)
         m->ops->destroy(m);
+    destroy_devices(m);
+    if (m->board_destroy)
+        m->board_destroy(m);
     if (m->ram)
         munmap(m->ram, m->ram_size);
     if (m->ram_fd >= 0)
@@ -242,44 +306,8 @@ void machine_destroy(struct machine *m)
         close(m->wake_fd);
     io_space_free(&m->pio);
     io_space_free(&m->mmio);
-    free(m->uart);
-    free(m->pic);
-    free(m->pit);
-    free(m->cmos);
-    free(m->post);
-    free(m->pci);
-    free(m->reset);
+    io_space_free(&m->msr);
     free(m);
-}
-
-/* ---- loading ---- */
-
-static int load_guest(struct machine *m)
-{
-    struct boot_request req = {.kernel_name = m->cfg.kernel,
-                               .initrd_name = m->cfg.initrd,
-                               .cmdline = m->cfg.append,
-                               .long_mode_ok = m->ops->caps &
-                                               ENGINE_CAP_LONG_MODE};
-    uint8_t *k = NULL, *i = NULL;
-    int rc = -1;
-    if (read_file(m->cfg.kernel, &k, &req.kernel_len) < 0)
-        goto out;
-    req.kernel = k;
-    if (m->cfg.initrd) {
-        if (read_file(m->cfg.initrd, &i, &req.initrd_len) < 0)
-            goto out;
-        req.initrd = i;
-    }
-    struct cpu_state entry;
-    memset(&entry, 0, sizeof(entry));
-    if (load_kernel(m, &req, &entry) < 0)
-        goto out;
-    rc = m->ops->set_state(m, &entry);
-out:
-    free(k);
-    free(i);
-    return rc;
 }
 
 /* ---- run loop ---- */
@@ -341,10 +369,6 @@ static void write_stats(struct machine *m)
 
 int machine_run(struct machine *m)
 {
-    if (load_guest(m) < 0) {
-        warnx_("%s", popek_error());
-        return ST_USAGE;
-    }
     struct vtimer timeout;
     vtimer_init(&timeout, timeout_cb, m);
     console_setup(m);
@@ -360,8 +384,8 @@ int machine_run(struct machine *m)
     bool halted = false;
     while (!atomic_load(&m->stop)) {
         timers_fire(m);
-        if (console_has_input(m))
-            uart_poll(m->uart);
+        if (console_has_input(m) && m->console_rx)
+            m->console_rx(m->console_rx_opaque);
         if (machine_intr_pending(m) && m->ops->irq_window_open(m)) {
             int vec = m->intc.ack(m->intc.ctx);
             if (vec >= 0) {

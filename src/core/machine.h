@@ -1,6 +1,8 @@
-/* machine.h - the PC machine model shared by every engine: guest RAM (a
- * memfd), the physical memory map and port bus, the devices, virtual timers,
- * the console, and the run loop that drives one vCPU through an engine. */
+/* machine.h - the machine core shared by every engine and every board:
+ * guest RAM (a memfd), the io spaces (port bus, physical memory map, MSRs),
+ * the device list, virtual timers, the interrupt hook, the console, and the
+ * run loop that drives one vCPU through an engine.  The core knows no
+ * device: a board (src/board/pc.c) creates the devices and wires them. */
 #ifndef POPEK_MACHINE_H
 #define POPEK_MACHINE_H
 #include <pthread.h>
@@ -34,7 +36,8 @@ struct vtimer {
     struct vtimer *next;
 };
 
-/* The interrupt controller the machine routes device IRQ lines to. */
+/* The interrupt controller the machine routes device IRQ lines to (set by
+ * the board: what asserts INTR to the CPU and answers the INTA cycle). */
 struct intc_ops {
     void *ctx;
     void (*set_irq)(void *ctx, int irq, int level);
@@ -53,6 +56,22 @@ struct machine_config {
 
 #define INPUT_RING 4096
 
+/* A device on the machine's device list (board-created, core-owned): a
+ * name, a reset hook and a destroy hook that frees its state. */
+struct device {
+    const char *name;
+    void *opaque;
+    void (*reset)(void *opaque);    /* may be NULL */
+    void (*destroy)(void *opaque);  /* may be NULL (then free(opaque)) */
+    struct device *next;
+};
+
+/* An interrupt line a device raises: machine_set_irq(m, irq) routes it. */
+struct irq_line {
+    struct machine *m;
+    int irq;                    /* ISA IRQ / GSI number */
+};
+
 struct machine {
     struct machine_config cfg;
     const struct engine_ops *ops;
@@ -64,18 +83,22 @@ struct machine {
     uint64_t ram_size;
 
     struct io_space pio, mmio;
+    struct io_space msr;        /* model-specific registers served by
+                                 * devices (e.g. the local APIC's base),
+                                 * 8 bytes at offset 0 of each index */
     struct intc_ops intc;
+    /* Message-signalled interrupts (PCI MSI/MSI-X): set by the board to
+     * the interrupt controller that receives them; NULL = dropped. */
+    void (*msi)(void *ctx, uint64_t addr, uint32_t data);
+    void *msi_ctx;
 
-    /* Device state (opaque to the machine; each device file owns its). */
-    struct uart *uart;
-    struct pic *pic;
-    struct pit *pit;
-    struct cmos *cmos;
-    /* Small devices' state (post_port.c, pci_host.c, reset_ctrl.c),
-     * freed by machine_destroy() like the four above. */
-    struct post_port *post;
-    struct pci_host *pci;
-    struct reset_ctrl *reset;
+    /* Devices, in creation order (the board creates them). */
+    struct device *devices;
+    void *board;                /* the board's own state, freed by it */
+    void (*board_destroy)(struct machine *m);
+    /* The device that owns the console's input (the UART). */
+    void (*console_rx)(void *opaque);
+    void *console_rx_opaque;
 
     struct vtimer *timers;
     int timer_fd;               /* timerfd armed at the earliest deadline */
@@ -101,11 +124,22 @@ struct machine {
 
 /* Check sizes and files named in a config; -1 with fail() if bad. */
 int machine_check_config(const struct machine_config *cfg);
-/* Build a machine: RAM, devices, engine.  Returns NULL with fail(). */
+/* Build a machine core: RAM, io spaces, engine (no devices: the board adds
+ * them, then loads the guest).  Returns NULL with fail(). */
 struct machine *machine_create(const struct machine_config *cfg);
 void machine_destroy(struct machine *m);
-/* Load the kernel and run until the guest stops; returns the exit status. */
+/* Run the loaded guest until it stops; returns the exit status. */
 int machine_run(struct machine *m);
+
+/* ---- the device list ---- */
+/* Add a device (its state is freed by destroy, or free(), when the machine
+ * is destroyed).  -1 with fail() if out of memory. */
+int machine_add_device(struct machine *m, const char *name, void *opaque,
+                       void (*reset)(void *), void (*destroy)(void *));
+/* The state of the first device called name, or NULL. */
+void *machine_find_device(struct machine *m, const char *name);
+/* Run every device's reset hook, in creation order. */
+void machine_reset_devices(struct machine *m);
 
 /* For devices and engines. */
 static inline void machine_pio(struct machine *m, uint16_t port, uint8_t *data,
@@ -127,7 +161,16 @@ static inline uint8_t *gpa_to_hva(struct machine *m, uint64_t gpa,
     return m->ram + gpa;
 }
 void machine_set_irq(struct machine *m, int irq, int level);
+static inline void irq_set(struct irq_line l, int level)
+{
+    machine_set_irq(l.m, l.irq, level);
+}
 bool machine_intr_pending(struct machine *m);
+/* Deliver a message-signalled interrupt (a DWORD write of data to addr). */
+void machine_msi(struct machine *m, uint64_t addr, uint32_t data);
+/* rdmsr/wrmsr of an MSR a device serves (m->msr): true if one claimed it
+ * (then *val was read or written), false if nobody serves it (#GP). */
+bool machine_msr(struct machine *m, uint32_t idx, uint64_t *val, bool write);
 /* Stop the machine with a status and a one-line reason (first call wins). */
 void machine_request_stop(struct machine *m, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -20,7 +20,6 @@
 #include "devices.h"
 
 #define CMOS_SIZE 128
-#define RTC_IRQ 8
 
 enum {
     RTC_SEC = 0x00, RTC_SEC_ALARM = 0x01, RTC_MIN = 0x02,
@@ -47,6 +46,7 @@ enum {
 
 struct cmos {
     struct machine *m;
+    struct irq_line irq;
     uint8_t index;
     bool nmi_masked;
     uint8_t ram[CMOS_SIZE];
@@ -223,7 +223,7 @@ static void cmos_update_irq(struct cmos *c)
                                                  REGB_UIE);
     if (level != c->irq_level) {
         c->irq_level = level;
-        machine_set_irq(c->m, RTC_IRQ, level);
+        irq_set(c->irq, level);
     }
 }
 
@@ -388,15 +388,18 @@ static void cmos_set_memory(struct cmos *c, uint64_t ram)
     c->ram[0x2f] = (uint8_t)sum;
 }
 
-int cmos_create(struct machine *m)
+int cmos_create(struct machine *m, struct io_space *bus, uint16_t base,
+                struct irq_line irq)
 {
-    if (m->cmos)
+    if (machine_find_device(m, "mc146818"))
         return fail("the CMOS/RTC already exists on this machine");
     struct cmos *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c || machine_add_device(m, "mc146818", c, NULL, NULL) < 0) {
+        free(c);
         return fail("out of memory");
-    m->cmos = c;
+    }
     c->m = m;
+    c->irq = irq;
     c->ram[RTC_REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
     c->ram[RTC_REG_B] = REGB_24H; /* BCD, 24 hour */
     vtimer_init(&c->periodic_timer, cmos_timer_fire, c);
@@ -407,5 +410,5 @@ int cmos_create(struct machine *m)
     c->last_sec = sec;
     c->last_period = clock_ns() / periodic_ns(c);
     cmos_set_memory(c, m->ram_size);
-    return io_register(&m->pio, 0x70, 2, cmos_io, c, "cmos");
+    return io_register(bus, base, 2, cmos_io, c, "cmos");
 }

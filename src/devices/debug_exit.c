@@ -8,8 +8,6 @@
 #include "../core/util.h"
 #include "devices.h"
 
-#define DEBUG_EXIT_PORT 0xf4
-
 static void debug_exit_io(void *dev, uint64_t offset, uint8_t *data,
                           unsigned len, bool is_write)
 {
@@ -25,9 +23,8 @@ static void debug_exit_io(void *dev, uint64_t offset, uint8_t *data,
                          "guest wrote %#x to isa-debug-exit", v);
 }
 
-int debug_exit_create(struct machine *m)
+int debug_exit_create(struct machine *m, struct io_space *bus, uint16_t base)
 {
     /* The device has no state of its own: the machine is its context. */
-    return io_register(&m->pio, DEBUG_EXIT_PORT, 4, debug_exit_io, m,
-                       "isa-debug-exit");
+    return io_register(bus, base, 4, debug_exit_io, m, "isa-debug-exit");
 }

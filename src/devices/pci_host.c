@@ -94,16 +94,17 @@ static void pci_data_io(void *dev, uint64_t offset, uint8_t *data,
     }
 }
 
-int pci_host_create(struct machine *m)
+int pci_host_create(struct machine *m, struct io_space *bus)
 {
-    if (m->pci)
+    if (machine_find_device(m, "pci-host"))
         return fail("the PCI host bridge already exists");
     struct pci_host *p = calloc(1, sizeof(*p));
-    if (!p)
+    if (!p || machine_add_device(m, "pci-host", p, NULL, NULL) < 0) {
+        free(p);
         return fail("out of memory");
-    m->pci = p;
+    }
     pci_bridge_reset(p);
-    if (io_register(&m->pio, PCI_ADDR_PORT, 4, pci_addr_io, p, "pci-addr") < 0)
+    if (io_register(bus, PCI_ADDR_PORT, 4, pci_addr_io, p, "pci-addr") < 0)
         return -1;
-    return io_register(&m->pio, PCI_DATA_PORT, 4, pci_data_io, p, "pci-data");
+    return io_register(bus, PCI_DATA_PORT, 4, pci_data_io, p, "pci-data");
 }

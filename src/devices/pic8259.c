@@ -9,7 +9,8 @@
  *
  * Devices reach it through machine_set_irq(); the run loop asks intr() and,
  * when the engine can take an interrupt, ack() performs the INTA cycle and
- * returns the vector.  It installs itself as m->intc. */
+ * returns the vector.  It installs itself as m->intc (the board may put
+ * another controller in front of it). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -315,21 +316,22 @@ static void pic_elcr_io(void *dev, uint64_t offset, uint8_t *data,
     pic_update_cascade(p);
 }
 
-int pic_create(struct machine *m)
+int pic_create(struct machine *m, struct io_space *bus)
 {
-    if (m->pic)
+    if (machine_find_device(m, "i8259"))
         return fail("the PICs already exist on this machine");
     struct pic *p = calloc(1, sizeof(*p));
-    if (!p)
+    if (!p || machine_add_device(m, "i8259", p, NULL, NULL) < 0) {
+        free(p);
         return fail("out of memory");
-    m->pic = p;
+    }
     p->m = m;
     /* IRQ 0, 1, 2 (master) and 8, 13 (slave) are always edge triggered. */
     p->chip[0].elcr_mask = 0xf8;
     p->chip[1].elcr_mask = 0xde;
-    if (io_register(&m->pio, 0x20, 2, pic_master_io, p, "pic-master") < 0 ||
-        io_register(&m->pio, 0xa0, 2, pic_slave_io, p, "pic-slave") < 0 ||
-        io_register(&m->pio, 0x4d0, 2, pic_elcr_io, p, "elcr") < 0)
+    if (io_register(bus, 0x20, 2, pic_master_io, p, "pic-master") < 0 ||
+        io_register(bus, 0xa0, 2, pic_slave_io, p, "pic-slave") < 0 ||
+        io_register(bus, 0x4d0, 2, pic_elcr_io, p, "elcr") < 0)
         return -1;
     m->intc = (struct intc_ops){.ctx = p, .set_irq = pic_set_irq,
                                 .intr = pic_intr, .ack = pic_ack};

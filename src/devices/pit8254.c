@@ -50,6 +50,7 @@ struct pit_channel {
 
 struct pit {
     struct machine *m;
+    struct irq_line irq;
     struct pit_channel ch[3];
     uint8_t port61;            /* bits 0-3 as written */
     struct vtimer irq_timer;   /* channel 0 */
@@ -180,8 +181,8 @@ static void pit_irq_fire(void *opaque)
     uint64_t now = clock_ns();
     if (c->loaded && c->counting) {
         if (ch_elapsed(c, now) >= p->irq_target) {
-            machine_set_irq(p->m, 0, 1);
-            machine_set_irq(p->m, 0, 0);
+            irq_set(p->irq, 1);
+            irq_set(p->irq, 0);
         }
     }
     /* Late or not, the next interrupt stays on the period grid. */
@@ -404,15 +405,18 @@ static void port61_io(void *dev, uint64_t offset, uint8_t *data,
     io_put(data, len, v * 0x01010101u);
 }
 
-int pit_create(struct machine *m)
+int pit_create(struct machine *m, struct io_space *bus, uint16_t base,
+               struct irq_line irq)
 {
-    if (m->pit)
+    if (machine_find_device(m, "i8254"))
         return fail("the PIT already exists on this machine");
     struct pit *p = calloc(1, sizeof(*p));
-    if (!p)
+    if (!p || machine_add_device(m, "i8254", p, NULL, NULL) < 0) {
+        free(p);
         return fail("out of memory");
-    m->pit = p;
+    }
     p->m = m;
+    p->irq = irq;
     vtimer_init(&p->irq_timer, pit_irq_fire, p);
     for (int i = 0; i < 3; i++) {
         p->ch[i].gate = i != 2; /* channel 2 gated by port 0x61 bit 0 */
@@ -420,7 +424,7 @@ int pit_create(struct machine *m)
         p->ch[i].count = 0x10000;
         p->ch[i].mode = 3;
     }
-    if (io_register(&m->pio, 0x40, 4, pit_io, p, "pit") < 0)
+    if (io_register(bus, base, 4, pit_io, p, "pit") < 0)
         return -1;
-    return io_register(&m->pio, 0x61, 1, port61_io, p, "port61");
+    return io_register(bus, 0x61, 1, port61_io, p, "port61");
 }

@@ -13,7 +13,7 @@
  * once, and every byte sent to the keyboard is answered 0xfe (resend),
  * so atkbd's probe fails at once.  IRQ 1 / IRQ 12 follow the output buffer
  * when the command byte enables them.
- * A reset stops popek with ST_GUEST_RESET.  State lives in m->reset. */
+ * A reset stops popek with ST_GUEST_RESET. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,13 +38,12 @@
 #define OUT_RESET_N 0x01
 #define OUT_A20 0x02
 
-#define KBD_IRQ 1
-#define AUX_IRQ 12
 #define OUTQ 8
 #define PS2_RESEND 0xfe
 
 struct reset_ctrl {
     struct machine *m;
+    struct irq_line kbd, aux;
     uint8_t port92;
     /* i8042 */
     uint8_t ctr, outport;
@@ -63,11 +62,11 @@ static void i8042_update_irqs(struct reset_ctrl *r)
     bool aux_irq = aux && (r->ctr & CTR_AUXINT);
     if (kbd_irq != r->kbd_irq) {
         r->kbd_irq = kbd_irq;
-        machine_set_irq(r->m, KBD_IRQ, kbd_irq);
+        irq_set(r->kbd, kbd_irq);
     }
     if (aux_irq != r->aux_irq) {
         r->aux_irq = aux_irq;
-        machine_set_irq(r->m, AUX_IRQ, aux_irq);
+        irq_set(r->aux, aux_irq);
     }
 }
 
@@ -229,22 +228,26 @@ static void port92_io(void *dev, uint64_t offset, uint8_t *data, unsigned len,
         guest_reset(r, "port 0x92");
 }
 
-int reset_ctrl_create(struct machine *m)
+int reset_ctrl_create(struct machine *m, struct io_space *bus,
+                      struct irq_line kbd, struct irq_line aux)
 {
-    if (m->reset)
+    if (machine_find_device(m, "i8042"))
         return fail("the reset controller already exists");
     struct reset_ctrl *r = calloc(1, sizeof(*r));
-    if (!r)
+    if (!r || machine_add_device(m, "i8042", r, NULL, NULL) < 0) {
+        free(r);
         return fail("out of memory");
-    m->reset = r;
+    }
     r->m = m;
+    r->kbd = kbd;
+    r->aux = aux;
     /* As firmware leaves it: keyboard interrupt and translation on,
      * system flag set, A20 enabled, reset line high. */
     r->ctr = CTR_KBDINT | CTR_SYS | CTR_XLATE;
     r->outport = OUT_RESET_N | OUT_A20;
     r->port92 = OUT_A20;
-    if (io_register(&m->pio, 0x60, 1, i8042_data_io, r, "i8042-data") < 0 ||
-        io_register(&m->pio, 0x64, 1, i8042_cmd_io, r, "i8042-cmd") < 0)
+    if (io_register(bus, 0x60, 1, i8042_data_io, r, "i8042-data") < 0 ||
+        io_register(bus, 0x64, 1, i8042_cmd_io, r, "i8042-cmd") < 0)
         return -1;
-    return io_register(&m->pio, 0x92, 1, port92_io, r, "port92");
+    return io_register(bus, 0x92, 1, port92_io, r, "port92");
 }

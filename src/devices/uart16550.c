@@ -67,7 +67,7 @@
 
 struct uart {
     struct machine *m;
-    int irq;
+    struct irq_line irq;
     uint8_t ier, lcr, mcr, scr, fcr;
     uint8_t lsr_errors;   /* OE (and PE/FE/BI, never set here) until read */
     uint8_t msr;          /* status bits 4-7 and delta bits 0-3 */
@@ -120,7 +120,7 @@ static void uart_update_irq(struct uart *u)
                  !(u->mcr & MCR_LOOP);
     if (level != u->irq_level) {
         u->irq_level = level;
-        machine_set_irq(u->m, u->irq, level);
+        irq_set(u->irq, level);
     }
 }
 
@@ -329,14 +329,23 @@ static void uart_io(void *dev, uint64_t offset, uint8_t *data, unsigned len,
     uart_update_irq(u);
 }
 
-int uart_create(struct machine *m, uint16_t base, int irq)
+static void uart_console_rx(void *opaque)
 {
-    if (m->uart)
-        return fail("a UART already exists on this machine");
+    uart_poll(opaque);
+}
+
+int uart_create(struct machine *m, struct io_space *bus, uint16_t base,
+                struct irq_line irq)
+{
+    if (m->console_rx)
+        return fail("the console already has a UART on this machine");
     struct uart *u = calloc(1, sizeof(*u));
-    if (!u)
+    if (!u || machine_add_device(m, "uart16550", u, NULL, NULL) < 0) {
+        free(u);
         return fail("out of memory");
-    m->uart = u;
+    }
+    m->console_rx = uart_console_rx;
+    m->console_rx_opaque = u;
     u->m = m;
     u->irq = irq;
     u->divisor = 12; /* 9600 baud, as firmware leaves it */
@@ -344,5 +353,5 @@ int uart_create(struct machine *m, uint16_t base, int irq)
     vtimer_init(&u->timeout_timer, uart_timeout_fire, u);
     uart_update_msr(u);
     u->msr &= (uint8_t)~MSR_DELTAS; /* no changes seen yet */
-    return io_register(&m->pio, base, 8, uart_io, u, "uart16550");
+    return io_register(bus, base, 8, uart_io, u, "uart16550");
 }

@@ -22,10 +22,13 @@ static struct machine *new_machine(uint64_t ram_size)
         abort();
     io_space_init(&m->pio, "port");
     io_space_init(&m->mmio, "mmio");
+    io_space_init(&m->msr, "msr");
     m->ram_fd = m->timer_fd = m->wake_fd = -1;
     m->ram_size = ram_size;
     return m;
 }
+
+#define IRQ(n) ((struct irq_line){.m = m, .irq = (n)})
 
 static void outb(struct machine *m, uint16_t port, uint8_t v)
 {
@@ -129,7 +132,7 @@ static uint8_t pic_read_irr(struct machine *m, uint16_t base)
 static struct machine *pic_machine(void)
 {
     struct machine *m = new_machine(16 << 20);
-    if (pic_create(m) < 0)
+    if (pic_create(m, &m->pio) < 0)
         abort();
     pic_init_linux(m);
     return m;
@@ -273,7 +276,7 @@ static void test_pic_cascade(void)
 static void test_pic_auto_eoi_and_rotation(void)
 {
     struct machine *m = new_machine(16 << 20);
-    CHECK(pic_create(m) == 0);
+    CHECK(pic_create(m, &m->pio) == 0);
     outb(m, 0x20, 0x11);
     outb(m, 0x21, 0x40);
     outb(m, 0x21, 0x04);
@@ -296,7 +299,7 @@ static void test_pic_auto_eoi_and_rotation(void)
 static struct machine *pit_machine(void)
 {
     struct machine *m = new_machine(16 << 20);
-    if (pic_create(m) < 0 || pit_create(m) < 0)
+    if (pic_create(m, &m->pio) < 0 || pit_create(m, &m->pio, 0x40, IRQ(0)) < 0)
         abort();
     pic_init_linux(m);
     return m;
@@ -543,7 +546,7 @@ static void test_pit_irq0_periodic(void)
 static struct machine *uart_machine(void)
 {
     struct machine *m = new_machine(16 << 20);
-    if (pic_create(m) < 0 || uart_create(m, 0x3f8, 4) < 0)
+    if (pic_create(m, &m->pio) < 0 || uart_create(m, &m->pio, 0x3f8, IRQ(4)) < 0)
         abort();
     pic_init_linux(m);
     return m;
@@ -717,7 +720,7 @@ static void test_uart_console_io(void)
     for (int i = 0; i < 20; i++)
         m->input[i] = (uint8_t)('A' + i);
     m->input_head = 20;
-    uart_poll(m->uart);
+    uart_poll(m->console_rx_opaque);
     CHECK(m->input_tail == 16); /* the FIFO is full */
     int got = 0;
     bool order_ok = true;
@@ -790,7 +793,7 @@ static bool read_clock(struct machine *m, bool binary, struct tm *out,
 static void test_cmos_time(void)
 {
     struct machine *m = new_machine(128 << 20);
-    CHECK(pic_create(m) == 0 && cmos_create(m) == 0);
+    CHECK(pic_create(m, &m->pio) == 0 && cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK(cmos_read(m, 0x0b) == 0x02);
     CHECK(cmos_read(m, 0x0d) == 0x80);
     CHECK((cmos_read(m, 0x0c) & 0x80) == 0); /* nothing enabled: no IRQF */
@@ -837,7 +840,7 @@ static void test_cmos_time(void)
 static void test_cmos_memory_bytes(void)
 {
     struct machine *m = new_machine(128 << 20);
-    CHECK(cmos_create(m) == 0);
+    CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK((cmos_read(m, 0x15) | cmos_read(m, 0x16) << 8) == 640);
     CHECK((cmos_read(m, 0x17) | cmos_read(m, 0x18) << 8) == 0xffff);
     CHECK((cmos_read(m, 0x30) | cmos_read(m, 0x31) << 8) == 0xffff);
@@ -846,7 +849,7 @@ static void test_cmos_memory_bytes(void)
           cmos_read(m, 0x5d) == 0);
     machine_destroy(m);
     m = new_machine(8 << 20);
-    CHECK(cmos_create(m) == 0);
+    CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK((cmos_read(m, 0x17) | cmos_read(m, 0x18) << 8) == 7 * 1024);
     CHECK((cmos_read(m, 0x30) | cmos_read(m, 0x31) << 8) == 7 * 1024);
     CHECK((cmos_read(m, 0x34) | cmos_read(m, 0x35) << 8) == 0);
@@ -856,7 +859,7 @@ static void test_cmos_memory_bytes(void)
     CHECK((unsigned)(cmos_read(m, 0x2e) << 8 | cmos_read(m, 0x2f)) == sum);
     machine_destroy(m);
     m = new_machine(5ull << 30); /* only the CMOS reads the size */
-    CHECK(cmos_create(m) == 0);
+    CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK((cmos_read(m, 0x34) | cmos_read(m, 0x35) << 8) == 0xff00);
     CHECK(cmos_read(m, 0x5b) == 0x00 && cmos_read(m, 0x5c) == 0x40 &&
           cmos_read(m, 0x5d) == 0x00);
@@ -866,7 +869,7 @@ static void test_cmos_memory_bytes(void)
 static void test_cmos_periodic_irq(void)
 {
     struct machine *m = pic_machine();
-    CHECK(cmos_create(m) == 0);
+    CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     cmos_read(m, 0x0c);
     cmos_write(m, 0x0a, 0x26); /* 1024 Hz */
     cmos_write(m, 0x0b, 0x42); /* PIE */
@@ -897,7 +900,7 @@ static void test_cmos_uip(void)
      * window must show it set or clear.  A busy host may never let a
      * read land inside the window; that is a skip, not a pass. */
     struct machine *m = new_machine(16 << 20);
-    CHECK(cmos_create(m) == 0);
+    CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     int inside = 0, outside = 0;
     const long window_start = 1000000000L - 244000L;
     uint64_t t0 = clock_ns();
@@ -926,7 +929,7 @@ static void test_cmos_uip(void)
 static void test_cmos_update_and_alarm(void)
 {
     struct machine *m = pic_machine();
-    CHECK(cmos_create(m) == 0);
+    CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     cmos_write(m, 0x0b, 0x06); /* binary, 24 h */
     cmos_read(m, 0x0c);
     /* Update-ended and alarm interrupts, from the vtimer at the next
@@ -958,7 +961,7 @@ static void test_cmos_update_and_alarm(void)
 static void test_debug_exit(void)
 {
     struct machine *m = new_machine(16 << 20);
-    CHECK(debug_exit_create(m) == 0);
+    CHECK(debug_exit_create(m, &m->pio, 0xf4) == 0);
     CHECK(inb(m, 0xf4) == 0xff);
     CHECK(!m->stop);
     outb(m, 0xf4, 0x00);
@@ -966,12 +969,12 @@ static void test_debug_exit(void)
     CHECK(strstr(m->reason, "isa-debug-exit") != NULL);
     machine_destroy(m);
     m = new_machine(16 << 20);
-    CHECK(debug_exit_create(m) == 0);
+    CHECK(debug_exit_create(m, &m->pio, 0xf4) == 0);
     outb(m, 0xf4, 0x21);
     CHECK(m->stop && m->status == 0x43);
     machine_destroy(m);
     m = new_machine(16 << 20);
-    CHECK(debug_exit_create(m) == 0);
+    CHECK(debug_exit_create(m, &m->pio, 0xf4) == 0);
     outl(m, 0xf4, 0x1234);
     CHECK(m->stop && m->status == 0x2469);
     machine_destroy(m);
@@ -980,7 +983,7 @@ static void test_debug_exit(void)
 static void test_i8042_and_port92(void)
 {
     struct machine *m = new_machine(16 << 20);
-    CHECK(pic_create(m) == 0 && reset_ctrl_create(m) == 0);
+    CHECK(pic_create(m, &m->pio) == 0 && reset_ctrl_create(m, &m->pio, IRQ(1), IRQ(12)) == 0);
     pic_init_linux(m);
     CHECK((inb(m, 0x64) & 0x01) == 0);
     outb(m, 0x64, 0xaa);
@@ -1036,14 +1039,14 @@ static void test_i8042_and_port92(void)
     machine_destroy(m);
 
     m = new_machine(16 << 20);
-    CHECK(reset_ctrl_create(m) == 0);
+    CHECK(reset_ctrl_create(m, &m->pio, IRQ(1), IRQ(12)) == 0);
     outb(m, 0x64, 0xd1);
     outb(m, 0x60, 0x02);
     CHECK(m->stop && m->status == ST_GUEST_RESET);
     machine_destroy(m);
 
     m = new_machine(16 << 20);
-    CHECK(reset_ctrl_create(m) == 0);
+    CHECK(reset_ctrl_create(m, &m->pio, IRQ(1), IRQ(12)) == 0);
     outb(m, 0x92, 0x03);
     CHECK(m->stop && m->status == ST_GUEST_RESET);
     CHECK(strstr(m->reason, "0x92") != NULL);
@@ -1053,7 +1056,7 @@ static void test_i8042_and_port92(void)
 static void test_pci_host_bridge(void)
 {
     struct machine *m = new_machine(16 << 20);
-    CHECK(pci_host_create(m) == 0);
+    CHECK(pci_host_create(m, &m->pio) == 0);
     outl(m, 0xcf8, 0x80000000);
     CHECK(inl(m, 0xcf8) == 0x80000000);
     CHECK(inl(m, 0xcfc) == 0x12378086);
@@ -1086,7 +1089,7 @@ static void test_pci_host_bridge(void)
 static void test_post_port(void)
 {
     struct machine *m = new_machine(16 << 20);
-    CHECK(post_port_create(m) == 0);
+    CHECK(post_port_create(m, &m->pio, 0x80) == 0);
     outb(m, 0x80, 0x42);
     CHECK(inb(m, 0x80) == 0x42);
     outb(m, 0x80, 0x17);
@@ -1099,14 +1102,14 @@ static void test_all_devices_together(void)
 {
     /* The set machine.c creates: no overlaps, unclaimed ports stay so. */
     struct machine *m = new_machine(64 << 20);
-    CHECK(pic_create(m) == 0 && pit_create(m) == 0 &&
-          uart_create(m, 0x3f8, 4) == 0 && cmos_create(m) == 0 &&
-          post_port_create(m) == 0 && debug_exit_create(m) == 0 &&
-          reset_ctrl_create(m) == 0 && pci_host_create(m) == 0);
+    CHECK(pic_create(m, &m->pio) == 0 && pit_create(m, &m->pio, 0x40, IRQ(0)) == 0 &&
+          uart_create(m, &m->pio, 0x3f8, IRQ(4)) == 0 && cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0 &&
+          post_port_create(m, &m->pio, 0x80) == 0 && debug_exit_create(m, &m->pio, 0xf4) == 0 &&
+          reset_ctrl_create(m, &m->pio, IRQ(1), IRQ(12)) == 0 && pci_host_create(m, &m->pio) == 0);
     CHECK(inb(m, 0x2f8) == 0xff && m->pio.unclaimed_reads == 1);
     CHECK(inb(m, 0x4d1) == 0x00 && inb(m, 0x71) != 0xff);
-    CHECK(uart_create(m, 0x2f8, 3) < 0); /* one UART slot: refused */
-    CHECK(pic_create(m) < 0);
+    CHECK(uart_create(m, &m->pio, 0x2f8, IRQ(3)) < 0); /* one UART slot: refused */
+    CHECK(pic_create(m, &m->pio) < 0);
     machine_destroy(m);
 }
 

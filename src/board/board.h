@@ -1,0 +1,16 @@
+/* board.h - boards: what turns a bare machine core (RAM, io spaces, engine)
+ * into a computer.  A board creates and wires the devices, then loads the
+ * guest the configuration names, as firmware would.  popek has one board,
+ * the PC (pc.c). */
+#ifndef POPEK_BOARD_H
+#define POPEK_BOARD_H
+
+struct machine;
+
+/* Create and wire the PC's devices on m.  -1 with fail() on error. */
+int pc_board_create(struct machine *m);
+/* Load the kernel (and initrd, command line) of m->cfg into guest RAM and
+ * set the vCPU's entry state.  -1 with fail() naming the file on error. */
+int pc_board_load(struct machine *m);
+
+#endif
