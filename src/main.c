@@ -33,6 +33,10 @@ static void usage(FILE *f)
         "  -m, --mem SIZE      guest RAM, e.g. 256M or 1G (default 128M)\n"
         "      --stats FILE    write run statistics as JSON to FILE\n"
         "      --timeout SECS  stop the guest after SECS seconds (status 12)\n"
+        "      --cpu LIST      paravirtual interfaces offered, comma-separated:\n"
+        "                      kvm (KVM's CPUID leaves and kvmclock, as Linux's\n"
+        "                      KVM guest support uses them), -kvmclock; default\n"
+        "                      none (popek's own hypercalls are always there)\n"
         "  -q, --quiet         don't print the reason when the guest resets\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
@@ -57,6 +61,35 @@ static int cmd_engines(void)
     return 0;
 }
 
+/* --cpu LIST: kvm, -kvm, kvmclock, -kvmclock, none. */
+static int parse_cpu(const char *list, struct machine_config *cfg)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", list);
+    for (char *save, *w = strtok_r(buf, ",", &save); w;
+         w = strtok_r(NULL, ",", &save)) {
+        bool on = *w != '-';
+        const char *name = *w == '-' || *w == '+' ? w + 1 : w;
+        if (!strcmp(name, "kvm")) {
+            cfg->cpu_kvm = on;
+            cfg->cpu_kvmclock = on;
+        } else if (!strcmp(name, "kvmclock")) {
+            cfg->cpu_kvmclock = on;
+        } else if (!strcmp(name, "none")) {
+            cfg->cpu_kvm = cfg->cpu_kvmclock = false;
+        } else {
+            warnx_("unknown --cpu feature '%s' (known: kvm, kvmclock, none; "
+                   "'-' turns one off)", w);
+            return -1;
+        }
+    }
+    if (cfg->cpu_kvmclock && !cfg->cpu_kvm) {
+        warnx_("--cpu kvmclock needs kvm (KVM's CPUID leaves announce it)");
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -68,6 +101,7 @@ static int cmd_run(int argc, char **argv)
         {"stats", required_argument, 0, 'S'},
         {"timeout", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},
+        {"cpu", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -97,6 +131,10 @@ static int cmd_run(int argc, char **argv)
             break;
         }
         case 'q': cfg.quiet = true; break;
+        case 'C':
+            if (parse_cpu(optarg, &cfg) < 0)
+                return ST_USAGE;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return ST_USAGE;
         }
