@@ -136,6 +136,8 @@ static const struct insn *fetch_decode(struct interp_cpu *c,
     return ip;
 }
 
+#define MAX_NESTED_FAULTS 16
+
 static bool contributory(int v)
 {
     return v == EXC_DE || (v >= EXC_TS && v <= EXC_GP);
@@ -190,7 +192,12 @@ step_body(struct interp_cpu *c)
 }
 
 /* A fault unwound to the dispatch loop: undo the instruction and decide
- * what to deliver (the fault, #DF, or nothing on a triple fault: false). */
+ * what to deliver (the fault, #DF, or nothing on a triple fault: false).
+ * Intel SDM vol. 3 table 6-5, with prev the exception being delivered:
+ *   prev benign (or an interrupt): the new fault is delivered serially;
+ *   prev contributory: a contributory fault -> #DF, a #PF -> serially;
+ *   prev #PF: a contributory fault or a #PF -> #DF;
+ *   prev #DF: any fault -> shutdown (a triple fault). */
 static bool fault_escalate(struct interp_cpu *c)
 {
     int vec = c->fault_vector;
@@ -198,7 +205,7 @@ static bool fault_escalate(struct interp_cpu *c)
     c->r[R_ESP] = c->insn_esp;
     int prev = c->delivering;
     if (prev >= 0) {
-        if (prev == EXC_DF && (contributory(vec) || vec == EXC_PF)) {
+        if (prev == EXC_DF) {
             c->delivering = -1;
             return false;
         }
@@ -227,7 +234,18 @@ static void fault_deliver(struct interp_cpu *c)
  * fault as deliveries fault).  Returns the vector delivered, or -2. */
 static int deliver_unwound_fault(struct interp_cpu *c)
 {
-    for (;;) {
+    /* Table 6-5 ends every chain within a few deliveries (a benign, a
+     * contributory, a #PF, #DF, shutdown); a longer one can only come
+     * from events the interpreter refuses with #UD (virtual-8086 mode):
+     * end it as a shutdown rather than loop inside one instruction. */
+    for (volatile int n = 0;; n++) {
+        if (n == MAX_NESTED_FAULTS) {
+            log_once(c, LOG_FAULT_LOOP, "%d nested faults while delivering "
+                     "an exception (last: vector %d): shutdown",
+                     (int)n, c->fault_vector);
+            c->delivering = -1;
+            return -2;
+        }
         if (!fault_escalate(c))
             return -2;
         if (setjmp(c->fault_jmp) == 0) {

@@ -1,7 +1,8 @@
 /* exceptions.c - raising faults (longjmp back to interp_step, see cpu.c)
  * and delivering events through the guest IDT: interrupt and trap gates,
  * same privilege or to an inner ring through the TSS stack (SS0:ESP0 ...),
- * real-mode IVT delivery, #UD logging of unimplemented instructions.
+ * task gates (task.c), real-mode IVT delivery, #UD logging of
+ * unimplemented instructions.
  * Double/triple-fault escalation happens in interp_step. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,9 +142,12 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
     if (!desc_p(g))
         cpu_fault_err(c, EXC_NP, idt_err);
     if (type == 5) {
-        log_once(c, LOG_TASK_SWITCH, "task gate in IDT vector %d: task "
-                 "switches are not implemented: #UD", vector);
-        cpu_fault(c, EXC_UD);
+        /* A task gate: switch tasks, then push the error code (if any) on
+         * the new task's stack, sized by the new TSS (32-bit only). */
+        task_gate(c, g, TS_INT, ext, ret_eip);
+        if (has_err)
+            cpu_push(c, err, 4);
+        return;
     }
     bool gate32 = type & 8;
     int sz = gate32 ? 4 : 2;

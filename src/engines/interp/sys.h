@@ -100,7 +100,20 @@ void log_once(struct interp_cpu *c, unsigned key, const char *fmt, ...)
 /* Keys of log_once: opcodes (0..OP_COUNT-1), then these.  A key >=
  * LOG_NKEYS is never deduplicated (the caller does it). */
 enum { LOG_TASK_SWITCH = OP_COUNT, LOG_VM86, LOG_DR7, LOG_CR4, LOG_BAD_INSN,
+       LOG_FAULT_LOOP,
        LOG_NKEYS };
+
+/* ---- task.c: hardware task switches ---- */
+enum task_source { TS_JMP, TS_CALL, TS_IRET, TS_INT };
+/* Switch to the task whose TSS descriptor (GDT selector sel) is d; the old
+ * task resumes at ret_eip.  ext: the EXT bit for error codes. */
+void task_switch(struct interp_cpu *c, uint16_t sel, struct desc d,
+                 enum task_source src, uint32_t ext, uint32_t ret_eip);
+/* Through a task gate descriptor (its DPL and P already checked). */
+void task_gate(struct interp_cpu *c, struct desc gate, enum task_source src,
+               uint32_t ext, uint32_t ret_eip);
+/* iret with NT=1: back to the task in the current TSS's back link. */
+void task_return(struct interp_cpu *c);
 
 /* ---- io.c ---- */
 /* Check CPL/IOPL and the TSS I/O bitmap for ports [port, port+len). */
