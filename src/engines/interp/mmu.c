@@ -322,7 +322,10 @@ seg_linear_inl(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
         uint32_t upper = s->db ? 0xffffffffu : 0xffffu;
         if (off <= s->limit || off > upper || span > upper - off)
             seg_fault(c, seg);
-    } else if (off > s->limit || span > s->limit - off) {
+    } else if (off > s->limit ||
+               (s->limit != 0xffffffffu && span > s->limit - off)) {
+        /* In a 4 GiB segment an access whose offset wraps past
+         * 0xffffffff continues at offset 0 (docs/fidelity.md). */
         seg_fault(c, seg);
     }
     return (uint32_t)s->base + off;
