@@ -71,6 +71,7 @@ struct bt *bt_new(int ram_fd, uint64_t ram_size, struct machine *m)
         bt_free(b);
         return NULL;
     }
+    b->cpu.bt_engine = true; /* CPUID brand "popek bt", no SMAP */
     interp_cpu_init(&b->cpu, b->window, (uint32_t)ram_size, m);
     return b;
 }

@@ -24,8 +24,10 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
                      struct machine *m)
 {
     struct decode_cache *dc = c->dcache;
+    bool bt = c->bt_engine;
     memset(c, 0, sizeof(*c));
     c->dcache = dc;
+    c->bt_engine = bt;
     if (dc)
         dcache_flush(dc);
     dispatch_init();
@@ -49,6 +51,7 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
     c->pending_vector = -1;
     c->delivering = -1;
     c->tsc_offset = 0;
+    cpu_msr_reset(c);
     fpu_reset(c);
 }
 

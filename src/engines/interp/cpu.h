@@ -60,7 +60,8 @@ struct interp_cpu {
     uint8_t cpl;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t tsc_offset;
-    uint64_t apic_base, pat, misc_enable;
+    uint64_t apic_base, pat, misc_enable, efer, tsc_aux;
+    bool bt_engine;         /* run by bt (CPUID brand, SMAP); bt sets it */
     struct fpu_state fpu;
 
     /* Per-instruction. */

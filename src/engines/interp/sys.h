@@ -127,6 +127,13 @@ void ex_ins_outs(struct interp_cpu *c, const struct insn *i); /* 6C-6F */
 void cpu_cpuid(struct interp_cpu *c);
 bool cpu_rdmsr(struct interp_cpu *c, uint32_t msr, uint64_t *val);
 bool cpu_wrmsr(struct interp_cpu *c, uint32_t msr, uint64_t val);
+/* SMAP (and clac/stac) exist: on interp only (docs/fidelity.md). */
+static inline bool cpu_smap_supported(const struct interp_cpu *c)
+{
+    return !c->bt_engine;
+}
+/* MSR reset values (PAT, EFER, TSC_AUX), from interp_cpu_init. */
+void cpu_msr_reset(struct interp_cpu *c);
 
 /* ---- decode_cache.c ---- */
 /* Decoded instructions, direct-mapped by physical address.  Each entry

@@ -267,10 +267,46 @@ static void ex_grp6(struct interp_cpu *c, const struct insn *i)
 
 static void set_cr0(struct interp_cpu *c, uint32_t v);
 
+static void ex_rdtscp(struct interp_cpu *c)
+{
+    if ((c->cr4 & CR4_TSD) && (c->cr0 & CR0_PE) && c->cpl != 0)
+        cpu_fault_err(c, EXC_GP, 0);
+    uint64_t t = cpu_rdtsc(c);
+    uint64_t aux = 0;
+    cpu_rdmsr(c, 0xc0000103u, &aux);
+    c->r[R_EAX] = (uint32_t)t;
+    c->r[R_EDX] = (uint32_t)(t >> 32);
+    c->r[R_ECX] = (uint32_t)aux;
+}
+
+/* 0F 01 with mod == 3 and reg != 4/6: rdtscp, clac/stac; the others
+ * (monitor/mwait, xgetbv, vmx, swapgs ...) do not exist here: #UD. */
+static void ex_grp7_reg(struct interp_cpu *c, const struct insn *i)
+{
+    if (i->reg == 7 && i->rm == 1) {
+        ex_rdtscp(c);
+        return;
+    }
+    if (i->reg == 1 && (i->rm == 2 || i->rm == 3) && cpu_smap_supported(c)) {
+        /* clac / stac: CPL 0 only (also #UD in virtual-8086 mode) */
+        if (c->eflags & FLAG_VM)
+            cpu_undefined(c, i);
+        need_cpl0(c);
+        if (i->rm == 2)
+            c->eflags &= ~FLAG_AC;
+        else
+            c->eflags |= FLAG_AC;
+        return;
+    }
+    cpu_undefined(c, i);
+}
+
 static void ex_grp7(struct interp_cpu *c, const struct insn *i)
 {
-    if (i->mod == 3 && i->reg != 4 && i->reg != 6)
-        cpu_undefined(c, i);
+    if (i->mod == 3 && i->reg != 4 && i->reg != 6) {
+        ex_grp7_reg(c, i);
+        return;
+    }
     uint32_t am = i->addrsize == 2 ? 0xffff : 0xffffffffu;
     switch (i->reg) {
     case 0:
