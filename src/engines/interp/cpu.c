@@ -65,7 +65,7 @@ static int fetch_slow(struct interp_cpu *c, uint8_t *b, bool *limited)
     int n = room >= X86_MAX_INSN - 1 ? X86_MAX_INSN : (int)room + 1;
     *limited = n < X86_MAX_INSN;
     uint32_t lin0 = (uint32_t)cs->base + c->eip;
-    bool user = cpu_user(c);
+    int user = cpu_user(c);
     uint32_t pa = 0;
     for (int k = 0; k < n; k++) {
         uint32_t lin = lin0 + (uint32_t)k;
@@ -89,7 +89,8 @@ static const struct insn *fetch_decode(struct interp_cpu *c,
     uint32_t lin = (uint32_t)cs->base + eip;
     const struct tlb_entry *t = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
     uint32_t pa;
-    if (t->vpage == ((lin & ~0xfffu) | 1) && (t->user_ok || !cpu_user(c)))
+    if (t->vpage == ((lin & ~0xfffu) | 1) &&
+        tlb_priv_ok(c, t->user_ok, cpu_user(c), CR4_SMEP))
         pa = t->ppage | (lin & 0xfff);
     else
         pa = mmu_translate(c, lin, ACC_FETCH, cpu_user(c));

@@ -24,6 +24,20 @@
 struct machine;
 struct decode_cache;
 
+/* CR4 bits beyond core/cpu_state.h's. */
+#ifndef CR4_OSXMMEXCPT
+#define CR4_OSXMMEXCPT (1u << 10)
+#endif
+#ifndef CR4_UMIP
+#define CR4_UMIP (1u << 11)
+#endif
+#ifndef CR4_SMEP
+#define CR4_SMEP (1u << 20)
+#endif
+#ifndef CR4_SMAP
+#define CR4_SMAP (1u << 21)
+#endif
+
 /* Exception vectors. */
 enum {
     EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,

@@ -98,7 +98,7 @@ static void deliver_real(struct interp_cpu *c, int vector, uint32_t ret_eip)
  * segment described by ss (base, limit, B) and return the new sp. */
 static uint32_t push_frame(struct interp_cpu *c, const struct seg_reg *ss,
                            uint32_t sp, const uint32_t *w, int n, int size,
-                           uint32_t fault_err, bool user)
+                           uint32_t fault_err, int user)
 {
     uint32_t mask = ss->db ? 0xffffffffu : 0xffffu;
     uint32_t len = (uint32_t)(n * size);
@@ -217,7 +217,7 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
             w[n++] = err;
         const struct seg_reg *ss = &c->seg[SEG_SS];
         uint32_t sp = push_frame(c, ss, c->r[R_ESP], w, n, sz, ext,
-                                 c->cpl == 3);
+                                 cpu_user(c));
         desc_set_accessed(c, sel, &cd);
         uint32_t m = stack_mask(c);
         c->r[R_ESP] = (c->r[R_ESP] & ~m) | sp;

@@ -1,8 +1,9 @@
 /* msr_cpuid.c - the interpreter's CPU identity and model-specific
  * registers.  CPUID describes a GenuineIntel family 6 part with exactly
  * the features the interpreter implements (and bt, which runs on it):
- * FPU PSE TSC MSR CX8 SEP PGE CMOV PAT CLFSH FXSR (+ SSE/SSE2/SMEP/UMIP ...
- * as feat_*() say), no PAE (so no NX), cache leaves 2 and 4, an invariant
+ * FPU PSE TSC MSR CX8 SEP PGE CMOV PAT CLFSH FXSR (+ SSE/SSE2 as
+ * feat1_*() say), SMEP, UMIP, SMAP (interp only: bt's kernel view maps
+ * user pages), no PAE (so no NX), cache leaves 2 and 4, an invariant
  * TSC whose rate (1 GHz of host time) leaves 0x15/0x16 state, RDTSCP, and
  * a brand string naming the engine ("popek interp" or "popek bt").  The
  * local APIC bits (CPUID.1:EDX.APIC, ECX.TSC-deadline) are reported only
@@ -97,8 +98,8 @@ static bool have_tsc_deadline(struct interp_cpu *c)
 /* Features implemented by later parts of the interpreter. */
 #define INTERP_SSE_FEATURES 0u
 #define INTERP_SSE3_FEATURES 0u
-#define INTERP_LEAF7_EBX(c) 0u
-#define INTERP_LEAF7_ECX 0u
+#define INTERP_LEAF7_EBX(c) (F7B_SMEP | (cpu_smap_supported(c) ? F7B_SMAP : 0))
+#define INTERP_LEAF7_ECX F7C_UMIP
 
 static uint32_t feat1_edx(struct interp_cpu *c)
 {
