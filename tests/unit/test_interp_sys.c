@@ -158,8 +158,9 @@ static void test_cpuid(void)
     uint32_t want = (1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) |
                     (1u << 11) | (1u << 13) | (1u << 15) | (1u << 3);
     CHECKF((c->r[2] & want) == want, "features %#x", c->r[2]);
-    CHECKF(!(c->r[2] & ((1u << 6) | (1u << 9) | (1u << 25))),
-           "PAE/APIC/SSE must be off: %#x", c->r[2]);
+    CHECKF(!(c->r[2] & ((1u << 6) | (1u << 9) | (1u << 23))),
+           "PAE/APIC/MMX must be off: %#x", c->r[2]);
+    CHECKF((c->r[2] & (3u << 25)) == (3u << 25), "SSE SSE2 on: %#x", c->r[2]);
     c->r[0] = 0x80000000u;
     step_at(CODE, cpuid, 2);
     CHECK(c->r[0] == 0x80000008u);

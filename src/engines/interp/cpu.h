@@ -182,6 +182,10 @@ typedef void (*exec_fn)(struct interp_cpu *c, const struct insn *i);
 void exec_user_init(exec_fn *tab);
 void exec_sys_init(exec_fn *tab);
 
+/* SSE levels the host runs (so the interpreter implements): bit 0 SSE,
+ * 1 SSE2, 2 SSE3, 3 SSSE3 (user side implements, exec_sse.c). */
+uint32_t sse_host_features(void);
+
 /* x87: FNINIT state, used at reset (user side implements). */
 void fpu_reset(struct interp_cpu *c);
 

@@ -1,8 +1,8 @@
 /* msr_cpuid.c - the interpreter's CPU identity and model-specific
  * registers.  CPUID describes a GenuineIntel family 6 part with exactly
  * the features the interpreter implements (and bt, which runs on it):
- * FPU PSE TSC MSR CX8 SEP PGE CMOV PAT CLFSH FXSR (+ SSE/SSE2 as
- * feat1_*() say), SMEP, UMIP, SMAP (interp only: bt's kernel view maps
+ * FPU PSE TSC MSR CX8 SEP PGE CMOV PAT CLFSH FXSR SSE SSE2 SSE3 SSSE3 (the
+ * SSE levels the host has: exec_sse.c runs host instructions), no MMX, SMEP, UMIP, SMAP (interp only: bt's kernel view maps
  * user pages), no PAE (so no NX), cache leaves 2 and 4, an invariant
  * TSC whose rate (1 GHz of host time) leaves 0x15/0x16 state, RDTSCP, and
  * a brand string naming the engine ("popek interp" or "popek bt").  The
@@ -95,9 +95,13 @@ static bool have_tsc_deadline(struct interp_cpu *c)
 #define X1D_RDTSCP (1u << 27)
 #define X7D_INVTSC (1u << 8)
 
-/* Features implemented by later parts of the interpreter. */
-#define INTERP_SSE_FEATURES 0u
-#define INTERP_SSE3_FEATURES 0u
+/* SSE levels: those the host runs (exec_sse.c runs host instructions). */
+#define INTERP_SSE_FEATURES                                                 \
+    ((sse_host_features() & 1 ? F1D_SSE : 0) |                              \
+     (sse_host_features() & 2 ? F1D_SSE2 : 0))
+#define INTERP_SSE3_FEATURES                                                \
+    ((sse_host_features() & 4 ? F1C_SSE3 : 0) |                             \
+     (sse_host_features() & 8 ? F1C_SSSE3 : 0))
 #define INTERP_LEAF7_EBX(c) (F7B_SMEP | (cpu_smap_supported(c) ? F7B_SMAP : 0))
 #define INTERP_LEAF7_ECX F7C_UMIP
 

@@ -386,7 +386,7 @@ static void ex_lar_lsl(struct interp_cpu *c, const struct insn *i)
 #define CR0_VALID (CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE |   \
                    CR0_WP | CR0_AM | CR0_NW | CR0_CD | CR0_PG)
 #define CR4_VALID (CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_OSFXSR |    \
-                   CR4_UMIP | CR4_SMEP | CR4_SMAP)
+                   CR4_OSXMMEXCPT | CR4_UMIP | CR4_SMEP | CR4_SMAP)
 
 static void set_cr0(struct interp_cpu *c, uint32_t v)
 {
