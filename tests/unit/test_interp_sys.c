@@ -488,6 +488,37 @@ static void test_double_triple_fault(void)
     CHECK(step_at(CODE, ld, 6) == -2); /* #PF, #PF -> #DF, #PF -> triple */
 }
 
+/* Table 6-5 corners: contributory then #PF is serial (the #PF is
+ * delivered, no #DF); a chain that never converges (#UD whose delivery
+ * raises #UD: interrupts from virtual-8086 mode, refused) ends as a
+ * shutdown instead of looping inside the instruction. */
+static void test_fault_chains(void)
+{
+    setup();
+    /* #GP (bad ds) whose delivery #PFs: the IDT entry for 13 lies in a
+     * page that is not present; #PF's own entry is fine. */
+    for (uint32_t i = 0; i < 1024; i++)
+        put32(PT + 4 * i, (i << 12) | 3);
+    put32(PD, PT | 3);
+    c->cr3 = PD;
+    c->cr0 |= CR0_PG;
+    static const uint8_t mov_ds_ax[] = {0x8e, 0xd8};
+    c->r[0] = 0x1000;
+    c->idt.base = 0x2fff8 - 8 * EXC_GP;     /* entry 13 at 0x2fff8 */
+    memcpy(ram + 0x30000, ram + IDT + 8 * EXC_PF, 8); /* entry 14 */
+    put32(PT + 4 * 0x2f, 0);                /* 0x2f000 not present */
+    CHECK(step_at(CODE, mov_ds_ax, 2) == EXC_PF);
+    CHECKF(c->cr2 == 0x2fff8, "cr2 %#x", c->cr2);
+    CHECK(c->exc_count[EXC_DF] == 0);
+    /* VM86: every delivery is refused with #UD: bounded, then shutdown. */
+    setup();
+    c->eflags |= FLAG_VM;
+    static const uint8_t ud2[] = {0x0f, 0x0b};
+    CHECK(step_at(CODE, ud2, 2) == -2);
+    CHECKF(c->exc_count[EXC_UD] >= 2 && c->exc_count[EXC_UD] <= 16,
+           "#UD deliveries %llu", (unsigned long long)c->exc_count[EXC_UD]);
+}
+
 static void setup_paging(void)
 {
     setup();
@@ -755,6 +786,7 @@ int main(void)
     RUN(test_far_transfers);
     RUN(test_call_gate_params);
     RUN(test_double_triple_fault);
+    RUN(test_fault_chains);
     RUN(test_paging);
     RUN(test_sysenter);
     RUN(test_descriptor_queries);
