@@ -111,6 +111,9 @@ static uint32_t push_frame(struct interp_cpu *c, const struct seg_reg *ss,
     if (bad)
         cpu_fault_err(c, EXC_SS, fault_err);
     uint32_t base = (uint32_t)ss->base;
+    /* The first word pushed is the highest: a fault there reports its
+     * address in CR2, as hardware pushing word by word does. */
+    mmu_translate(c, base + ((sp - (uint32_t)size) & mask), ACC_WRITE, user);
     lin_check_write(c, base + lo, len, user);
     uint32_t p = (sp - len) & mask;
     for (int k = n - 1; k >= 0; k--) {
