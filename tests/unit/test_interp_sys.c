@@ -158,11 +158,12 @@ static void test_cpuid(void)
     uint32_t want = (1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) |
                     (1u << 11) | (1u << 13) | (1u << 15) | (1u << 3);
     CHECKF((c->r[2] & want) == want, "features %#x", c->r[2]);
-    CHECKF(!(c->r[2] & ((1u << 6) | (1u << 9) | (1u << 25))),
-           "PAE/APIC/SSE must be off: %#x", c->r[2]);
+    CHECKF(!(c->r[2] & ((1u << 6) | (1u << 9) | (1u << 23))),
+           "PAE/APIC/MMX must be off: %#x", c->r[2]);
+    CHECKF((c->r[2] & (3u << 25)) == (3u << 25), "SSE SSE2 on: %#x", c->r[2]);
     c->r[0] = 0x80000000u;
     step_at(CODE, cpuid, 2);
-    CHECK(c->r[0] == 0x80000004u);
+    CHECK(c->r[0] == 0x80000008u);
     c->r[0] = 0x80000002u;
     step_at(CODE, cpuid, 2);
     char brand[17] = {0};
@@ -198,6 +199,92 @@ static void test_msr(void)
     step_at(CODE, wr, 2);
     step_at(CODE, rdtsc, 2);
     CHECKF(c->r[2] == 5, "tsc high %u after wrmsr", c->r[2]);
+}
+
+static uint32_t cpuid_reg(uint32_t leaf, uint32_t sub, int reg)
+{
+    static const uint8_t cpuid[] = {0x0f, 0xa2};
+    c->r[0] = leaf;
+    c->r[1] = sub;
+    step_at(CODE, cpuid, 2);
+    return c->r[reg];
+}
+
+/* The leaves guests probe: cache (2, 4), TSC rate (0x15, 0x16), invariant
+ * TSC, RDTSCP, no NX; the brand names the engine. */
+static void test_cpuid_leaves(void)
+{
+    setup();
+    CHECK(cpuid_reg(0, 0, 0) >= 0x16);
+    CHECKF((cpuid_reg(2, 0, 0) & 0xff) == 1, "leaf 2 iterations");
+    uint32_t a = cpuid_reg(4, 0, 0), b = c->r[3], cc = c->r[1];
+    CHECKF((a & 0x1f) == 1 && ((a >> 5) & 7) == 1, "leaf 4.0: L1 data %#x", a);
+    uint32_t size = ((b >> 22) + 1) * (((b >> 12) & 0x3ff) + 1) *
+                    ((b & 0xfff) + 1) * (cc + 1);
+    CHECKF(size == 32768, "L1D size %u", size);
+    CHECK((cpuid_reg(4, 3, 0) & 0x1f) == 0);  /* no fourth cache */
+    uint32_t den = cpuid_reg(0x15, 0, 0), num = c->r[3], crystal = c->r[1];
+    CHECKF(den && (uint64_t)crystal * num / den == 1000000000ull,
+           "leaf 0x15: TSC %u * %u / %u", crystal, num, den);
+    CHECKF(cpuid_reg(0x16, 0, 0) == 1000, "leaf 0x16 base MHz %u", c->r[0]);
+    CHECK(cpuid_reg(0x80000007u, 0, 2) & (1u << 8));   /* invariant TSC */
+    uint32_t x1 = cpuid_reg(0x80000001u, 0, 2);
+    CHECK(x1 & (1u << 27));                           /* RDTSCP */
+    CHECK(!(x1 & (1u << 20)));                        /* no NX */
+    CHECK(!(cpuid_reg(1, 0, 2) & (1u << 9)));  /* no machine: no APIC */
+    CHECK(cpuid_reg(1, 0, 2) & (1u << 16));    /* PAT */
+    c->bt_engine = true;
+    cpuid_reg(0x80000002u, 0, 0);
+    char brand[17] = {0};
+    memcpy(brand, &c->r[0], 4);
+    memcpy(brand + 4, &c->r[3], 4);
+    memcpy(brand + 8, &c->r[1], 4);
+    memcpy(brand + 12, &c->r[2], 4);
+    CHECKF(!strcmp(brand, "popek bt"), "bt brand '%s'", brand);
+    c->bt_engine = false;
+}
+
+static int msr_write(uint32_t msr, uint64_t v)
+{
+    static const uint8_t wr[] = {0x0f, 0x30};
+    c->r[4] = STACK0;
+    c->r[1] = msr;
+    c->r[0] = (uint32_t)v;
+    c->r[2] = (uint32_t)(v >> 32);
+    return step_at(CODE, wr, 2);
+}
+
+static uint64_t msr_read(uint32_t msr)
+{
+    static const uint8_t rd[] = {0x0f, 0x32};
+    c->r[1] = msr;
+    c->r[0] = c->r[2] = 0xdead;
+    CHECK(step_at(CODE, rd, 2) == -1);
+    return (uint64_t)c->r[2] << 32 | c->r[0];
+}
+
+/* PAT (reset value, reserved types), EFER (SCE only), TSC_AUX + rdtscp. */
+static void test_msr_more(void)
+{
+    setup();
+    CHECK(msr_read(0x277) == 0x0007040600070406ull);
+    CHECK(msr_write(0x277, 0x0001040600070406ull) == -1);
+    CHECK(msr_read(0x277) == 0x0001040600070406ull);
+    CHECK(msr_write(0x277, 0x0002040600070406ull) == EXC_GP);  /* type 2 */
+    CHECK(msr_write(0x277, 0x0800000000000000ull) == EXC_GP);  /* type 8 */
+    CHECK(msr_read(0x277) == 0x0001040600070406ull);
+    CHECK(msr_read(0xc0000080u) == 0);
+    CHECK(msr_write(0xc0000080u, 1) == -1);                    /* SCE */
+    CHECK(msr_read(0xc0000080u) == 1);
+    CHECK(msr_write(0xc0000080u, 1u << 11) == EXC_GP);         /* NXE */
+    CHECK(msr_write(0xc0000080u, 1u << 8) == EXC_GP);          /* LME */
+    CHECK(msr_write(0xc0000103u, 0x1234) == -1);
+    CHECK(msr_write(0xc0000103u, 1ull << 32) == EXC_GP);
+    static const uint8_t rdtscp[] = {0x0f, 0x01, 0xf9};
+    c->r[1] = 0;
+    CHECK(step_at(CODE, rdtscp, 3) == -1);
+    CHECKF(c->r[1] == 0x1234, "rdtscp ecx %#x", c->r[1]);
+    CHECK(c->eip == CODE + 3);
 }
 
 static void test_gp_selectors(void)
@@ -399,6 +486,37 @@ static void test_double_triple_fault(void)
     c->r[4] = STACK0;      /* 0x9000: pushes go to 0x8ffx */
     static const uint8_t ld[] = {0x8b, 0x05, 0, 0, 0x40, 0}; /* [0x400000] */
     CHECK(step_at(CODE, ld, 6) == -2); /* #PF, #PF -> #DF, #PF -> triple */
+}
+
+/* Table 6-5 corners: contributory then #PF is serial (the #PF is
+ * delivered, no #DF); a chain that never converges (#UD whose delivery
+ * raises #UD: interrupts from virtual-8086 mode, refused) ends as a
+ * shutdown instead of looping inside the instruction. */
+static void test_fault_chains(void)
+{
+    setup();
+    /* #GP (bad ds) whose delivery #PFs: the IDT entry for 13 lies in a
+     * page that is not present; #PF's own entry is fine. */
+    for (uint32_t i = 0; i < 1024; i++)
+        put32(PT + 4 * i, (i << 12) | 3);
+    put32(PD, PT | 3);
+    c->cr3 = PD;
+    c->cr0 |= CR0_PG;
+    static const uint8_t mov_ds_ax[] = {0x8e, 0xd8};
+    c->r[0] = 0x1000;
+    c->idt.base = 0x2fff8 - 8 * EXC_GP;     /* entry 13 at 0x2fff8 */
+    memcpy(ram + 0x30000, ram + IDT + 8 * EXC_PF, 8); /* entry 14 */
+    put32(PT + 4 * 0x2f, 0);                /* 0x2f000 not present */
+    CHECK(step_at(CODE, mov_ds_ax, 2) == EXC_PF);
+    CHECKF(c->cr2 == 0x2fff8, "cr2 %#x", c->cr2);
+    CHECK(c->exc_count[EXC_DF] == 0);
+    /* VM86: every delivery is refused with #UD: bounded, then shutdown. */
+    setup();
+    c->eflags |= FLAG_VM;
+    static const uint8_t ud2[] = {0x0f, 0x0b};
+    CHECK(step_at(CODE, ud2, 2) == -2);
+    CHECKF(c->exc_count[EXC_UD] >= 2 && c->exc_count[EXC_UD] <= 16,
+           "#UD deliveries %llu", (unsigned long long)c->exc_count[EXC_UD]);
 }
 
 static void setup_paging(void)
@@ -660,12 +778,15 @@ int main(void)
     RUN(test_init_state);
     RUN(test_cpuid);
     RUN(test_msr);
+    RUN(test_cpuid_leaves);
+    RUN(test_msr_more);
     RUN(test_gp_selectors);
     RUN(test_ring_transitions);
     RUN(test_io_permission);
     RUN(test_far_transfers);
     RUN(test_call_gate_params);
     RUN(test_double_triple_fault);
+    RUN(test_fault_chains);
     RUN(test_paging);
     RUN(test_sysenter);
     RUN(test_descriptor_queries);

@@ -71,6 +71,7 @@ struct bt *bt_new(int ram_fd, uint64_t ram_size, struct machine *m)
         bt_free(b);
         return NULL;
     }
+    b->cpu.bt_engine = true; /* CPUID brand "popek bt", no SMAP */
     interp_cpu_init(&b->cpu, b->window, (uint32_t)ram_size, m);
     return b;
 }
@@ -266,6 +267,12 @@ static struct bt_frag *frag_at(struct bt *b, uint32_t eip)
 {
     uint32_t pa;
     if (!bt_walk(b, eip, b->cpu.cpl == 3, false, &pa) || pa >= b->ram_size)
+        return NULL;
+    /* SMEP: a supervisor fetch from a user page faults: leave it to the
+     * interpreter (which raises the #PF) */
+    uint32_t upa;
+    if (b->cpu.cpl < 3 && (b->cpu.cr4 & CR4_SMEP) && bt_paging(&b->cpu) &&
+        bt_walk(b, eip, true, false, &upa))
         return NULL;
     bt_touch(b, eip);
     unsigned mode = bt_mode_word(&b->cpu);

@@ -372,7 +372,9 @@ void bt_shadow_sync(struct bt *b)
     const struct interp_cpu *c = &b->cpu;
     const uint32_t cr0_bits = CR0_PG | CR0_WP | CR0_PE;
     const uint32_t cr4_bits = CR4_PSE | CR4_PAE | CR4_PGE;
-    if (b->sh_valid && ((c->cr0 ^ b->sh_cr0) & CR0_PG)) {
+    if (b->sh_valid && (((c->cr0 ^ b->sh_cr0) & CR0_PG) ||
+                        ((c->cr4 ^ b->sh_cr4) & CR4_SMEP))) {
+        /* (SMEP: fragments made without it may run from user pages) */
         /* chains and fragments were made for the other address space */
         b->st.mode_switches++;
         bt_tc_flush(b);

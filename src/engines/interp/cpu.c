@@ -24,8 +24,10 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
                      struct machine *m)
 {
     struct decode_cache *dc = c->dcache;
+    bool bt = c->bt_engine;
     memset(c, 0, sizeof(*c));
     c->dcache = dc;
+    c->bt_engine = bt;
     if (dc)
         dcache_flush(dc);
     dispatch_init();
@@ -49,6 +51,7 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
     c->pending_vector = -1;
     c->delivering = -1;
     c->tsc_offset = 0;
+    cpu_msr_reset(c);
     fpu_reset(c);
 }
 
@@ -62,7 +65,7 @@ static int fetch_slow(struct interp_cpu *c, uint8_t *b, bool *limited)
     int n = room >= X86_MAX_INSN - 1 ? X86_MAX_INSN : (int)room + 1;
     *limited = n < X86_MAX_INSN;
     uint32_t lin0 = (uint32_t)cs->base + c->eip;
-    bool user = cpu_user(c);
+    int user = cpu_user(c);
     uint32_t pa = 0;
     for (int k = 0; k < n; k++) {
         uint32_t lin = lin0 + (uint32_t)k;
@@ -86,7 +89,8 @@ static const struct insn *fetch_decode(struct interp_cpu *c,
     uint32_t lin = (uint32_t)cs->base + eip;
     const struct tlb_entry *t = &c->tlb[(lin >> 12) & (TLB_SIZE - 1)];
     uint32_t pa;
-    if (t->vpage == ((lin & ~0xfffu) | 1) && (t->user_ok || !cpu_user(c)))
+    if (t->vpage == ((lin & ~0xfffu) | 1) &&
+        tlb_priv_ok(c, t->user_ok, cpu_user(c), CR4_SMEP))
         pa = t->ppage | (lin & 0xfff);
     else
         pa = mmu_translate(c, lin, ACC_FETCH, cpu_user(c));
@@ -135,6 +139,8 @@ static const struct insn *fetch_decode(struct interp_cpu *c,
     c->eip = code32 ? next : (next & 0xffff);
     return ip;
 }
+
+#define MAX_NESTED_FAULTS 16
 
 static bool contributory(int v)
 {
@@ -190,7 +196,12 @@ step_body(struct interp_cpu *c)
 }
 
 /* A fault unwound to the dispatch loop: undo the instruction and decide
- * what to deliver (the fault, #DF, or nothing on a triple fault: false). */
+ * what to deliver (the fault, #DF, or nothing on a triple fault: false).
+ * Intel SDM vol. 3 table 6-5, with prev the exception being delivered:
+ *   prev benign (or an interrupt): the new fault is delivered serially;
+ *   prev contributory: a contributory fault -> #DF, a #PF -> serially;
+ *   prev #PF: a contributory fault or a #PF -> #DF;
+ *   prev #DF: any fault -> shutdown (a triple fault). */
 static bool fault_escalate(struct interp_cpu *c)
 {
     int vec = c->fault_vector;
@@ -198,7 +209,7 @@ static bool fault_escalate(struct interp_cpu *c)
     c->r[R_ESP] = c->insn_esp;
     int prev = c->delivering;
     if (prev >= 0) {
-        if (prev == EXC_DF && (contributory(vec) || vec == EXC_PF)) {
+        if (prev == EXC_DF) {
             c->delivering = -1;
             return false;
         }
@@ -227,7 +238,18 @@ static void fault_deliver(struct interp_cpu *c)
  * fault as deliveries fault).  Returns the vector delivered, or -2. */
 static int deliver_unwound_fault(struct interp_cpu *c)
 {
-    for (;;) {
+    /* Table 6-5 ends every chain within a few deliveries (a benign, a
+     * contributory, a #PF, #DF, shutdown); a longer one can only come
+     * from events the interpreter refuses with #UD (virtual-8086 mode):
+     * end it as a shutdown rather than loop inside one instruction. */
+    for (volatile int n = 0;; n++) {
+        if (n == MAX_NESTED_FAULTS) {
+            log_once(c, LOG_FAULT_LOOP, "%d nested faults while delivering "
+                     "an exception (last: vector %d): shutdown",
+                     (int)n, c->fault_vector);
+            c->delivering = -1;
+            return -2;
+        }
         if (!fault_escalate(c))
             return -2;
         if (setjmp(c->fault_jmp) == 0) {

@@ -24,6 +24,20 @@
 struct machine;
 struct decode_cache;
 
+/* CR4 bits beyond core/cpu_state.h's. */
+#ifndef CR4_OSXMMEXCPT
+#define CR4_OSXMMEXCPT (1u << 10)
+#endif
+#ifndef CR4_UMIP
+#define CR4_UMIP (1u << 11)
+#endif
+#ifndef CR4_SMEP
+#define CR4_SMEP (1u << 20)
+#endif
+#ifndef CR4_SMAP
+#define CR4_SMAP (1u << 21)
+#endif
+
 /* Exception vectors. */
 enum {
     EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
@@ -60,7 +74,8 @@ struct interp_cpu {
     uint8_t cpl;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t tsc_offset;
-    uint64_t apic_base, pat, misc_enable;
+    uint64_t apic_base, pat, misc_enable, efer, tsc_aux;
+    bool bt_engine;         /* run by bt (CPUID brand, SMAP); bt sets it */
     struct fpu_state fpu;
 
     /* Per-instruction. */
@@ -167,6 +182,10 @@ typedef void (*exec_fn)(struct interp_cpu *c, const struct insn *i);
  * the system ones (and may override). */
 void exec_user_init(exec_fn *tab);
 void exec_sys_init(exec_fn *tab);
+
+/* SSE levels the host runs (so the interpreter implements): bit 0 SSE,
+ * 1 SSE2, 2 SSE3, 3 SSSE3 (user side implements, exec_sse.c). */
+uint32_t sse_host_features(void);
 
 /* x87: FNINIT state, used at reset (user side implements). */
 void fpu_reset(struct interp_cpu *c);

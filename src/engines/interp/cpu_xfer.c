@@ -22,6 +22,7 @@ void interp_cpu_get_state(const struct interp_cpu *c, struct cpu_state *s)
     s->cr2 = c->cr2;
     s->cr3 = c->cr3;
     s->cr4 = c->cr4;
+    s->efer = c->efer;
     s->sysenter_cs = c->sysenter_cs;
     s->sysenter_esp = c->sysenter_esp;
     s->sysenter_eip = c->sysenter_eip;
@@ -47,6 +48,7 @@ int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
     c->cr2 = (uint32_t)s->cr2;
     c->cr3 = (uint32_t)s->cr3;
     c->cr4 = (uint32_t)s->cr4;
+    c->efer = s->efer & EFER_SCE;
     c->sysenter_cs = s->sysenter_cs;
     c->sysenter_esp = s->sysenter_esp;
     c->sysenter_eip = s->sysenter_eip;

@@ -1,7 +1,8 @@
 /* exceptions.c - raising faults (longjmp back to interp_step, see cpu.c)
  * and delivering events through the guest IDT: interrupt and trap gates,
  * same privilege or to an inner ring through the TSS stack (SS0:ESP0 ...),
- * real-mode IVT delivery, #UD logging of unimplemented instructions.
+ * task gates (task.c), real-mode IVT delivery, #UD logging of
+ * unimplemented instructions.
  * Double/triple-fault escalation happens in interp_step. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,7 +98,7 @@ static void deliver_real(struct interp_cpu *c, int vector, uint32_t ret_eip)
  * segment described by ss (base, limit, B) and return the new sp. */
 static uint32_t push_frame(struct interp_cpu *c, const struct seg_reg *ss,
                            uint32_t sp, const uint32_t *w, int n, int size,
-                           uint32_t fault_err, bool user)
+                           uint32_t fault_err, int user)
 {
     uint32_t mask = ss->db ? 0xffffffffu : 0xffffu;
     uint32_t len = (uint32_t)(n * size);
@@ -110,6 +111,9 @@ static uint32_t push_frame(struct interp_cpu *c, const struct seg_reg *ss,
     if (bad)
         cpu_fault_err(c, EXC_SS, fault_err);
     uint32_t base = (uint32_t)ss->base;
+    /* The first word pushed is the highest: a fault there reports its
+     * address in CR2, as hardware pushing word by word does. */
+    mmu_translate(c, base + ((sp - (uint32_t)size) & mask), ACC_WRITE, user);
     lin_check_write(c, base + lo, len, user);
     uint32_t p = (sp - len) & mask;
     for (int k = n - 1; k >= 0; k--) {
@@ -141,9 +145,12 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
     if (!desc_p(g))
         cpu_fault_err(c, EXC_NP, idt_err);
     if (type == 5) {
-        log_once(c, LOG_TASK_SWITCH, "task gate in IDT vector %d: task "
-                 "switches are not implemented: #UD", vector);
-        cpu_fault(c, EXC_UD);
+        /* A task gate: switch tasks, then push the error code (if any) on
+         * the new task's stack, sized by the new TSS (32-bit only). */
+        task_gate(c, g, TS_INT, ext, ret_eip);
+        if (has_err)
+            cpu_push(c, err, 4);
+        return;
     }
     bool gate32 = type & 8;
     int sz = gate32 ? 4 : 2;
@@ -213,7 +220,7 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
             w[n++] = err;
         const struct seg_reg *ss = &c->seg[SEG_SS];
         uint32_t sp = push_frame(c, ss, c->r[R_ESP], w, n, sz, ext,
-                                 c->cpl == 3);
+                                 cpu_user(c));
         desc_set_accessed(c, sel, &cd);
         uint32_t m = stack_mask(c);
         c->r[R_ESP] = (c->r[R_ESP] & ~m) | sp;

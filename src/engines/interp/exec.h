@@ -180,6 +180,8 @@ void ex_far_indirect(struct interp_cpu *c, const struct insn *i, bool call);
 H(ex_movs); H(ex_cmps); H(ex_stos); H(ex_lods); H(ex_scas);
 /* exec_x87.c */
 H(ex_x87); H(ex_fwait); H(ex_fxsave_grp);
+/* exec_sse.c: registers the SSE..SSSE3 handlers with reg(). */
+void exec_sse_init(exec_fn *tab, void (*reg)(exec_fn *, unsigned, exec_fn));
 #undef H
 
 #endif

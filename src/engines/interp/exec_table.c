@@ -159,4 +159,5 @@ void exec_user_init(exec_fn *tab)
     reg_range(tab, 0x1c0, 0x1c1, ex_xadd);
     reg(tab, 0x1c7, ex_cmpxchg8b);
     reg_range(tab, 0x1c8, 0x1cf, ex_bswap);
+    exec_sse_init(tab, reg); /* SSE..SSSE3, 0F AE (replaces fxsave_grp) */
 }

@@ -307,8 +307,8 @@ static void fldenv(struct interp_cpu *c, const struct insn *i, bool rstor)
 enum { MEM_NONE, MEM_LOAD, MEM_STORE, MEM_C, MEM_UD };
 struct memform { uint8_t kind, size; };
 
-/* [opcode & 7][reg] for mod != 3.  FISTTP (DB/DD/DF /1) is SSE3, which
- * CPUID does not report: #UD, as on the P6 we claim to be. */
+/* [opcode & 7][reg] for mod != 3.  FISTTP (DB/DD/DF /1) is SSE3: #UD
+ * unless the host (and so CPUID) has SSE3. */
 static const struct memform mem_forms[8][8] = {
     /* D8 */ { {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},
                {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4} },
@@ -316,15 +316,15 @@ static const struct memform mem_forms[8][8] = {
                {MEM_C,0},{MEM_C,0},{MEM_C,0},{MEM_C,0} },
     /* DA */ { {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},
                {MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4},{MEM_LOAD,4} },
-    /* DB */ { {MEM_LOAD,4},{MEM_UD,0},{MEM_STORE,4},{MEM_STORE,4},
+    /* DB */ { {MEM_LOAD,4},{MEM_STORE,4},{MEM_STORE,4},{MEM_STORE,4},
                {MEM_UD,0},{MEM_LOAD,10},{MEM_UD,0},{MEM_STORE,10} },
     /* DC */ { {MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8},
                {MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8},{MEM_LOAD,8} },
-    /* DD */ { {MEM_LOAD,8},{MEM_UD,0},{MEM_STORE,8},{MEM_STORE,8},
+    /* DD */ { {MEM_LOAD,8},{MEM_STORE,8},{MEM_STORE,8},{MEM_STORE,8},
                {MEM_C,0},{MEM_UD,0},{MEM_C,0},{MEM_C,0} },
     /* DE */ { {MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2},
                {MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2},{MEM_LOAD,2} },
-    /* DF */ { {MEM_LOAD,2},{MEM_UD,0},{MEM_STORE,2},{MEM_STORE,2},
+    /* DF */ { {MEM_LOAD,2},{MEM_STORE,2},{MEM_STORE,2},{MEM_STORE,2},
                {MEM_LOAD,10},{MEM_LOAD,8},{MEM_STORE,10},{MEM_STORE,8} },
 };
 
@@ -450,8 +450,9 @@ void ex_x87(struct interp_cpu *c, const struct insn *i)
         return;
     }
     struct memform f = mem_forms[opc][i->reg];
-    if (f.kind == MEM_UD)
-        cpu_undefined(c, i);
+    if (f.kind == MEM_UD || (i->reg == 1 && opc != 1 && opc & 1 &&
+                             !(sse_host_features() & 4)))
+        cpu_undefined(c, i); /* (fisttp needs SSE3) */
     uint32_t ea = insn_ea(c, i);
     uint32_t ea2 = addr_wrap(i, ea + 8);
     if (f.kind == MEM_LOAD) {

@@ -11,6 +11,7 @@
 #define PF_P 1u
 #define PF_W 2u
 #define PF_U 4u
+#define PF_I 16u
 
 /* ---- physical memory ---- */
 
@@ -87,12 +88,22 @@ _Noreturn static void page_fault(struct interp_cpu *c, uint32_t lin,
     cpu_fault_err(c, EXC_PF, err);
 }
 
-/* Would an access with these page rights fault? */
+/* Would an access with these page rights fault?  priv: PRIV_*.
+ * Supervisor accesses to user pages: SMEP forbids fetches; SMAP forbids
+ * data accesses that are implicit, or explicit with EFLAGS.AC=0. */
 static inline bool rights_ok(const struct interp_cpu *c, bool u, bool w,
-                             enum access acc, bool user)
+                             enum access acc, int priv)
 {
+    bool user = priv == PRIV_USER;
     if (user && !u)
         return false;
+    if (!user && u && (c->cr4 & (CR4_SMEP | CR4_SMAP))) {
+        if (acc == ACC_FETCH ? (c->cr4 & CR4_SMEP) != 0
+                             : (c->cr4 & CR4_SMAP) &&
+                                   (priv == PRIV_SYS ||
+                                    !(c->eflags & FLAG_AC)))
+            return false;
+    }
     if (acc == ACC_WRITE && !w && (user || (c->cr0 & CR0_WP)))
         return false;
     return true;
@@ -101,14 +112,16 @@ static inline bool rights_ok(const struct interp_cpu *c, bool u, bool w,
 /* Walk the page tables for lin into *t.  probe: never fault nor write A/D
  * bits (return false instead). */
 static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
-                 bool user, bool probe, struct tlb_entry *out)
+                 int priv, bool probe, struct tlb_entry *out)
 {
+    bool user = priv == PRIV_USER;
     struct tlb_entry t = {.vpage = (lin & ~0xfffu) | 1, .user_ok = 1,
                           .write_ok = 1, .dirty = 1};
     bool write = acc == ACC_WRITE;
     bool large = false;
     if (c->cr0 & CR0_PG) {
-        uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
+        uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0) |
+                       (acc == ACC_FETCH && (c->cr4 & CR4_SMEP) ? PF_I : 0);
         uint32_t pde_pa = (c->cr3 & ~0xfffu) | ((lin >> 20) & 0xffc);
         uint32_t pde = phys_read(c, pde_pa, 4);
         if (!(pde & PTE_P)) {
@@ -118,7 +131,7 @@ static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
         }
         if ((pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
             bool u = pde & PTE_U, w = pde & PTE_W;
-            if (!rights_ok(c, u, w, acc, user)) {
+            if (!rights_ok(c, u, w, acc, priv)) {
                 if (probe)
                     return false;
                 page_fault(c, lin, err | PF_P);
@@ -141,7 +154,7 @@ static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
                 page_fault(c, lin, err);
             }
             bool u = pde & pte & PTE_U, w = pde & pte & PTE_W;
-            if (!rights_ok(c, u, w, acc, user)) {
+            if (!rights_ok(c, u, w, acc, priv)) {
                 if (probe)
                     return false;
                 page_fault(c, lin, err | PF_P);
@@ -170,7 +183,7 @@ static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
 }
 
 uint32_t mmu_translate(struct interp_cpu *c, uint32_t lin, enum access acc,
-                       bool user)
+                       int user)
 {
     struct tlb_entry *t = tlb_slot(c, lin);
     if (t->vpage != ((lin & ~0xfffu) | 1) ||
@@ -184,7 +197,7 @@ bool mmu_probe(struct interp_cpu *c, uint32_t lin, uint32_t *phys)
 {
     struct tlb_entry *t = tlb_slot(c, lin), tmp;
     if (t->vpage != ((lin & ~0xfffu) | 1)) {
-        if (!walk(c, lin, ACC_READ, false, true, &tmp))
+        if (!walk(c, lin, ACC_READ, PRIV_SV, true, &tmp))
             return false;
         t = &tmp;
     }
@@ -195,23 +208,23 @@ bool mmu_probe(struct interp_cpu *c, uint32_t lin, uint32_t *phys)
 /* ---- linear memory ---- */
 
 static inline __attribute__((always_inline)) uint32_t
-lin_read_inl(struct interp_cpu *c, uint32_t lin, int size, bool user);
+lin_read_inl(struct interp_cpu *c, uint32_t lin, int size, int user);
 
-uint32_t lin_read(struct interp_cpu *c, uint32_t lin, int size, bool user)
+uint32_t lin_read(struct interp_cpu *c, uint32_t lin, int size, int user)
 {
     return lin_read_inl(c, lin, size, user);
 }
 
 static uint32_t lin_read_cross(struct interp_cpu *c, uint32_t lin, int size,
-                               bool user);
+                               int user);
 
 static inline __attribute__((always_inline)) uint32_t
-lin_read_inl(struct interp_cpu *c, uint32_t lin, int size, bool user)
+lin_read_inl(struct interp_cpu *c, uint32_t lin, int size, int user)
 {
     if ((lin & 0xfff) + (unsigned)size <= 4096) {
         struct tlb_entry *t = tlb_slot(c, lin);
         if (t->vpage == ((lin & ~0xfffu) | 1) && t->host &&
-            (!user || t->user_ok)) {
+            tlb_priv_ok(c, t->user_ok, user, CR4_SMAP)) {
             uint32_t v = 0;
             memcpy(&v, t->host + (lin & 0xfff), (size_t)size);
             return v;
@@ -222,7 +235,7 @@ lin_read_inl(struct interp_cpu *c, uint32_t lin, int size, bool user)
 }
 
 static uint32_t lin_read_cross(struct interp_cpu *c, uint32_t lin, int size,
-                               bool user)
+                               int user)
 {
     /* Crossing a page: translate both pages first (fault before reading). */
     uint32_t pa0 = mmu_translate(c, lin, ACC_READ, user);
@@ -239,7 +252,7 @@ static uint32_t lin_read_cross(struct interp_cpu *c, uint32_t lin, int size,
 }
 
 void lin_check_write(struct interp_cpu *c, uint32_t lin, uint32_t len,
-                     bool user)
+                     int user)
 {
     if (len == 0)
         return;
@@ -254,11 +267,11 @@ void lin_check_write(struct interp_cpu *c, uint32_t lin, uint32_t len,
 }
 
 static void lin_write_cross(struct interp_cpu *c, uint32_t lin, int size,
-                            uint32_t val, bool user);
+                            uint32_t val, int user);
 
 static inline __attribute__((always_inline)) void
 lin_write_inl(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
-              bool user)
+              int user)
 {
     if ((lin & 0xfff) + (unsigned)size <= 4096) {
         struct tlb_entry *t = tlb_slot(c, lin);
@@ -275,13 +288,13 @@ lin_write_inl(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
 }
 
 void lin_write(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
-               bool user)
+               int user)
 {
     lin_write_inl(c, lin, size, val, user);
 }
 
 static void lin_write_cross(struct interp_cpu *c, uint32_t lin, int size,
-                            uint32_t val, bool user)
+                            uint32_t val, int user)
 {
     uint32_t pa0 = mmu_translate(c, lin, ACC_WRITE, user);
     uint32_t pa1 = mmu_translate(c, (lin | 0xfff) + 1, ACC_WRITE, user);
@@ -322,7 +335,10 @@ seg_linear_inl(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
         uint32_t upper = s->db ? 0xffffffffu : 0xffffu;
         if (off <= s->limit || off > upper || span > upper - off)
             seg_fault(c, seg);
-    } else if (off > s->limit || span > s->limit - off) {
+    } else if (off > s->limit ||
+               (s->limit != 0xffffffffu && span > s->limit - off)) {
+        /* In a 4 GiB segment an access whose offset wraps past
+         * 0xffffffff continues at offset 0 (docs/fidelity.md). */
         seg_fault(c, seg);
     }
     return (uint32_t)s->base + off;

@@ -3,7 +3,8 @@
  * selectors, type, CPL/DPL/RPL, presence: #GP/#SS/#NP with the selector as
  * error code), far jmp/call (code segments and call gates, including calls
  * to an inner ring), far return and iret (same privilege and to an outer
- * ring), and the lar/lsl/verr/verw queries.  Real mode loads set
+ * ring; task switches through TSSs and task gates are in task.c), and
+ * the lar/lsl/verr/verw queries.  Real mode loads set
  * base = selector << 4.  Every check and stack access happens before the
  * first register is changed, so faults restart cleanly. */
 #include "sys.h"
@@ -205,16 +206,31 @@ static struct desc far_target(struct interp_cpu *c, uint16_t sel)
         cpu_fault_err(c, EXC_GP, SEL_ERR(sel));
     if (!desc_s(d)) {
         unsigned t = desc_type(d);
-        if (t == 1 || t == 9 || t == 5) {
-            log_once(c, LOG_TASK_SWITCH, "far jmp/call to a TSS or task "
-                     "gate (selector %#x): task switches are not "
-                     "implemented: #UD", sel);
-            cpu_fault(c, EXC_UD);
-        }
-        if (t != 4 && t != 12)
+        if (t != 4 && t != 12 && t != 1 && t != 9 && t != 5)
             cpu_fault_err(c, EXC_GP, SEL_ERR(sel));
     }
     return d;
+}
+
+/* jmp/call far to a TSS descriptor (types 1, 9) or a task gate (5):
+ * returns false if d is neither. */
+static bool far_task(struct interp_cpu *c, uint16_t sel, struct desc d,
+                     enum task_source src)
+{
+    unsigned t = desc_type(d);
+    if (desc_s(d) || (t != 1 && t != 9 && t != 5))
+        return false;
+    uint32_t err = SEL_ERR(sel);
+    if (desc_dpl(d) < c->cpl || desc_dpl(d) < (sel & 3u))
+        cpu_fault_err(c, EXC_GP, err);
+    if (t == 5) {
+        if (!desc_p(d))
+            cpu_fault_err(c, EXC_NP, err);
+        task_gate(c, d, src, 0, c->eip);
+    } else {
+        task_switch(c, sel, d, src, 0, c->eip);
+    }
+    return true;
 }
 
 void cpu_far_jump(struct interp_cpu *c, uint16_t sel, uint32_t off, int opsize)
@@ -227,6 +243,8 @@ void cpu_far_jump(struct interp_cpu *c, uint16_t sel, uint32_t off, int opsize)
         return;
     }
     struct desc d = far_target(c, sel), cd;
+    if (far_task(c, sel, d, TS_JMP))
+        return;
     uint16_t csel = sel;
     if (!desc_s(d)) {
         check_call_gate(c, sel, d);
@@ -312,6 +330,8 @@ void cpu_far_call(struct interp_cpu *c, uint16_t sel, uint32_t off, int opsize)
         return;
     }
     struct desc d = far_target(c, sel), cd;
+    if (far_task(c, sel, d, TS_CALL))
+        return;
     uint16_t csel = sel;
     int sz = opsize;
     if (!desc_s(d)) {
@@ -410,6 +430,11 @@ void cpu_far_return(struct interp_cpu *c, int opsize, uint16_t pop_extra)
 
 void cpu_iret(struct interp_cpu *c, int opsize)
 {
+    if ((c->cr0 & CR0_PE) && !(c->eflags & FLAG_VM) &&
+        (c->eflags & FLAG_NT)) {
+        task_return(c); /* no stack frame: back to the linked task */
+        return;
+    }
     int sz = opsize;
     uint32_t eip = cpu_stack_peek(c, 0, sz);
     uint16_t csel = (uint16_t)cpu_stack_peek(c, (uint32_t)sz, sz);
@@ -421,11 +446,6 @@ void cpu_iret(struct interp_cpu *c, int opsize)
         c->eip = sz == 2 ? eip & 0xffff : eip;
         cpu_set_eflags(c, fl, mask & ~(FLAG_VIF | FLAG_VIP));
         return;
-    }
-    if (c->eflags & FLAG_NT) {
-        log_once(c, LOG_TASK_SWITCH, "iret with NT set (task return): task "
-                 "switches are not implemented: #UD");
-        cpu_fault(c, EXC_UD);
     }
     if (sz == 4 && (fl & FLAG_VM) && c->cpl == 0) {
         log_once(c, LOG_VM86, "iret to virtual-8086 mode: not implemented: "

@@ -11,20 +11,25 @@
 
 /* ---- mmu.c: linear and physical memory ---- */
 enum access { ACC_READ = 0, ACC_WRITE = 1, ACC_FETCH = 2 };
+/* Who makes an access (the `user` argument of the functions below):
+ * PRIV_SYS (false): an implicit supervisor access (descriptor tables, IDT,
+ * TSS), checked by SMAP whatever EFLAGS.AC and the CPL;
+ * PRIV_USER (true): CPL 3;  PRIV_SV: an explicit access at CPL 0-2 (SMAP
+ * lets it reach user pages when EFLAGS.AC=1). */
+enum { PRIV_SYS = 0, PRIV_USER = 1, PRIV_SV = 2 };
 /* Translate a linear address: returns the physical address, raising #PF
- * (CR2 = lin) on failure.  user: the access is checked as CPL 3 (false for
- * implicit supervisor accesses to descriptor tables and the TSS). */
+ * (CR2 = lin) on failure. */
 uint32_t mmu_translate(struct interp_cpu *c, uint32_t lin, enum access acc,
-                       bool user);
+                       int user);
 /* The same without faulting or touching A/D bits: false if not mapped. */
 bool mmu_probe(struct interp_cpu *c, uint32_t lin, uint32_t *phys);
 /* Linear accesses (may cross pages; both parts are checked before a write
  * lands). */
-uint32_t lin_read(struct interp_cpu *c, uint32_t lin, int size, bool user);
+uint32_t lin_read(struct interp_cpu *c, uint32_t lin, int size, int user);
 void lin_write(struct interp_cpu *c, uint32_t lin, int size, uint32_t val,
-               bool user);
+               int user);
 void lin_check_write(struct interp_cpu *c, uint32_t lin, uint32_t len,
-                     bool user);
+                     int user);
 /* Physical accesses: RAM, else MMIO (all ones if nothing claims it). */
 uint32_t phys_read(struct interp_cpu *c, uint32_t pa, int size);
 void phys_write(struct interp_cpu *c, uint32_t pa, int size, uint32_t val);
@@ -34,8 +39,20 @@ void interp_hypercall(struct interp_cpu *c);
 void tlb_flush_all(struct interp_cpu *c);
 void tlb_flush_nonglobal(struct interp_cpu *c);
 void tlb_flush_page(struct interp_cpu *c, uint32_t lin);
-/* Is the CPU at CPL 3 for ordinary data accesses? */
-static inline bool cpu_user(const struct interp_cpu *c) { return c->cpl == 3; }
+/* The privilege of the CPU's ordinary (explicit) accesses. */
+static inline int cpu_user(const struct interp_cpu *c)
+{
+    return c->cpl == 3 ? PRIV_USER : PRIV_SV;
+}
+/* May an access of privilege priv use a TLB entry without a rights check
+ * in the fast paths?  (User pages need the slow path under SMAP/SMEP.) */
+static inline bool tlb_priv_ok(const struct interp_cpu *c, bool user_page,
+                               int priv, uint32_t cr4_bit)
+{
+    if (priv == PRIV_USER)
+        return user_page;
+    return !user_page || !(c->cr4 & cr4_bit);
+}
 /* Segment offset check + linear address (raises #GP(0)/#SS(0)). */
 uint32_t seg_linear(struct interp_cpu *c, int seg, uint32_t off, uint32_t len,
                     bool write);
@@ -102,7 +119,20 @@ void log_once(struct interp_cpu *c, unsigned key, const char *fmt, ...)
 /* Keys of log_once: opcodes (0..OP_COUNT-1), then these.  A key >=
  * LOG_NKEYS is never deduplicated (the caller does it). */
 enum { LOG_TASK_SWITCH = OP_COUNT, LOG_VM86, LOG_DR7, LOG_CR4, LOG_BAD_INSN,
+       LOG_FAULT_LOOP,
        LOG_NKEYS };
+
+/* ---- task.c: hardware task switches ---- */
+enum task_source { TS_JMP, TS_CALL, TS_IRET, TS_INT };
+/* Switch to the task whose TSS descriptor (GDT selector sel) is d; the old
+ * task resumes at ret_eip.  ext: the EXT bit for error codes. */
+void task_switch(struct interp_cpu *c, uint16_t sel, struct desc d,
+                 enum task_source src, uint32_t ext, uint32_t ret_eip);
+/* Through a task gate descriptor (its DPL and P already checked). */
+void task_gate(struct interp_cpu *c, struct desc gate, enum task_source src,
+               uint32_t ext, uint32_t ret_eip);
+/* iret with NT=1: back to the task in the current TSS's back link. */
+void task_return(struct interp_cpu *c);
 
 /* ---- io.c ---- */
 /* Check CPL/IOPL and the TSS I/O bitmap for ports [port, port+len). */
@@ -116,6 +146,13 @@ void ex_ins_outs(struct interp_cpu *c, const struct insn *i); /* 6C-6F */
 void cpu_cpuid(struct interp_cpu *c);
 bool cpu_rdmsr(struct interp_cpu *c, uint32_t msr, uint64_t *val);
 bool cpu_wrmsr(struct interp_cpu *c, uint32_t msr, uint64_t val);
+/* SMAP (and clac/stac) exist: on interp only (docs/fidelity.md). */
+static inline bool cpu_smap_supported(const struct interp_cpu *c)
+{
+    return !c->bt_engine;
+}
+/* MSR reset values (PAT, EFER, TSC_AUX), from interp_cpu_init. */
+void cpu_msr_reset(struct interp_cpu *c);
 
 /* ---- decode_cache.c ---- */
 /* Decoded instructions, direct-mapped by physical address.  Each entry

@@ -190,6 +190,13 @@ static void ex_hlt(struct interp_cpu *c, const struct insn *i)
     c->halted = true;
 }
 
+/* UMIP: sgdt sidt sldt smsw str are CPL 0 only (#GP(0)). */
+static void umip_check(struct interp_cpu *c)
+{
+    if ((c->cr4 & CR4_UMIP) && (c->cpl > 0 || (c->eflags & FLAG_VM)))
+        cpu_fault_err(c, EXC_GP, 0);
+}
+
 /* ---- 0F 00: sldt str lldt ltr verr verw ---- */
 
 static void load_ldtr(struct interp_cpu *c, uint16_t sel)
@@ -233,9 +240,11 @@ static void ex_grp6(struct interp_cpu *c, const struct insn *i)
     int size = i->mod == 3 ? i->opsize : 2;
     switch (i->reg) {
     case 0:
+        umip_check(c);
         rm_write(c, i, size, c->seg[SEG_LDTR].sel);
         break;
     case 1:
+        umip_check(c);
         rm_write(c, i, size, c->seg[SEG_TR].sel);
         break;
     case 2:
@@ -267,18 +276,54 @@ static void ex_grp6(struct interp_cpu *c, const struct insn *i)
 
 static void set_cr0(struct interp_cpu *c, uint32_t v);
 
+static void ex_rdtscp(struct interp_cpu *c)
+{
+    if ((c->cr4 & CR4_TSD) && (c->cr0 & CR0_PE) && c->cpl != 0)
+        cpu_fault_err(c, EXC_GP, 0);
+    uint64_t t = cpu_rdtsc(c);
+    uint64_t aux = 0;
+    cpu_rdmsr(c, 0xc0000103u, &aux);
+    c->r[R_EAX] = (uint32_t)t;
+    c->r[R_EDX] = (uint32_t)(t >> 32);
+    c->r[R_ECX] = (uint32_t)aux;
+}
+
+/* 0F 01 with mod == 3 and reg != 4/6: rdtscp, clac/stac; the others
+ * (monitor/mwait, xgetbv, vmx, swapgs ...) do not exist here: #UD. */
+static void ex_grp7_reg(struct interp_cpu *c, const struct insn *i)
+{
+    if (i->reg == 7 && i->rm == 1) {
+        ex_rdtscp(c);
+        return;
+    }
+    if (i->reg == 1 && (i->rm == 2 || i->rm == 3) && cpu_smap_supported(c)) {
+        /* clac / stac: #UD above CPL 0 (and in virtual-8086 mode) */
+        if ((c->cr0 & CR0_PE) && (c->cpl > 0 || (c->eflags & FLAG_VM)))
+            cpu_fault(c, EXC_UD);
+        if (i->rm == 2)
+            c->eflags &= ~FLAG_AC;
+        else
+            c->eflags |= FLAG_AC;
+        return;
+    }
+    cpu_undefined(c, i);
+}
+
 static void ex_grp7(struct interp_cpu *c, const struct insn *i)
 {
     if (i->modrm == 0xc1 || i->modrm == 0xd9) { /* vmcall, vmmcall */
         interp_hypercall(c);
         return;
     }
-    if (i->mod == 3 && i->reg != 4 && i->reg != 6)
-        cpu_undefined(c, i);
+    if (i->mod == 3 && i->reg != 4 && i->reg != 6) {
+        ex_grp7_reg(c, i);
+        return;
+    }
     uint32_t am = i->addrsize == 2 ? 0xffff : 0xffffffffu;
     switch (i->reg) {
     case 0:
     case 1: {
+        umip_check(c);
         const struct dtable *t = i->reg == 0 ? &c->gdt : &c->idt;
         uint32_t ea = insn_ea(c, i);
         /* The full 32-bit base, whatever the operand size (SDM). */
@@ -302,6 +347,7 @@ static void ex_grp7(struct interp_cpu *c, const struct insn *i)
         break;
     }
     case 4:
+        umip_check(c);
         if (i->mod == 3)
             reg_set(c, i->rm, i->opsize, c->cr0);
         else
@@ -343,7 +389,8 @@ static void ex_lar_lsl(struct interp_cpu *c, const struct insn *i)
 
 #define CR0_VALID (CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE |   \
                    CR0_WP | CR0_AM | CR0_NW | CR0_CD | CR0_PG)
-#define CR4_VALID (CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_OSFXSR)
+#define CR4_VALID (CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_OSFXSR |    \
+                   CR4_OSXMMEXCPT | CR4_UMIP | CR4_SMEP | CR4_SMAP)
 
 static void set_cr0(struct interp_cpu *c, uint32_t v)
 {
@@ -362,9 +409,10 @@ static void set_cr0(struct interp_cpu *c, uint32_t v)
 
 static void set_cr4(struct interp_cpu *c, uint32_t v)
 {
-    if (v & ~CR4_VALID) {
+    uint32_t valid = CR4_VALID & ~(cpu_smap_supported(c) ? 0 : CR4_SMAP);
+    if (v & ~valid) {
         log_once(c, LOG_CR4, "mov cr4, %#x: unsupported bits %#x, #GP", v,
-                 v & ~CR4_VALID);
+                 v & ~valid);
         cpu_fault_err(c, EXC_GP, 0);
     }
     uint32_t changed = v ^ c->cr4;
