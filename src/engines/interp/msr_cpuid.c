@@ -1,6 +1,7 @@
 /* msr_cpuid.c - the interpreter's CPU identity and model-specific
  * registers: CPUID (a GenuineIntel family 6 part with FPU TSC CX8 CMOV PSE
- * PGE SEP MSR FXSR APIC, TSC-deadline, no SSE/PAE, brand "popek interp"),
+ * PGE SEP MSR FXSR, APIC and TSC-deadline when the machine has a local
+ * APIC, no SSE/PAE, brand "popek interp"),
  * rdmsr/wrmsr for the MSRs such a CPU has (those of devices, such as the
  * local APIC's, through machine_msr), and the TSC (1 GHz, from the host
  * clock). */
@@ -23,6 +24,13 @@
 static void put_str(uint32_t *r, const char *s)
 {
     memcpy(r, s, 4);
+}
+
+/* Does the machine have a local APIC (a device serves IA32_APIC_BASE)? */
+static bool have_apic(struct interp_cpu *c)
+{
+    uint64_t v;
+    return machine_msr(c->m, 0x1b, &v, false);
 }
 
 void cpu_cpuid(struct interp_cpu *c)
@@ -57,8 +65,11 @@ void cpu_cpuid(struct interp_cpu *c)
             break;
         case 1:
             a = CPUID_SIGNATURE;
-            d = FEAT_EDX | FEAT_EDX_APIC;
-            cc = FEAT_ECX_TSC_DEADLINE;
+            d = FEAT_EDX;
+            if (have_apic(c)) {
+                d |= FEAT_EDX_APIC;
+                cc |= FEAT_ECX_TSC_DEADLINE;
+            }
             break;
         default: /* 2: one iteration, no cache descriptors */
             a = 0x00000001u;
