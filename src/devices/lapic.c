@@ -59,9 +59,9 @@ struct lapic {
     uint32_t lvt[NR_LVT];
     uint32_t irr[8], isr[8], tmr[8];
     /* Timer: initial count, divide configuration, when the count was
-     * loaded and the next expiry (host ns); TSC deadline (guest TSC). */
+     * loaded (host ns); the TSC deadline (guest TSC). */
     uint32_t timer_icr, timer_dcr;
-    uint64_t timer_load_ns, timer_next_ns;
+    uint64_t timer_load_ns;
     uint64_t tsc_deadline;
     struct vtimer timer;
     bool nmi_pending, extint_pending;
@@ -256,13 +256,11 @@ static uint32_t timer_current(struct lapic *l)
 
 static void timer_arm(struct lapic *l, uint64_t deadline)
 {
-    l->timer_next_ns = deadline;
     vtimer_mod(l->m, &l->timer, deadline);
 }
 
 static void timer_stop(struct lapic *l)
 {
-    l->timer_next_ns = 0;
     vtimer_del(l->m, &l->timer);
 }
 
@@ -300,7 +298,6 @@ static void timer_expired(void *opaque)
 {
     struct lapic *l = opaque;
     uint64_t now = now_ns(l);
-    l->timer_next_ns = 0;
     switch (timer_mode(l)) {
     case TIMER_PERIODIC: {
         uint64_t p = timer_period_ns(l);
