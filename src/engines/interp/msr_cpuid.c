@@ -290,7 +290,11 @@ bool cpu_rdmsr(struct interp_cpu *c, uint32_t msr, uint64_t *val)
 bool cpu_wrmsr(struct interp_cpu *c, uint32_t msr, uint64_t val)
 {
     switch (msr) {
-    case MSR_TSC: c->tsc_offset = val - clock_ns(); return true;
+    case MSR_TSC:
+        c->tsc_offset = val - clock_ns();
+        if (c->m)
+            c->m->tsc_offset = c->tsc_offset; /* for the TSC-deadline timer */
+        return true;
     case MSR_BIOS_UPDT_TRIG:
     case MSR_BIOS_SIGN_ID:
     case MSR_DEBUGCTL:
@@ -316,8 +320,10 @@ bool cpu_wrmsr(struct interp_cpu *c, uint32_t msr, uint64_t val)
         c->tsc_aux = val;
         return true;
     default:
-        if (machine_msr_hook(c, msr, &val, true))
+        if (machine_msr_hook(c, msr, &val, true)) {
+            c->check_irq = true; /* it may have raised an interrupt */
             return true;
+        }
         log_msr(c, "wrmsr", msr);
         return false;
     }
