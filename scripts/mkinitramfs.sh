@@ -45,7 +45,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,root}
 cp "$cache/busybox" "$root/bin/busybox"
 chmod 755 "$root/bin/busybox"
 for applet in sh ls wc cat echo mount umount mkdir reboot poweroff true false \
-              uname grep sleep seq test ps dmesg; do
+              uname grep sed sleep seq test ps dmesg; do
     ln -s busybox "$root/bin/$applet"
 done
 ln -s bin/busybox "$root/linuxrc"
