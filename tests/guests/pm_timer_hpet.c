@@ -5,12 +5,15 @@
  *     period), the main counter halted by ENABLE_CNF and writable, running
  *     when enabled; the PM timer counts (32-bit, TMR_VAL_EXT);
  *   - rates: over a 50 ms PIT channel-2 window the HPET, the PM timer and
- *     the PIT agree (HPET vs PM within 1%, vs the PIT within 10%), and the
- *     TSC runs at the same rate against the HPET and against the PM timer
- *     (within 2%; and at the CPUID leaf 0x15 rate when that leaf states
- *     one); a busy host can stretch one window, so up to 5 tries;
- *   - interrupts: legacy replacement routes timer 0 (periodic, 100 Hz) to
- *     IRQ 0 = I/O APIC pin 2 (about 20 in 200 ms of HPET time) and timer 1
+ *     the PIT agree (HPET vs PM within 1%; the window lasts 50 ms of HPET
+ *     time, or more if popek was descheduled meanwhile: at most 100); the
+ *     TSC runs at the same rate against the HPET in that window and in one
+ *     timed by the PM timer (within 2%), and at the CPUID leaf 0x15 rate
+ *     when that leaf states one; up to 5 tries (a busy host can delay one
+ *     of two back-to-back reads);
+ *   - interrupts: legacy replacement routes timer 0 (periodic, 50 Hz) to
+ *     IRQ 0 = I/O APIC pin 2 (5-11 in 200 ms of HPET time: late ones are
+ *     coalesced; the comparator advances by whole periods) and timer 1
  *     (one-shot) to IRQ 8 = pin 8 (exactly one); timer 2 routed to pin 20
  *     level-triggered, in 32-bit mode: one interrupt with its status bit
  *     set in GINTR_STA until the handler clears it; routes outside the
@@ -147,6 +150,12 @@ static bool cpuid_tsc_rate(uint32_t *num, uint32_t *den, uint32_t *crystal)
     return true;
 }
 
+/* The PIT's 50 ms cannot end early; a busy host can make us notice late. */
+static bool pit_window_ok(uint32_t ns)
+{
+    return ns >= 49500000 && ns <= 100000000;
+}
+
 static void test_rates(void)
 {
     bool ok = false;
@@ -165,12 +174,12 @@ static void test_rates(void)
         tsc_a = (uint32_t)(s1.tsc - s0.tsc);
         tsc_b = (uint32_t)(s2.tsc - s1.tsc);
         hpet_b = (uint32_t)(s2.hpet - s1.hpet);
-        ok = near(hpet_ns, pm_ns, 1) && near(hpet_ns, 50000000, 10) &&
+        ok = near(hpet_ns, pm_ns, 1) && pit_window_ok(hpet_ns) &&
              /* TSC per HPET tick, window 1 vs window 2 */
              near((uint64_t)tsc_a * hpet_b, (uint64_t)tsc_b * (s1.hpet - s0.hpet), 2);
     }
     CHECK(near(hpet_ns, pm_ns, 1), "HPET and PM timer agree within 1%%");
-    CHECK(near(hpet_ns, 50000000, 10), "a 50 ms PIT window lasts 50 ms of HPET time (within 10%%)");
+    CHECK(pit_window_ok(hpet_ns), "a 50 ms PIT window lasts 50-100 ms of HPET time");
     CHECK(near((uint64_t)tsc_a * hpet_b, (uint64_t)tsc_b * (hpet_ns / 10), 2),
           "the TSC rate against the HPET is the same in two windows (within 2%%)");
     if (!ok)
@@ -196,29 +205,38 @@ static void test_legacy_route(void)
     kit_ioapic_route(8, VEC_T1, 0);
     hw(0x10, CFG_ENABLE | CFG_LEGACY);
     CHECK_EQ(hr(0x10) & 3, 3, "LEG_RT_CNF and ENABLE_CNF set");
-    /* Timer 0: periodic every 10 ms (1,000,000 ticks).  Each write of a
+    /* Timer 0: periodic every 20 ms (2,000,000 ticks).  Each write of a
      * comparator half with VAL_SET sets the comparator (VAL_SET then
      * clears); later writes set the period. */
     uint64_t now = hpet_counter();
+    uint64_t first = now + 2000000;
     hw(tn_cfg(0), TN_INT_ENB | TN_PERIODIC | TN_VAL_SET);
-    hw(tn_cmp(0) + 4, (uint32_t)((now + 1000000) >> 32));
+    hw(tn_cmp(0) + 4, (uint32_t)(first >> 32));
     hw(tn_cfg(0), TN_INT_ENB | TN_PERIODIC | TN_VAL_SET);
-    hw(tn_cmp(0), (uint32_t)(now + 1000000));
-    hw(tn_cmp(0), 1000000);                 /* the period */
+    hw(tn_cmp(0), (uint32_t)first);
+    hw(tn_cmp(0), 2000000);                 /* the period */
     hw(tn_cmp(0) + 4, 0);
-    bool rate_ok = false;
+    /* 200 ms of HPET time: 10 periods.  Never more than 11 interrupts; a
+     * host that deschedules popek coalesces late ones (as a CPU that does
+     * not take them in time would), so at least half, best of 5 tries. */
+    bool rate_ok = false, too_many = false;
     uint32_t n[5];
     int tries = 0;
     while (tries < 5 && !rate_ok) {
         uint32_t t0 = n_t0;
-        hpet_wait(20000000);                /* 200 ms */
+        hpet_wait(20000000);
         n[tries] = n_t0 - t0;
-        rate_ok = n[tries] >= 16 && n[tries] <= 24;
+        too_many |= n[tries] > 11;
+        rate_ok = n[tries] >= 5 && n[tries] <= 11;
         tries++;
     }
-    if (!CHECK(rate_ok, "timer 0, periodic 100 Hz, legacy route: IRQ 0 on pin 2 at its rate (within 20%%)"))
+    if (!CHECK(rate_ok && !too_many, "timer 0, periodic 50 Hz, legacy route: IRQ 0 on pin 2 at its rate"))
         for (int i = 0; i < tries; i++)
             kit_printf("#   %u interrupts in 200 ms\n", n[i]);
+    uint64_t cmp = hr(tn_cmp(0)) | (uint64_t)hr(tn_cmp(0) + 4) << 32;
+    uint64_t steps = cmp - first;
+    CHECK(cmp > first && (uint32_t)steps % 2000000 == 0 && (steps >> 32) == 0,
+          "the periodic comparator advances by whole periods");
     hw(tn_cfg(0), 0);                       /* stop timer 0 */
     uint32_t before = n_t0;
     hpet_wait(3000000);
