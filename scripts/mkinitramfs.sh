@@ -8,15 +8,17 @@
 #
 # Kernel command line to use with it (popek --append, or QEMU -append); the
 # same line is in tests/linux/cmdline for test scripts to read:
-#   console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1
-#   acpi=off nolapic noapic nokaslr
-# console=ttyS0 / earlyprintk: all output on COM1, popek's console;
+#   console=ttyS0 reboot=k panic=-1 nokaslr
+# console=ttyS0: all output on COM1, popek's console;
 # reboot=k: `reboot -f` resets through the i8042 (popek then exits 0);
 # panic=-1: a panic reboots at once instead of hanging the test;
-# acpi=off nolapic noapic: popek's PC has no firmware tables, no local APIC
-# and no I/O APIC, only the i8259 PICs and the i8254 PIT;
 # nokaslr: the kernel runs where it is loaded (no random relocation, and no
 # KASLR warnings about the small memory map).
+# Nothing else is needed: popek's PC has the ACPI and MP tables, the local
+# APIC and I/O APIC, the HPET and the ACPI PM timer that Linux looks for
+# (before them the line needed acpi=off nolapic noapic).  With
+# popek.exit=poweroff /init ends with `poweroff -f` (ACPI S5) instead of
+# `reboot -f` (tests/run_linux_platform.sh).
 # Example:
 #   scripts/fetch-linux.sh && scripts/mkinitramfs.sh cache/linux cache/linux/initramfs.gz
 #   build/popek run -e kvm -k cache/linux/vmlinuz-686 -i cache/linux/initramfs.gz \
@@ -45,7 +47,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,root}
 cp "$cache/busybox" "$root/bin/busybox"
 chmod 755 "$root/bin/busybox"
 for applet in sh ls wc cat echo mount umount mkdir reboot poweroff true false \
-              uname grep sleep seq test ps dmesg; do
+              uname grep sed sleep seq test ps dmesg; do
     ln -s busybox "$root/bin/$applet"
 done
 ln -s bin/busybox "$root/linuxrc"

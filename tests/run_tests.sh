@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_tests.sh BUILD... - run popek's whole test suite in each build folder:
 # the unit tests of the host code (build/tests/test_*), then the guest suite
-# (tests/run_guests.sh) on every engine.  Counts PASS/FAIL/SKIP lines and ends
+# (tests/run_guests.sh) on every engine, then Linux (tests/run_linux.sh, and
+# tests/run_linux_platform.sh in the first build).  Counts PASS/FAIL/SKIP lines and ends
 # with the plain line "N passed, N failed, N skipped"; exits 1 on a failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,8 +26,11 @@ for b in "$@"; do
     kind=vmlinux
     [ "$b" = "$1" ] && kind=bzimage
     BUILD="$b" LINUX_KERNEL=$kind tests/run_linux.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
-    # Paravirtual clock (bt; the first build only: a boot is the test).
+    # Once, in the first build: the PC platform as Linux sees it (ACPI,
+    # APICs, HPET, TSC, poweroff), and the paravirtual clock (a boot is the
+    # test).
     if [ "$b" = "$1" ]; then
+        BUILD="$b" tests/run_linux_platform.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
         BUILD="$b" tests/run_linux_pv.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     fi
 done

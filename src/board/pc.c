@@ -10,6 +10,7 @@
 #include "../core/machine.h"
 #include "../core/util.h"
 #include "../devices/devices.h"
+#include "../firmware/firmware.h"
 #include "../loaders/loader.h"
 
 static struct irq_line isa_irq(struct machine *m, int irq)
@@ -80,7 +81,9 @@ int pc_board_create(struct machine *m)
         debug_exit_create(m, pio, 0xf4) < 0 ||
         reset_ctrl_create(m, pio, isa_irq(m, 1), isa_irq(m, 12)) < 0 ||
         pci_host_create(m, pio) < 0 ||
-        pc_apic_create(m) < 0)
+        pc_apic_create(m) < 0 ||
+        acpi_pm_create(m, pio, FW_PM1A_EVT, FW_GPE0, isa_irq(m, FW_SCI_IRQ)) < 0 ||
+        hpet_create(m, &m->mmio, FW_HPET_ADDR) < 0)
         return -1;
     if (m->cfg.cpu_kvm && m->cfg.cpu_kvmclock && kvmclock_create(m) < 0)
         return -1;
@@ -106,7 +109,9 @@ int pc_board_load(struct machine *m)
     }
     struct cpu_state entry;
     memset(&entry, 0, sizeof(entry));
-    if (load_kernel(m, &req, &entry) < 0)
+    /* The BIOS data area, MP and ACPI tables, as firmware leaves them
+     * (whatever the kernel format; the e820 map reserves their area). */
+    if (fw_write_tables(m) < 0 || load_kernel(m, &req, &entry) < 0)
         goto out;
     rc = m->ops->set_state(m, &entry);
 out:

@@ -41,10 +41,21 @@ int debug_exit_create(struct machine *m, struct io_space *bus, uint16_t base);
  * keyboard and AUX interrupt lines. */
 int reset_ctrl_create(struct machine *m, struct io_space *bus,
                       struct irq_line kbd, struct irq_line aux);
-/* PCI host bridge, configuration mechanism #1 on 0xcf8/0xcfc: no devices. */
+/* PCI host bridge, configuration mechanism #1 on 0xcf8/0xcfc: no devices.
+ * Also the reset control register at 0xcf9 (0x06 resets). */
 int pci_host_create(struct machine *m, struct io_space *bus);
 /* KVM's paravirtual clock on the MSR bus (--cpu kvm). */
 int kvmclock_create(struct machine *m);
+/* ACPI fixed hardware (PIIX4-style): PM1a event block at base, PM1a control
+ * at base+4, the 3.579545 MHz PM timer at base+8, the GPE0 block at gpe0;
+ * the SCI on sci (level).  S5 (SLP_EN with \_S5's type) powers off. */
+int acpi_pm_create(struct machine *m, struct io_space *bus, uint16_t base,
+                   uint16_t gpe0, struct irq_line sci);
+/* Press the ACPI power button (PWRBTN_STS; SCI if enabled). */
+void acpi_pm_power_button(struct machine *m);
+/* HPET at base (1 KiB): 100 MHz main counter, 3 comparators; legacy route
+ * to IRQ 0 / IRQ 8, or I/O APIC pins 2-23 (the machine's GSI lines). */
+int hpet_create(struct machine *m, struct io_space *bus, uint64_t base);
 
 struct lapic;
 struct ioapic;

@@ -5,7 +5,11 @@
  * 06 00 00, header type 0); every other bus/device/function reads all ones,
  * which tells Linux's bus scan that nothing is there.  Writes reach only the
  * bridge's command register, latency timer and its device-specific area
- * 0x40-0xff (kept as plain bytes); everything else is read-only. */
+ * 0x40-0xff (kept as plain bytes); everything else is read-only.
+ * A byte access to 0xcf9 is the chipset's reset control register (as on
+ * PIIX/ICH, named by the ACPI FADT's RESET_REG): writing it with bit 2
+ * (RST_CPU) set resets the machine (0x06 is the usual value), which stops
+ * popek with status 0; bit 1 (SYS_RST) reads back. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +22,9 @@
 #define PCI_ENABLE (1u << 31)
 
 struct pci_host {
+    struct machine *m;
     uint32_t addr;
+    uint8_t rcr;      /* reset control register at 0xcf9 */
     uint8_t cfg[256]; /* config space of 00:00.0 */
 };
 
@@ -54,6 +60,17 @@ static void pci_addr_io(void *dev, uint64_t offset, uint8_t *data,
                         unsigned len, bool is_write)
 {
     struct pci_host *p = dev;
+    if (offset == 1 && len == 1) {
+        if (!is_write) {
+            data[0] = p->rcr;
+            return;
+        }
+        p->rcr = data[0] & 0x02;
+        if (data[0] & 0x04)
+            machine_request_stop(p->m, ST_GUEST_RESET,
+                                 "guest reset through port 0xcf9");
+        return;
+    }
     if (offset != 0 || len != 4) {
         /* Not the address register (byte accesses to 0xcf8-0xcfb are
          * other chipset registers we do not have). */
@@ -103,6 +120,7 @@ int pci_host_create(struct machine *m, struct io_space *bus)
         free(p);
         return fail("out of memory");
     }
+    p->m = m;
     pci_bridge_reset(p);
     if (io_register(bus, PCI_ADDR_PORT, 4, pci_addr_io, p, "pci-addr") < 0)
         return -1;

@@ -12,7 +12,8 @@ int boot_e820(struct machine *m, struct e820_entry *e, int max)
     struct e820_entry map[] = {
         {0, BIOS_HOLE_START, 1},
         {BIOS_HOLE_START, 0xa0000 - BIOS_HOLE_START, 2},
-        {0xf0000, 0x10000, 2},
+        /* The BIOS area with the MP and ACPI tables (src/firmware). */
+        {0xe0000, 0x20000, 2},
         {BIOS_HOLE_END, m->ram_size > BIOS_HOLE_END
                             ? m->ram_size - BIOS_HOLE_END : 0, 1},
     };

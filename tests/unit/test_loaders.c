@@ -259,7 +259,7 @@ static void test_e820(void)
     CHECK(n == 4);
     CHECK(e[0].addr == 0 && e[0].size == 0x9fc00 && e[0].type == 1);
     CHECK(e[1].addr == 0x9fc00 && e[1].size == 0x400 && e[1].type == 2);
-    CHECK(e[2].addr == 0xf0000 && e[2].size == 0x10000 && e[2].type == 2);
+    CHECK(e[2].addr == 0xe0000 && e[2].size == 0x20000 && e[2].type == 2);
     CHECK(e[3].addr == 0x100000 && e[3].size == 127 * MiB && e[3].type == 1);
     CHECK(boot_e820(m, e, 2) == 2);
     m->ram_size = 4 * MiB;
