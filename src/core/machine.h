@@ -52,6 +52,9 @@ struct machine_config {
     const char *stats_path;
     double timeout_s;       /* 0 = none */
     bool quiet;             /* no popek messages on stderr except errors */
+    /* IDE drives (--ide FILE[,ro]): primary master, then slave. */
+    struct { const char *path; bool ro; } ide[2];
+    int n_ide;
 };
 
 #define INPUT_RING 4096
@@ -101,6 +104,7 @@ struct machine {
     void *console_rx_opaque;
 
     struct vtimer *timers;
+    struct vtimer console_flush; /* flushes an unfinished console line */
     int timer_fd;               /* timerfd armed at the earliest deadline */
     int wake_fd;                /* eventfd: wakes the halted run loop */
 
