@@ -449,6 +449,7 @@ static void command(struct ata *a, uint8_t cmd)
     update_irq(a);
     a->xfer = XFER_NONE;
     a->cur = (int)(d - a->d);
+    d->error = 0;
     switch (cmd) {
     case 0x20: case 0x21: /* READ SECTORS (with/without retries) */
         start_read(a, d, 1);
