@@ -3,7 +3,8 @@
  * read, write, READ/WRITE MULTIPLE, CHS, flush, errors, nIEN, SRST, a
  * missing drive, bad images refused), fw_cfg (signature and items),
  * pc-testdev (ioport register, IRQ lines, scratch memory) and the CGA
- * CRTC/status ports and text buffer.  Each test builds a bare struct
+ * CRTC/status ports and text buffer; and the console's flush of an
+ * unfinished line.  Each test builds a bare struct
  * machine (port and MMIO spaces, RAM from malloc, an interrupt controller
  * that records line levels) and drives the devices through io_access(). */
 #include <fcntl.h>
@@ -587,6 +588,43 @@ static void test_cga(void)
     free_machine(m);
 }
 
+/* ---- the console: an unfinished line is flushed by a timer ---- */
+
+static void test_console_flush(void)
+{
+    struct machine *m = new_machine(2 * MiB);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(p[1], 1);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    char buf[16];
+    console_putc(m, 'a');
+    console_putc(m, 'b');
+    ssize_t n1 = read(p[0], buf, sizeof(buf)); /* still buffered */
+    bool armed = m->console_flush.deadline != 0 && m->timers == &m->console_flush;
+    uint64_t dl = m->console_flush.deadline;
+    /* the run loop fires it when due */
+    vtimer_del(m, &m->console_flush);
+    m->console_flush.cb(m->console_flush.opaque);
+    ssize_t n2 = read(p[0], buf, sizeof(buf));
+    console_putc(m, 'c');
+    console_putc(m, '\n'); /* a newline flushes at once */
+    ssize_t n3 = read(p[0], buf + 2, sizeof(buf) - 2);
+    vtimer_del(m, &m->console_flush);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    close(p[0]);
+    close(p[1]);
+    CHECK(n1 < 0);
+    CHECK(armed && dl > clock_ns() - 1000000000ull);
+    CHECK(n2 == 2 && buf[0] == 'a' && buf[1] == 'b');
+    CHECK(n3 == 2 && buf[2] == 'c' && buf[3] == '\n');
+    free_machine(m);
+}
+
 int main(void)
 {
     RUN(test_ata_identify);
@@ -599,5 +637,6 @@ int main(void)
     RUN(test_fw_cfg);
     RUN(test_pc_testdev);
     RUN(test_cga);
+    RUN(test_console_flush);
     TEST_MAIN_END();
 }
