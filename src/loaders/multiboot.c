@@ -326,7 +326,9 @@ int multiboot_load(struct machine *m, const struct boot_request *req,
         return -1;
     /* popek's GDT, page tables and stack: out of the kernel's way. */
     uint64_t area = BOOT_GDT;
-    if (ranges_overlap(k.lo, k.hi - k.lo, BOOT_GDT, MB_AREA_SIZE)) {
+    if (ranges_overlap(k.lo, k.hi - k.lo, BOOT_GDT, MB_AREA_SIZE) ||
+        ranges_overlap((uint64_t)info, info_end - (uint64_t)info, BOOT_GDT,
+                       MB_AREA_SIZE)) {
         area = place_clear_of_hole(info_end, MB_AREA_SIZE);
         if (area + MB_AREA_SIZE > m->ram_size)
             return fail("%s: kernel and boot information (to %#llx) leave no "

@@ -562,6 +562,31 @@ out:
     free_machine(m);
 }
 
+/* A tiny kernel just above the BIOS data area: its boot information lands
+ * in the usual low area, so the GDT and stack go after that instead. */
+static void test_mb_tiny_low_kernel(void)
+{
+    struct machine *m = new_machine(4 * MiB);
+    uint8_t k[ELF_BUF];
+    size_t klen = make_elf32(k, 0x610);
+    put32(k + 52 + 12, 0x600);
+    put32(k + 52 + 8, 0x600);
+    put32(k + 52 + 32 + 12, 0x700); /* data at 0x700 */
+    put32(k + 52 + 32 + 8, 0x700);
+    put32(k + 52 + 32 + 20, 0x80);  /* no bss: the kernel ends at 0x780 */
+    struct cpu_state s;
+    int rc = load(m, k, klen, "tiny.elf", NULL, 0, NULL, NULL, false, &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
+    if (!rc) {
+        uint32_t info = (uint32_t)s.gpr[R_EBX];
+        CHECK(info == 0x1000);
+        CHECK(s.gdt.base > info); /* not on top of the boot information */
+        CHECK(!strcmp((char *)m->ram + get32(m->ram + info + 16), "tiny.elf "));
+        CHECK(gdt_flat(m, &s, 0x08, true, false));
+    }
+    free_machine(m);
+}
+
 /* A kernel that ends just below the EBDA: the boot information goes above
  * the BIOS hole rather than into it. */
 static void test_mb_info_skips_bios_hole(void)
@@ -1120,6 +1145,7 @@ int main(void)
     RUN(test_mb_segment_in_low_area);
     RUN(test_mb_low_load_moves_boot_structures);
     RUN(test_mb_info_skips_bios_hole);
+    RUN(test_mb_tiny_low_kernel);
     RUN(test_mb_info_does_not_fit);
     RUN(test_not_a_kernel);
     RUN(test_bz_32bit_entry);
