@@ -9,8 +9,9 @@
  * ask the runner to check, after popek exits, that sector LBA of the host
  * file starts with TEXT.
  * With bench=N on the command line it also times N one-sector PIO reads
- * (status poll + 256 inw each) and prints the cost per sector (not part of
- * the normal run: timings are never compared).
+ * (command, status poll, then 256 inw; and again with rep insw) and prints
+ * the cost per sector (not part of the normal run: timings are never
+ * compared); bench_inw=N / bench_insw=N time only one of the two.
  * scratch-disk: 1M */
 #include "kit.h"
 
@@ -110,10 +111,10 @@ static void read_one(uint32_t lba, bool rep)
         buf[i] = inw(ATA_DATA);
 }
 
-static void bench(uint32_t n)
+static void bench(uint32_t n, int first, int last)
 {
     outb(ATA_CTL, 0x02); /* nIEN: polling only */
-    for (int rep = 0; rep < 2; rep++) {
+    for (int rep = first; rep <= last; rep++) {
         uint64_t t0 = rdtsc();
         for (uint32_t i = 0; i < n; i++)
             read_one(i % DISK_SECTORS, rep);
@@ -257,6 +258,10 @@ int main(struct multiboot_info *mbi)
 
     uint32_t n = kit_param_u32("bench", 0);
     if (n)
-        bench(n);
+        bench(n, 0, 1);
+    if ((n = kit_param_u32("bench_inw", 0)))
+        bench(n, 0, 0);
+    if ((n = kit_param_u32("bench_insw", 0)))
+        bench(n, 1, 1);
     return 0;
 }
