@@ -30,19 +30,6 @@ void uart_poll(struct uart *u);
  * size bytes. */
 int cmos_create(struct machine *m, struct io_space *bus, uint16_t base,
                 struct irq_line irq);
-/* Port 0x80 (POST codes): writes are accepted and ignored; reads return
- * the last value written, as on most chipsets. */
-int post_port_create(struct machine *m, struct io_space *bus, uint16_t base);
-/* isa-debug-exit at base (0xf4): a write of v stops popek with
- * (v << 1) | 1. */
-int debug_exit_create(struct machine *m, struct io_space *bus, uint16_t base);
-/* Port 0x92 (fast A20 / reset) and the i8042 keyboard controller's
- * reset line on 0x60/0x64 (0xfe to 0x64 resets = stops the machine);
- * keyboard and AUX interrupt lines. */
-int reset_ctrl_create(struct machine *m, struct io_space *bus,
-                      struct irq_line kbd, struct irq_line aux);
-/* PCI host bridge, configuration mechanism #1 on 0xcf8/0xcfc: no devices. */
-int pci_host_create(struct machine *m, struct io_space *bus);
 /* CGA/VGA colour text mode: CRTC and status ports at base (0x3d0-0x3df:
  * index/data 0x3d4/0x3d5, status 0x3da); the text buffer at 0xb8000 is
  * guest RAM, blanked at creation and reset. */
@@ -65,5 +52,18 @@ int fw_cfg_create(struct machine *m, struct io_space *bus, uint16_t base);
  * scratch MMIO at 0xff000000 on mem. */
 int pc_testdev_create(struct machine *m, struct io_space *bus,
                       struct io_space *mem);
+/* Port 0x80 (POST codes): writes are accepted and ignored; reads return
+ * the last value written, as on most chipsets. */
+int post_port_create(struct machine *m, struct io_space *bus, uint16_t base);
+/* isa-debug-exit at base (0xf4): a write of v stops popek with
+ * (v << 1) | 1. */
+int debug_exit_create(struct machine *m, struct io_space *bus, uint16_t base);
+/* Port 0x92 (fast A20 / reset) and the i8042 keyboard controller's
+ * reset line on 0x60/0x64 (0xfe to 0x64 resets = stops the machine);
+ * keyboard and AUX interrupt lines. */
+int reset_ctrl_create(struct machine *m, struct io_space *bus,
+                      struct irq_line kbd, struct irq_line aux);
+/* PCI host bridge, configuration mechanism #1 on 0xcf8/0xcfc: no devices. */
+int pci_host_create(struct machine *m, struct io_space *bus);
 
 #endif
