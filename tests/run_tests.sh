@@ -20,15 +20,15 @@ for b in "$@"; do
         fi
     done
     BUILD="$b" tests/run_guests.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    # memtest86+, a real PC/QEMU guest, in the first build only.
+    if [ "$b" = "$1" ]; then
+        BUILD="$b" tests/run_memtest.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    fi
     # Linux: the real bzImage in the first build; the same kernel already
     # uncompressed in the others (the sanitizer build is slower).
     kind=vmlinux
     [ "$b" = "$1" ] && kind=bzimage
     BUILD="$b" LINUX_KERNEL=$kind tests/run_linux.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
-    # memtest86+, a real PC/QEMU guest, in the first build only.
-    if [ "$b" = "$1" ]; then
-        BUILD="$b" tests/run_memtest.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
-    fi
 done
 pass=$(grep -c '^PASS' "$log")
 failn=$(grep -c '^FAIL' "$log")
