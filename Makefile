@@ -40,13 +40,20 @@ GUEST_ASM := $(wildcard tests/guests/*.asm)
 GUEST_ASM_ELFS := $(patsubst %.asm,$(BUILD)/guests/%.elf,$(notdir $(GUEST_ASM)))
 
 .PHONY: all check check-one clean guests tests demo
-all: $(BUILD)/popek guests tests
+all: $(BUILD)/popek $(BUILD)/popek-bench guests tests
 
 # Boot the default guest on every usable engine and show the statistics.
 demo: all
 	BUILD=$(BUILD) scripts/demo.sh
 
 $(BUILD)/popek: $(BUILD)/src/main.o $(BUILD)/libpopek.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The benchmark harness: a program of its own that drives build/popek from
+# outside (bench/driver); it links only popek's small utility code.
+BENCH_SRCS := $(wildcard bench/driver/*.c)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/popek-bench: $(BENCH_OBJS) $(BUILD)/libpopek.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libpopek.a: $(HOST_OBJS)
@@ -96,6 +103,12 @@ all: $(BENCH_NATIVE)
 $(BUILD)/bench/native32: bench/native/native32.c bench/guests/crc32_core.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) -m32 -O2 -g -std=gnu11 -Wall -Wextra -Werror -fno-pie -no-pie -o $@ $<
+# The same baselines as a 64-bit program, for hosts that cannot run 32-bit
+# programs (the bench says which one it used).
+all: $(BUILD)/bench/native64
+$(BUILD)/bench/native64: bench/native/native32.c bench/guests/crc32_core.h
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) -m64 -O2 -g -std=gnu11 -Wall -Wextra -Werror -o $@ $<
 
 # Run every test in this build only.
 check-one: all

@@ -1,16 +1,17 @@
 /* main.c - popek's command line: `popek run ...` boots a guest on a chosen
  * engine, `popek engines` lists the engines and whether they are usable
  * here.  Flags follow QEMU and kvmtool where they overlap. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "board/board.h"
 #include "core/engine.h"
 #include "core/machine.h"
-#include "bench/bench.h"
 
 #ifndef POPEK_VERSION
 #define POPEK_VERSION "0.1.0"
@@ -32,6 +33,10 @@ static void usage(FILE *f)
         "  -m, --mem SIZE      guest RAM, e.g. 256M or 1G (default 128M)\n"
         "      --stats FILE    write run statistics as JSON to FILE\n"
         "      --timeout SECS  stop the guest after SECS seconds (status 12)\n"
+        "      --cpu LIST      paravirtual interfaces offered, comma-separated:\n"
+        "                      kvm (KVM's CPUID leaves and kvmclock, as Linux's\n"
+        "                      KVM guest support uses them), -kvmclock; default\n"
+        "                      none (popek's own hypercalls are always there)\n"
         "  -q, --quiet         don't print the reason when the guest resets\n"
         "      --ide F[,ro]    raw disk image as the next IDE drive (primary\n"
         "                      master, then slave); ,ro attaches it read-only\n"
@@ -54,6 +59,35 @@ static int cmd_engines(void)
             ops->describe(desc, sizeof(desc));
         printf("%-7s %s%s%s\n", engine_names[i], ops ? "usable" : popek_error(),
                desc[0] ? " " : "", desc);
+    }
+    return 0;
+}
+
+/* --cpu LIST: kvm, -kvm, kvmclock, -kvmclock, none. */
+static int parse_cpu(const char *list, struct machine_config *cfg)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", list);
+    for (char *save, *w = strtok_r(buf, ",", &save); w;
+         w = strtok_r(NULL, ",", &save)) {
+        bool on = *w != '-';
+        const char *name = *w == '-' || *w == '+' ? w + 1 : w;
+        if (!strcmp(name, "kvm")) {
+            cfg->cpu_kvm = on;
+            cfg->cpu_kvmclock = on;
+        } else if (!strcmp(name, "kvmclock")) {
+            cfg->cpu_kvmclock = on;
+        } else if (!strcmp(name, "none")) {
+            cfg->cpu_kvm = cfg->cpu_kvmclock = false;
+        } else {
+            warnx_("unknown --cpu feature '%s' (known: kvm, kvmclock, none; "
+                   "'-' turns one off)", w);
+            return -1;
+        }
+    }
+    if (cfg->cpu_kvmclock && !cfg->cpu_kvm) {
+        warnx_("--cpu kvmclock needs kvm (KVM's CPUID leaves announce it)");
+        return -1;
     }
     return 0;
 }
@@ -91,6 +125,7 @@ static int cmd_run(int argc, char **argv)
         {"stats", required_argument, 0, 'S'},
         {"timeout", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},
+        {"cpu", required_argument, 0, 'C'},
         {"ide", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -121,6 +156,10 @@ static int cmd_run(int argc, char **argv)
             break;
         }
         case 'q': cfg.quiet = true; break;
+        case 'C':
+            if (parse_cpu(optarg, &cfg) < 0)
+                return ST_USAGE;
+            break;
         case 'I':
             if (add_ide(&cfg, optarg) < 0)
                 return ST_USAGE;
@@ -166,6 +205,26 @@ static int cmd_run(int argc, char **argv)
     return st;
 }
 
+/* `popek bench ...` runs popek-bench, the benchmark harness, which lives
+ * beside this binary (it is a program of its own: the VMM contains none of
+ * it). */
+static int run_bench(char **argv)
+{
+    char path[4096];
+    ssize_t l = readlink("/proc/self/exe", path, sizeof(path) - 16);
+    if (l <= 0) {
+        warnx_("cannot find my own binary");
+        return ST_HOST_ERROR;
+    }
+    path[l] = 0;
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "popek-bench");
+    argv[0] = path;
+    execv(path, argv);
+    warnx_("cannot run %s: %s (make builds it)", path, strerror(errno));
+    return ST_HOST_ERROR;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -183,7 +242,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench"))
-        return bench_main(argc - 1, argv + 1);
+        return run_bench(argv + 1);
     if (!strcmp(argv[1], "engines"))
         return cmd_engines();
     warnx_("unknown command '%s' (try popek --help)", argv[1]);

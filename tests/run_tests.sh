@@ -29,6 +29,10 @@ for b in "$@"; do
     kind=vmlinux
     [ "$b" = "$1" ] && kind=bzimage
     BUILD="$b" LINUX_KERNEL=$kind tests/run_linux.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    # Paravirtual clock (bt; the first build only: a boot is the test).
+    if [ "$b" = "$1" ]; then
+        BUILD="$b" tests/run_linux_pv.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    fi
 done
 pass=$(grep -c '^PASS' "$log")
 failn=$(grep -c '^FAIL' "$log")

@@ -29,6 +29,8 @@ int pc_board_create(struct machine *m)
         reset_ctrl_create(m, pio, isa_irq(m, 1), isa_irq(m, 12)) < 0 ||
         pci_host_create(m, pio) < 0)
         return -1;
+    if (m->cfg.cpu_kvm && m->cfg.cpu_kvmclock && kvmclock_create(m) < 0)
+        return -1;
     if (cga_create(m, pio, 0x3d0) < 0 ||
         ata_create(m, pio, 0x1f0, 0x3f6, isa_irq(m, 14)) < 0 ||
         fw_cfg_create(m, pio, 0x510) < 0 ||

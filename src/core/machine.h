@@ -52,6 +52,9 @@ struct machine_config {
     const char *stats_path;
     double timeout_s;       /* 0 = none */
     bool quiet;             /* no popek messages on stderr except errors */
+    /* --cpu: paravirtual interfaces offered to the guest (src/pv). */
+    bool cpu_kvm;           /* KVM's CPUID leaves (Linux's KVM guest) */
+    bool cpu_kvmclock;      /* ... with kvmclock (needs cpu_kvm) */
     /* IDE drives (--ide FILE[,ro]): primary master, then slave. */
     struct { const char *path; bool ro; } ide[2];
     int n_ide;

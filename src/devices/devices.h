@@ -65,5 +65,7 @@ int reset_ctrl_create(struct machine *m, struct io_space *bus,
                       struct irq_line kbd, struct irq_line aux);
 /* PCI host bridge, configuration mechanism #1 on 0xcf8/0xcfc: no devices. */
 int pci_host_create(struct machine *m, struct io_space *bus);
+/* KVM's paravirtual clock on the MSR bus (--cpu kvm). */
+int kvmclock_create(struct machine *m);
 
 #endif

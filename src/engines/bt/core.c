@@ -251,6 +251,12 @@ static int interp_one(struct bt *b, int op)
         b->st.invlpg_flushes++;
         bt_shadow_invlpg(b, lin);
     }
+    if (c->pv_tlb_flushed) {
+        /* a hypercall (src/pv) rewrote page tables and flushed the TLB:
+         * the shadows of every cached space start afresh */
+        c->pv_tlb_flushed = false;
+        b->sh_valid = false;
+    }
     return r;
 }
 

@@ -91,6 +91,7 @@ struct interp_cpu {
     struct decode_cache *dcache; /* NULL: decode every time (unit tests) */
     uint64_t exc_count[32]; /* exceptions raised, by vector */
     uint64_t irqs_delivered, tlb_flushes;
+    bool pv_tlb_flushed;    /* a hypercall flushed the TLB (bt: shadows) */
 };
 
 /* ---- registers ---- */

@@ -62,11 +62,13 @@ static bool lock_ok(const struct insn *i, uint16_t attr)
     }
 }
 
-/* Group 7 (0F 01) register forms that exist here: monitor mwait clac stac
- * xgetbv xsetbv, smsw (/4), lmsw (/6), rdtscp. */
+/* Group 7 (0F 01) register forms that exist here: vmcall vmmcall (popek's
+ * hypercalls), monitor mwait clac stac xgetbv xsetbv, smsw (/4), lmsw (/6),
+ * rdtscp. */
 static bool grp7_reg_ok(uint8_t modrm, int pfx)
 {
     switch (modrm) {
+    case 0xc1: case 0xd9:
     case 0xc8: case 0xc9: case 0xca: case 0xcb: case 0xd0: case 0xd1:
         return pfx == PFX_NONE;  /* F2/F3/66 forms are other extensions */
     case 0xf9:

@@ -4,7 +4,9 @@
  * for the MSRs such a CPU has, and the TSC (1 GHz, from the host clock). */
 #include <string.h>
 
+#include "../../core/machine.h"
 #include "../../core/util.h"
+#include "../../pv/pv.h"
 #include "sys.h"
 
 #define CPUID_MAX_BASIC 2u
@@ -24,6 +26,14 @@ void cpu_cpuid(struct interp_cpu *c)
 {
     uint32_t leaf = c->r[R_EAX];
     uint32_t a = 0, b = 0, cc = 0, d = 0;
+    uint32_t hv[4];
+    if (pv_cpuid(c->m, leaf, hv)) { /* hypervisor leaves: src/pv */
+        c->r[R_EAX] = hv[0];
+        c->r[R_EBX] = hv[1];
+        c->r[R_ECX] = hv[2];
+        c->r[R_EDX] = hv[3];
+        return;
+    }
     if (leaf >= 0x80000000u && leaf <= CPUID_MAX_EXT) {
         static const char brand[48] = "popek interp";
         switch (leaf) {
@@ -53,6 +63,8 @@ void cpu_cpuid(struct interp_cpu *c)
         case 1:
             a = CPUID_SIGNATURE;
             d = FEAT_EDX;
+            if (pv_hypervisor_bit(c->m))
+                cc |= 1u << 31;
             break;
         default: /* 2: one iteration, no cache descriptors */
             a = 0x00000001u;
@@ -106,6 +118,8 @@ bool cpu_rdmsr(struct interp_cpu *c, uint32_t msr, uint64_t *val)
     case MSR_SYSENTER_EIP: *val = c->sysenter_eip; return true;
     case MSR_MISC_ENABLE: *val = c->misc_enable; return true;
     default:
+        if (machine_msr(c->m, msr, val, false)) /* a device serves it */
+            return true;
         log_msr(c, "rdmsr", msr);
         return false;
     }
@@ -124,6 +138,8 @@ bool cpu_wrmsr(struct interp_cpu *c, uint32_t msr, uint64_t val)
     case MSR_SYSENTER_EIP: c->sysenter_eip = (uint32_t)val; return true;
     case MSR_MISC_ENABLE: c->misc_enable = val; return true;
     default:
+        if (machine_msr(c->m, msr, &val, true)) /* a device serves it */
+            return true;
         log_msr(c, "wrmsr", msr);
         return false;
     }

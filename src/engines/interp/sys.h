@@ -28,6 +28,8 @@ void lin_check_write(struct interp_cpu *c, uint32_t lin, uint32_t len,
 /* Physical accesses: RAM, else MMIO (all ones if nothing claims it). */
 uint32_t phys_read(struct interp_cpu *c, uint32_t pa, int size);
 void phys_write(struct interp_cpu *c, uint32_t pa, int size, uint32_t val);
+/* vmcall/vmmcall: popek's hypercall (hypercall.c, calls src/pv). */
+void interp_hypercall(struct interp_cpu *c);
 /* TLB maintenance. */
 void tlb_flush_all(struct interp_cpu *c);
 void tlb_flush_nonglobal(struct interp_cpu *c);

@@ -269,6 +269,10 @@ static void set_cr0(struct interp_cpu *c, uint32_t v);
 
 static void ex_grp7(struct interp_cpu *c, const struct insn *i)
 {
+    if (i->modrm == 0xc1 || i->modrm == 0xd9) { /* vmcall, vmmcall */
+        interp_hypercall(c);
+        return;
+    }
     if (i->mod == 3 && i->reg != 4 && i->reg != 6)
         cpu_undefined(c, i);
     uint32_t am = i->addrsize == 2 ? 0xffff : 0xffffffffu;

@@ -1,4 +1,6 @@
-/* bench_main.c - `popek bench`: parse the options, set up the columns
+/* bench_main.c - popek-bench (also `popek bench`, which runs it): a program
+ * of its own that drives build/popek from outside, as it drives QEMU.
+ * Parse the options, set up the columns
  * (bench_targets.c), then for every benchmark row and column either measure
  * it (bench_measure.c) or record why it cannot run here, and finally write
  * the reports (bench_report.c, bench_plot.c). */
@@ -14,13 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/engine.h"
-#include "../core/util.h"
+#include "../../src/core/util.h"
 
 static void bench_usage(FILE *f)
 {
     fprintf(f,
-        "usage: popek bench [options]   run the benchmark suite\n"
+        "usage: popek-bench [options]   run the benchmark suite\n"
+        "       (popek bench [options] runs this program)\n"
         "  --engines LIST     popek engines to measure, comma-separated\n"
         "                     (default: all; unusable ones are listed with why;\n"
         "                     '' = none, native baselines only)\n"
@@ -33,7 +35,8 @@ static void bench_usage(FILE *f)
         "  --only LIST        only these benchmarks, comma-separated (e.g.\n"
         "                     callret,pgfault; default: all)\n"
         "  --build DIR        where guests/ and bench/native32 are (default:\n"
-        "                     the directory of this popek binary)\n"
+        "                     the directory of this program)\n"
+        "  --popek F          the popek binary to measure (default: DIR/popek)\n"
         "  --linux-kernel F, --linux-initrd F, --linux-marker TEXT\n"
         "                     the Linux guest for the macrobenchmarks\n"
         "  -v, --verbose      print every command run\n"
@@ -84,6 +87,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         {"linux-kernel", required_argument, 0, 'K'},
         {"linux-initrd", required_argument, 0, 'I'},
         {"linux-marker", required_argument, 0, 'M'},
+        {"popek", required_argument, 0, 'P'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -116,6 +120,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         case 'K': o->linux_kernel = optarg; break;
         case 'I': o->linux_initrd = optarg; break;
         case 'M': o->linux_marker = optarg; break;
+        case 'P': o->popek = optarg; break;
         case 'v': o->verbose = true; break;
         case 'h': bench_usage(stdout); return -1;
         default: bench_usage(stderr); return 2;
@@ -140,6 +145,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     for (const char *p = o->engines; p && *p;) {
         size_t len = strcspn(p, ",");
         bool known = false;
+        static const char *const engine_names[] = {"kvm", "interp", "bt",
+                                                   NULL};
         for (int i = 0; engine_names[i]; i++)
             known |= strlen(engine_names[i]) == len && !strncmp(p, engine_names[i], len);
         if (!known) {
@@ -152,7 +159,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     return 0;
 }
 
-int bench_main(int argc, char **argv)
+int main(int argc, char **argv)
 {
     static struct bench_run run;
     struct bench_run *r = &run;
@@ -171,20 +178,29 @@ int bench_main(int argc, char **argv)
         r->o.target_s = r->o.quick ? 0.2 : 1.0;
     if (!r->o.out_dir)
         r->o.out_dir = "bench/results";
-    ssize_t l = readlink("/proc/self/exe", r->popek_exe, sizeof(r->popek_exe) - 1);
+    char self[4096];
+    ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (l <= 0) {
         warnx_("cannot find my own binary: %s", strerror(errno));
         return 10;
     }
-    r->popek_exe[l] = 0;
+    self[l] = 0;
     static char build_dir[4096];
     if (!r->o.build_dir) {
-        bench_fmt(build_dir, sizeof(build_dir), "%s", r->popek_exe);
+        bench_fmt(build_dir, sizeof(build_dir), "%s", self);
         char *slash = strrchr(build_dir, '/');
         if (slash)
             *slash = 0;
         r->o.build_dir = build_dir;
     }
+    /* The VMM under test: build/popek beside this program (--popek F). */
+    if (r->o.popek)
+        bench_fmt(r->popek_exe, sizeof(r->popek_exe), "%s", r->o.popek);
+    else
+        bench_fmt(r->popek_exe, sizeof(r->popek_exe), "%s/popek",
+                  r->o.build_dir);
+    if (bench_engines_load(r->popek_exe) < 0)
+        return 10;
     if (mkdir(r->o.out_dir, 0777) < 0 && errno != EEXIST) {
         warnx_("cannot create %s: %s", r->o.out_dir, strerror(errno));
         return 10;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../core/util.h"
+#include "../../src/core/util.h"
 
 static int cmp_double(const void *a, const void *b)
 {

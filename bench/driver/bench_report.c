@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/util.h"
+#include "../../src/core/util.h"
 
 #ifndef POPEK_VERSION
 #define POPEK_VERSION "0.1.0"

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/util.h"
+#include "../../src/core/util.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 earlyprintk=serial,ttyS0,115200 " \
                         "reboot=k panic=-1 acpi=off nolapic noapic nokaslr"

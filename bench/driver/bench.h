@@ -1,4 +1,6 @@
-/* bench.h - `popek bench`, the benchmark suite of the paper's experiments.
+/* bench.h - popek-bench, the benchmark suite of the paper's experiments: a
+ * program of its own (bench/driver) that runs build/popek, the native
+ * baselines and QEMU as child processes; nothing of it is in the VMM.
  * The rows are benchmarks (bench_defs.c: nanobenchmark guests in
  * bench/guests, the CRC-32 compute guest, Linux macrobenchmarks), the
  * columns are targets (native host baseline, each popek engine, QEMU peers).
@@ -59,6 +61,7 @@ struct target {
     char label[40];       /* column heading */
     enum target_kind kind;
     const char *engine;   /* popek engine name / qemu accel */
+    const char *popek;    /* TK_POPEK: the popek binary */
     const char *paper;    /* paper column it compares with, or NULL */
     bool runnable;
     char why[BENCH_WHY];  /* why not runnable */
@@ -92,6 +95,7 @@ struct bench_opts {
     double target_s;        /* aimed-for duration of one measured run */
     const char *build_dir;  /* where guests/ and bench/native32 live */
     const char *only;       /* comma-separated benchmark names, NULL = all */
+    const char *popek;      /* --popek: the VMM binary (default beside us) */
     const char *linux_kernel, *linux_initrd, *linux_marker;
     double linux_timeout_s;
     bool verbose;
@@ -99,7 +103,9 @@ struct bench_opts {
 
 struct bench_run {
     struct bench_opts o;
-    char popek_exe[4096];   /* where this binary lives (finds build dir) */
+    char popek_exe[4096];   /* the popek binary under test */
+    char native_exe[4200];  /* bench/native32, or native64 where this host
+                             * cannot run 32-bit programs */
     double tsc_hz;
     struct target targets[BENCH_MAX_TARGETS];
     int ntargets;
@@ -111,16 +117,18 @@ struct bench_run {
     char linux_status[BENCH_WHY]; /* why Linux rows can't run, "" if they can */
 };
 
-/* popek runs itself through /proc/self/exe: the very binary that runs the
- * bench, even if the file is rebuilt meanwhile. */
-#define POPEK_SELF_EXE "/proc/self/exe"
 
 static inline struct cell *bench_cell(struct bench_run *r, size_t def, int t)
 {
     return &r->cells[def * BENCH_MAX_TARGETS + (size_t)t];
 }
 
-int bench_main(int argc, char **argv);
+/* bench_engines.c: `popek engines`, run once and parsed. */
+int bench_engines_load(const char *popek);
+/* Names of popek's engines, NULL-terminated. */
+const char *const *bench_engine_names(void);
+/* Is engine name usable here?  If not, why says why. */
+bool bench_engine_usable(const char *name, char *why, size_t n);
 
 /* bench_targets.c */
 bool bench_file_exists(const char *path);

@@ -14,8 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/engine.h"
-#include "../core/util.h"
+#include "../../src/core/util.h"
 
 bool bench_file_exists(const char *p)
 {
@@ -49,6 +48,7 @@ static struct target *add_target(struct bench_run *r, const char *id,
     bench_fmt(t->label, sizeof(t->label), "%s", label);
     t->kind = kind;
     t->engine = engine;
+    t->popek = r->popek_exe;
     t->paper = paper;
     t->runnable = true;
     return t;
@@ -63,7 +63,7 @@ void bench_guest_argv(const struct target *t, const char *kernel,
     bool popek = t->kind == TK_POPEK;
     if (popek) {
         bench_fmt(mem, sizeof(mem), "%sM", mem_mib);
-        argv[i++] = POPEK_SELF_EXE;
+        argv[i++] = (char *)t->popek;
         argv[i++] = "run";
         argv[i++] = "--engine";
         argv[i++] = (char *)t->engine;
@@ -191,6 +191,17 @@ static void probe_tsc(struct bench_run *r, struct target *t)
     }
 }
 
+/* Does the native baseline program run here? */
+static bool native_runs(char *native)
+{
+    struct proc_result pr;
+    char *argv[] = {native, "list", NULL};
+    bool ok = proc_run(argv, 10, NULL, &pr) == 0 && pr.status == 0 &&
+              pr.out && strstr(pr.out, "crc32");
+    proc_result_free(&pr);
+    return ok;
+}
+
 void bench_setup_targets(struct bench_run *r)
 {
     char native[4200];
@@ -200,7 +211,21 @@ void bench_setup_targets(struct bench_run *r)
     if (!bench_file_exists(native)) {
         t->runnable = false;
         bench_fmt(t->why, sizeof(t->why), "%s not built (make)", native);
+    } else if (!native_runs(native)) {
+        /* The host cannot run 32-bit programs (a kernel without IA-32
+         * emulation, or with it disabled): the same baselines built as a
+         * 64-bit program stand in, and the table says so. */
+        bench_fmt(native, sizeof(native), "%s/bench/native64", r->o.build_dir);
+        if (native_runs(native)) {
+            bench_fmt(t->label, sizeof(t->label), "native (host, 64-bit)");
+        } else {
+            t->runnable = false;
+            bench_fmt(t->why, sizeof(t->why),
+                      "this host runs neither bench/native32 nor native64");
+        }
     }
+    bench_fmt(r->native_exe, sizeof(r->native_exe), "%s", native);
+    const char *const *engine_names = bench_engine_names();
     for (int i = 0; engine_names[i] && r->ntargets < BENCH_MAX_TARGETS; i++) {
         const char *e = engine_names[i];
         if (!bench_list_has(r->o.engines, e))
@@ -211,10 +236,8 @@ void bench_setup_targets(struct bench_run *r)
         const char *paper = !strcmp(e, "kvm") ? "hardware"
                             : !strcmp(e, "bt") ? "software" : NULL;
         t = add_target(r, id, label, TK_POPEK, engine_names[i], paper);
-        if (!engine_find(e)) {
+        if (!bench_engine_usable(e, t->why, sizeof(t->why)))
             t->runnable = false;
-            bench_fmt(t->why, sizeof(t->why), "%s", popek_error());
-        }
     }
     if (r->o.peers) {
         static const char *const accels[] = {"tcg", "kvm"};

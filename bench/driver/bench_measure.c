@@ -13,9 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/engine.h"
-#include "../core/util.h"
-#include "../../bench/guests/crc32_core.h"
+#include "../../src/core/util.h"
+#include "../guests/crc32_core.h"
 
 /* ---- one measured run ---- */
 
@@ -65,32 +64,6 @@ static void last_line(const char *text, const char *skip, char *dst, size_t n)
     }
 }
 
-/* Run def on target with n ops; on success fill bl and *wall. */
-/* Does engine `name` declare the limit `word` (limits=a,b in its
- * describe line, as `popek engines` prints it)? */
-bool bench_engine_lacks(const char *name, const char *word)
-{
-    const struct engine_ops *ops = engine_find(name);
-    char desc[200] = "";
-    if (!ops || !ops->describe)
-        return false;
-    ops->describe(desc, sizeof(desc));
-    const char *l = strstr(desc, "limits=");
-    if (!l)
-        return false;
-    l += 7;
-    size_t n = strlen(word);
-    while (*l && *l != ' ') {
-        if (!strncmp(l, word, n) && (l[n] == ',' || l[n] == ' ' || !l[n]))
-            return true;
-        l = strchr(l, ',');
-        if (!l)
-            break;
-        l++;
-    }
-    return false;
-}
-
 enum run_result bench_run_once(struct bench_run *r, const struct bench_def *d,
                                 const struct target *t, uint32_t n,
                                 double timeout, struct bench_line *bl,
@@ -105,7 +78,7 @@ enum run_result bench_run_once(struct bench_run *r, const struct bench_def *d,
              d->guest ? d->guest : "");
     bench_fmt(tmo, sizeof(tmo), "%.0f", timeout);
     if (t->kind == TK_NATIVE) {
-        bench_fmt(native, sizeof(native), "%s/bench/native32", r->o.build_dir);
+        bench_fmt(native, sizeof(native), "%s", r->native_exe);
         argv[0] = native;
         argv[1] = (char *)d->name;
         argv[2] = nbuf;

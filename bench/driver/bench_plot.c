@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/util.h"
+#include "../../src/core/util.h"
 
 static bool plottable(const struct bench_def *d)
 {
