@@ -38,6 +38,8 @@ static void usage(FILE *f)
         "                      KVM guest support uses them), -kvmclock; default\n"
         "                      none (popek's own hypercalls are always there)\n"
         "  -q, --quiet         don't print the reason when the guest resets\n"
+        "      --ide F[,ro]    raw disk image as the next IDE drive (primary\n"
+        "                      master, then slave); ,ro attaches it read-only\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
         "exit status: the guest's isa-debug-exit value v as (v<<1)|1;\n"
@@ -90,6 +92,28 @@ static int parse_cpu(const char *list, struct machine_config *cfg)
     return 0;
 }
 
+/* --ide FILE[,ro]: the next free IDE drive (the ",ro" suffix is cut off
+ * the argument in place). */
+static int add_ide(struct machine_config *cfg, char *arg)
+{
+    if (cfg->n_ide >= (int)(sizeof(cfg->ide) / sizeof(cfg->ide[0]))) {
+        warnx_("--ide %s: both IDE drives are taken", arg);
+        return -1;
+    }
+    size_t n = strlen(arg);
+    bool ro = n > 3 && !strcmp(arg + n - 3, ",ro");
+    if (ro)
+        arg[n - 3] = 0;
+    if (!arg[0]) {
+        warnx_("--ide needs a file name");
+        return -1;
+    }
+    cfg->ide[cfg->n_ide].path = arg;
+    cfg->ide[cfg->n_ide].ro = ro;
+    cfg->n_ide++;
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -102,6 +126,7 @@ static int cmd_run(int argc, char **argv)
         {"timeout", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},
         {"cpu", required_argument, 0, 'C'},
+        {"ide", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -135,6 +160,10 @@ static int cmd_run(int argc, char **argv)
             if (parse_cpu(optarg, &cfg) < 0)
                 return ST_USAGE;
             break;
+        case 'I':
+            if (add_ide(&cfg, optarg) < 0)
+                return ST_USAGE;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return ST_USAGE;
         }
@@ -143,7 +172,7 @@ static int cmd_run(int argc, char **argv)
         warnx_("unexpected argument '%s'", argv[optind]);
         return ST_USAGE;
     }
-    if (machine_check_config(&cfg) < 0) {
+    if (machine_check_config(&cfg) < 0 || pc_board_check_config(&cfg) < 0) {
         warnx_("%s", popek_error());
         return ST_USAGE;
     }

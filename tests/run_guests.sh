@@ -11,6 +11,11 @@
 #   popek-args: ...      extra arguments for popek run
 #   needs: paging32      skipped on an engine whose `popek engines` line
 #                        declares that limit (limits=paging32: kvm_pvm)
+#   scratch-disk: SIZE   a fresh zero-filled disk image of SIZE (truncate(1)
+#                        syntax: 1M) attached with --ide, deleted afterwards.
+#                        Each "# disk-expect: LBA TEXT" line the guest prints
+#                        is then checked: sector LBA of the image must start
+#                        with TEXT (the writes reached the host file).
 # Benchmark guests (bench/guests) run here too, once, with the small N their
 # popek-args annotation gives, as correctness tests (no timing asserted).
 # Prints PASS/FAIL/SKIP lines.  ENGINES="kvm interp" limits the engines.
@@ -25,6 +30,20 @@ trap 'rm -rf "$out"' EXIT
 
 annot() { # annot FILE KEY
     grep -m1 -oE "$2: .*" "$1" 2>/dev/null | sed -E "s/^$2: *//; s/ *(\*\/)? *$//"
+}
+
+# disk_check IMAGE OUTPUT: every "# disk-expect: LBA TEXT" line of OUTPUT
+# holds in IMAGE (sector LBA starts with TEXT).  Prints what does not.
+disk_check() {
+    local ok=0 lba text got
+    while read -r lba text; do
+        got=$(dd if="$1" bs=512 skip="$lba" count=1 status=none | head -c "${#text}" | tr -d '\0')
+        if [ "$got" != "$text" ]; then
+            echo "sector $lba: want '$text', got '$got'"
+            ok=1
+        fi
+    done < <(sed -n 's/^# disk-expect: //p' "$2")
+    return $ok
 }
 
 for e in $ENGINES; do
@@ -56,6 +75,14 @@ for e in $ENGINES; do
         args=$(annot "$src" popek-args)
         # popek-args may quote words: --append "a=1 b=2"
         eval "extra=($args)"
+        disk=""
+        disk_size=$(annot "$src" scratch-disk)
+        if [ -n "$disk_size" ]; then
+            disk="$out/$e.$name.disk"
+            rm -f "$disk"
+            truncate -s "$disk_size" "$disk"
+            extra+=(--ide "$disk")
+        fi
         timeout -k 5 $((TIMEOUT + 10)) "$POPEK" run --engine "$e" --kernel "$elf" \
             --timeout "$TIMEOUT" "${extra[@]}" </dev/null >"$out/$e.$name.out" 2>"$out/$e.$name.err"
         st=$?
@@ -63,6 +90,12 @@ for e in $ENGINES; do
             echo "FAIL $e/$name: exit status $st, expected $want: $(tail -n 3 "$out/$e.$name.out" | tr '\n' '|') $(tail -n 2 "$out/$e.$name.err" | tr '\n' '|')"
             continue
         fi
+        if [ -n "$disk" ] && ! disk_check "$disk" "$out/$e.$name.out" >"$out/diskcheck"; then
+            echo "FAIL $e/$name: the disk image does not hold what the guest wrote: $(head -n 3 "$out/diskcheck" | tr '\n' '|')"
+            rm -f "$disk"
+            continue
+        fi
+        [ -n "$disk" ] && rm -f "$disk"
         if [ -f tests/guests/"$name".expected ] &&
             ! diff -u tests/guests/"$name".expected "$out/$e.$name.out" >"$out/diff" 2>&1; then
             echo "FAIL $e/$name: console output differs from tests/guests/$name.expected:"

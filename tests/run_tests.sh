@@ -21,6 +21,10 @@ for b in "$@"; do
         fi
     done
     BUILD="$b" tests/run_guests.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    # memtest86+, a real PC/QEMU guest, in the first build only.
+    if [ "$b" = "$1" ]; then
+        BUILD="$b" tests/run_memtest.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    fi
     # Linux: the real bzImage in the first build; the same kernel already
     # uncompressed in the others (the sanitizer build is slower).
     kind=vmlinux

@@ -6,11 +6,15 @@
 #define POPEK_BOARD_H
 
 struct machine;
+struct machine_config;
 
 /* Create and wire the PC's devices on m.  -1 with fail() on error. */
 int pc_board_create(struct machine *m);
 /* Load the kernel (and initrd, command line) of m->cfg into guest RAM and
  * set the vCPU's entry state.  -1 with fail() naming the file on error. */
 int pc_board_load(struct machine *m);
+/* Check what the board's devices take from a configuration (the IDE
+ * images) before any machine exists: -1 with fail() if something is bad. */
+int pc_board_check_config(const struct machine_config *cfg);
 
 #endif

@@ -87,6 +87,19 @@ int pc_board_create(struct machine *m)
         return -1;
     if (m->cfg.cpu_kvm && m->cfg.cpu_kvmclock && kvmclock_create(m) < 0)
         return -1;
+    if (cga_create(m, pio, 0x3d0) < 0 ||
+        ata_create(m, pio, 0x1f0, 0x3f6, isa_irq(m, 14)) < 0 ||
+        fw_cfg_create(m, pio, 0x510) < 0 ||
+        pc_testdev_create(m, pio, &m->mmio) < 0)
+        return -1;
+    return 0;
+}
+
+int pc_board_check_config(const struct machine_config *cfg)
+{
+    for (int i = 0; i < cfg->n_ide; i++)
+        if (ata_check_image(cfg->ide[i].path, cfg->ide[i].ro) < 0)
+            return -1;
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* console.c - the serial console on stdio: raw terminal mode when stdin is a
  * terminal, an I/O thread that reads stdin into the machine's input ring
  * (Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A) and kicks the vCPU when input
- * or a timer deadline arrives. */
+ * or a timer deadline arrives.  Output goes to stdout, flushed at newlines
+ * and shortly after any unfinished line (console_putc). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -54,12 +55,31 @@ void console_teardown(struct machine *m)
     restore_tty();
 }
 
+static void console_flush_cb(void *opaque)
+{
+    (void)opaque;
+    fflush(stdout);
+}
+
+/* Output is buffered in stdio and written out at each newline, when the
+ * run loop goes idle (wait_for_event), at the end of the run, and - for a
+ * line still unfinished (a prompt, a progress dot) - by a virtual timer
+ * CONSOLE_FLUSH_NS after its first byte, so a burst of output reaches
+ * stdout at once without a write() per byte.  The timer lives in the run
+ * loop's thread like every device, so the I/O thread never touches stdout. */
+#define CONSOLE_FLUSH_NS 1000000ull
+
 void console_putc(struct machine *m, uint8_t c)
 {
-    (void)m;
     putchar(c);
-    if (c == '\n')
+    if (c == '\n') {
         fflush(stdout);
+        return;
+    }
+    if (!m->console_flush.cb)
+        vtimer_init(&m->console_flush, console_flush_cb, m);
+    if (!m->console_flush.deadline)
+        vtimer_mod(m, &m->console_flush, clock_ns() + CONSOLE_FLUSH_NS);
 }
 
 static void input_push(struct machine *m, uint8_t c)

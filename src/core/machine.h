@@ -55,6 +55,9 @@ struct machine_config {
     /* --cpu: paravirtual interfaces offered to the guest (src/pv). */
     bool cpu_kvm;           /* KVM's CPUID leaves (Linux's KVM guest) */
     bool cpu_kvmclock;      /* ... with kvmclock (needs cpu_kvm) */
+    /* IDE drives (--ide FILE[,ro]): primary master, then slave. */
+    struct { const char *path; bool ro; } ide[2];
+    int n_ide;
 };
 
 #define INPUT_RING 4096
@@ -108,6 +111,7 @@ struct machine {
     void *console_rx_opaque;
 
     struct vtimer *timers;
+    struct vtimer console_flush; /* flushes an unfinished console line */
     int timer_fd;               /* timerfd armed at the earliest deadline */
     int wake_fd;                /* eventfd: wakes the halted run loop */
 

@@ -30,6 +30,28 @@ void uart_poll(struct uart *u);
  * size bytes. */
 int cmos_create(struct machine *m, struct io_space *bus, uint16_t base,
                 struct irq_line irq);
+/* CGA/VGA colour text mode: CRTC and status ports at base (0x3d0-0x3df:
+ * index/data 0x3d4/0x3d5, status 0x3da); the text buffer at 0xb8000 is
+ * guest RAM, blanked at creation and reset. */
+int cga_create(struct machine *m, struct io_space *bus, uint16_t base);
+/* Primary ATA channel in PIO mode: command block at base (0x1f0), device
+ * control / alternate status at ctrl (0x3f6), INTRQ on irq (14); drives
+ * from m->cfg.ide (opened here: -1 with fail() if an image is bad). */
+int ata_create(struct machine *m, struct io_space *bus, uint16_t base,
+               uint16_t ctrl, struct irq_line irq);
+/* Check an IDE image before the machine is built: -1 with fail() saying
+ * what is wrong (missing, unreadable, not writable without ro, size not a
+ * multiple of 512). */
+int ata_check_image(const char *path, bool ro);
+/* Sectors read / written and flushes so far (0 without the device). */
+void ata_stats(struct machine *m, uint64_t *read, uint64_t *written,
+               uint64_t *flushes);
+/* QEMU's fw_cfg, port interface: selector at base (0x510), data base+1. */
+int fw_cfg_create(struct machine *m, struct io_space *bus, uint16_t base);
+/* QEMU's pc-testdev: ports 0xe0-0xeb, IRQ lines 0x2000-0x2017, 64 KiB of
+ * scratch MMIO at 0xff000000 on mem. */
+int pc_testdev_create(struct machine *m, struct io_space *bus,
+                      struct io_space *mem);
 /* Port 0x80 (POST codes): writes are accepted and ignored; reads return
  * the last value written, as on most chipsets. */
 int post_port_create(struct machine *m, struct io_space *bus, uint16_t base);

@@ -1,11 +1,13 @@
 /* uart16550.c - a 16550A UART (COM1 at 0x3f8, IRQ 4 on a PC), the guest's
  * console.  Registers: RBR/THR, IER, IIR/FCR (16-byte FIFOs), LCR (DLAB),
- * MCR (loopback; OUT2 gates the IRQ line as on a PC, and loopback holds
- * OUT2 inactive), LSR, MSR, SCR and the divisor latch.  Interrupt sources in priority order: receiver line status,
+ * MCR (loopback; OUT2 does not gate the IRQ line, as in QEMU), LSR, MSR,
+ * SCR and the divisor latch.  Interrupt sources in priority order: receiver
+ * line status,
  * received data (FIFO trigger level, or the character timeout after four
  * character times without activity), transmitter holding register empty,
  * modem status.  The IRQ line is a level: high while an enabled source is
- * pending and OUT2 is set.
+ * pending, whatever MCR.OUT2 says (QEMU's behaviour, which guests written
+ * for QEMU depend on).
  *
  * Transmission is instant: a byte written to THR goes to console_putc() (or
  * back into the receiver in loopback mode) and THR is empty again at once.
@@ -114,10 +116,12 @@ static uint8_t uart_iir_id(const struct uart *u)
 
 static void uart_update_irq(struct uart *u)
 {
-    /* On a PC the OUT2 pin gates the IRQ line; loopback mode forces the
-     * modem control pins inactive, so no IRQ reaches the PIC then. */
-    bool level = uart_iir_id(u) != IIR_NONE && (u->mcr & MCR_OUT2) &&
-                 !(u->mcr & MCR_LOOP);
+    /* On a real PC board the OUT2 pin gates the IRQ line (and loopback
+     * holds it inactive); QEMU's 16550 ignores OUT2 and loopback and
+     * raises its IRQ whenever an enabled source is pending.  Guests
+     * written for QEMU (and tested only there) rely on that, so popek does
+     * the same. */
+    bool level = uart_iir_id(u) != IIR_NONE;
     if (level != u->irq_level) {
         u->irq_level = level;
         irq_set(u->irq, level);

@@ -126,16 +126,22 @@ void boot_long64(struct machine *m, struct cpu_state *s, uint64_t pt_gpa,
 int boot_check_kernel_range(struct machine *m, const char *file,
                             const char *what, uint64_t gpa, uint64_t len)
 {
+    return boot_check_range(m, file, what, gpa, len, BOOT_LOW_END);
+}
+
+int boot_check_range(struct machine *m, const char *file, const char *what,
+                     uint64_t gpa, uint64_t len, uint64_t low_end)
+{
     if (gpa >= m->ram_size || len > m->ram_size - gpa)
         return fail("%s: %s at %#llx-%#llx lies outside guest RAM (%llu MiB)",
                     file, what, (unsigned long long)gpa,
                     (unsigned long long)(gpa + len),
                     (unsigned long long)(m->ram_size >> 20));
-    if (ranges_overlap(gpa, len, 0, BOOT_LOW_END))
+    if (ranges_overlap(gpa, len, 0, low_end))
         return fail("%s: %s at %#llx-%#llx overlaps the boot structures "
                     "below %#llx", file, what, (unsigned long long)gpa,
                     (unsigned long long)(gpa + len),
-                    (unsigned long long)BOOT_LOW_END);
+                    (unsigned long long)low_end);
     if (ranges_overlap(gpa, len, BIOS_HOLE_START,
                        BIOS_HOLE_END - BIOS_HOLE_START))
         return fail("%s: %s at %#llx-%#llx overlaps the BIOS/VGA hole "

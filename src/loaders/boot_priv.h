@@ -80,6 +80,10 @@ static inline bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
  * piece for the error ("segment 2", "a.out image").  -1 with fail(). */
 int boot_check_kernel_range(struct machine *m, const char *file,
                             const char *what, uint64_t gpa, uint64_t len);
+/* The same with a smaller reserved low area [0, low_end) (multiboot
+ * kernels, which popek's boot structures move out of the way of). */
+int boot_check_range(struct machine *m, const char *file, const char *what,
+                     uint64_t gpa, uint64_t len, uint64_t low_end);
 
 /* Copy / zero guest-physical memory; -1 with fail() naming `file` if the
  * range is not all RAM. */

@@ -12,6 +12,9 @@
 #include "../core/util.h"
 #include "boot_priv.h"
 
+/* How far syssize may reach past the end of the file (rounding). */
+#define BZ_SYSSIZE_ROUNDING 512u
+
 bool bzimage_detect(const uint8_t *img, size_t len)
 {
     if (!img || len < HDR_VERSION)
@@ -27,6 +30,7 @@ struct bz_info {
     size_t setup_len;       /* boot sector + setup code */
     const uint8_t *pm;      /* protected-mode kernel */
     size_t pm_len;
+    uint64_t zero_len;      /* syssize rounded past the end of the file */
     uint64_t load, runtime; /* where it goes and where it will run */
     bool is64;
 };
@@ -61,11 +65,17 @@ static int parse_header(const struct boot_request *req, struct bz_info *bz)
                     len);
     bz->pm = img + bz->setup_len;
     bz->pm_len = len - bz->setup_len;
+    /* syssize counts 16-byte paragraphs, and build tools round it up (to
+     * a paragraph or a sector) past the end of the file: Debian's
+     * memtest86+ is 8 bytes short.  QEMU loads what the file has, so do
+     * the same (and zero the rest); a shortfall of a whole sector or more
+     * is a truncated file. */
     uint64_t syssize = (uint64_t)rd32(img + HDR_SYSSIZE) * 16;
-    if (syssize > bz->pm_len)
+    if (syssize >= (uint64_t)bz->pm_len + BZ_SYSSIZE_ROUNDING)
         return fail("%s: truncated: the protected-mode kernel has %zu bytes "
                     "but the header says %llu", name, bz->pm_len,
                     (unsigned long long)syssize);
+    bz->zero_len = syssize > bz->pm_len ? syssize - bz->pm_len : 0;
     bz->lp.hdr = img;
     bz->lp.hdr_end = 0x202 + (size_t)img[HDR_JUMP + 1];
     if (bz->lp.hdr_end > LINUX_HDR_LIMIT)
@@ -103,8 +113,8 @@ static int place_kernel(struct machine *m, const struct boot_request *req,
         init_size = (uint64_t)bz->pm_len * 4; /* before 2.10: a guess */
     bz->lp.code32_start = bz->load;
     bz->lp.need_end = bz->runtime + init_size;
-    if (bz->load + bz->pm_len > bz->lp.need_end)
-        bz->lp.need_end = bz->load + bz->pm_len;
+    if (bz->load + bz->pm_len + bz->zero_len > bz->lp.need_end)
+        bz->lp.need_end = bz->load + bz->pm_len + bz->zero_len;
     if (bz->lp.need_end > m->ram_size)
         return fail("%s: the kernel needs guest RAM up to %llu MiB (loaded "
                     "at %#llx, runs at %#llx, init_size %llu KiB) but there "
@@ -225,7 +235,8 @@ int bzimage_load(struct machine *m, const struct boot_request *req,
         return -1;
     if (linux_write_cmdline(m, &r, &bz.lp) < 0)
         return -1;
-    if (boot_copy(m, r.kernel_name, bz.load, bz.pm, bz.pm_len) < 0)
+    if (boot_copy(m, r.kernel_name, bz.load, bz.pm, bz.pm_len) < 0 ||
+        boot_zero(m, r.kernel_name, bz.load + bz.pm_len, bz.zero_len) < 0)
         return -1;
     if (r.initrd &&
         boot_copy(m, r.kernel_name, initrd_at, r.initrd, r.initrd_len) < 0)

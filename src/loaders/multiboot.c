@@ -6,7 +6,16 @@
  * then describes the entry state: 32-bit flat protected mode with
  * EAX=0x2BADB002 / EBX=info, or - for ELF64 kernels on engines with long
  * mode - 64-bit long mode with identity-mapped page tables and the same
- * values also in EDI/ESI. */
+ * values also in EDI/ESI.
+ *
+ * As QEMU's multiboot loader (which guests written for QEMU expect): the
+ * command line is "KERNEL-FILE-NAME ARGS" (as GRUB and QEMU pass it), the
+ * 32-bit entry has CS=0x08 and DS=ES=FS=GS=SS=0x10 in a flat GDT, and a
+ * kernel may load anywhere in RAM above the BIOS data area (0x500) and
+ * outside the BIOS hole: popek's entry GDT, page tables and stack use the
+ * usual low area (0x1000-0x10000) only if the kernel leaves it free, and
+ * otherwise go after the boot information. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/util.h"
@@ -39,6 +48,14 @@
 #define MBI_OFF_MMAP_ADDR 48
 #define MBI_OFF_LOADER_NAME 64
 #define MB_MMAP_ENTRY 24 /* size field + 20-byte e820 entry */
+/* Below this, RAM holds the real-mode IVT and the BIOS data area. */
+#define MB_LOW_RESERVED 0x500ull
+/* popek's entry structures: GDT page, long-mode page tables, then the
+ * stack up to the end; at BOOT_GDT normally, elsewhere if the kernel
+ * overlaps that. */
+#define MB_AREA_SIZE (BOOT_LOW_END - BOOT_GDT)
+#define MB_SEL_CODE 0x08
+#define MB_SEL_DATA 0x10
 
 long multiboot_find_header(const uint8_t *img, size_t len, bool want_checksum)
 {
@@ -105,8 +122,8 @@ static int load_aout_kludge(struct machine *m, const struct boot_request *req,
     }
     if (end == load_addr)
         return fail("%s: multiboot a.out kludge image is empty", name);
-    if (boot_check_kernel_range(m, name, "a.out kludge image", load_addr,
-                                end - load_addr) < 0)
+    if (boot_check_range(m, name, "a.out kludge image", load_addr,
+                         end - load_addr, MB_LOW_RESERVED) < 0)
         return -1;
     if (entry < load_addr || entry >= end)
         return fail("%s: entry point %#x is outside the loaded image "
@@ -139,7 +156,8 @@ static int load_elf(struct machine *m, const struct boot_request *req,
     for (unsigned i = 0; i < e.nseg; i++) {
         const struct elf_seg *s = &e.seg[i];
         snprintf(what, sizeof(what), "segment %u", i);
-        if (boot_check_kernel_range(m, name, what, s->paddr, s->memsz) < 0)
+        if (boot_check_range(m, name, what, s->paddr, s->memsz,
+                             MB_LOW_RESERVED) < 0)
             return -1;
         for (unsigned j = 0; j < i; j++)
             if (ranges_overlap(s->paddr, s->memsz, e.seg[j].paddr,
@@ -171,40 +189,68 @@ static int load_elf(struct machine *m, const struct boot_request *req,
     return 0;
 }
 
+/* The first page-aligned address at or above at where len bytes stay
+ * clear of the BIOS hole. */
+static uint64_t place_clear_of_hole(uint64_t at, uint64_t len)
+{
+    at = align_up(at, PAGE_SIZE_4K);
+    if (ranges_overlap(at, len, BIOS_HOLE_START,
+                       BIOS_HOLE_END - BIOS_HOLE_START))
+        at = BIOS_HOLE_END;
+    return at;
+}
+
 /* Build the multiboot information structure at the first page after the
- * kernel, followed by its strings, the module list and the memory map; the
- * module itself goes on the next page boundary.  Returns the info address
- * or -1. */
+ * kernel (or after the BIOS hole, if it would reach into it), followed by
+ * its strings, the module list and the memory map; the module itself goes
+ * on the next page boundary.  Returns the info address (and in *end_out
+ * the end of all it wrote) or -1. */
 static int64_t build_info(struct machine *m, const struct boot_request *req,
-                          uint64_t kernel_end)
+                          uint64_t kernel_end, uint64_t *end_out)
 {
     const char *name = req->kernel_name;
-    const char *cmdline = req->cmdline ? req->cmdline : "";
+    const char *args = req->cmdline ? req->cmdline : "";
     const char *mod_name = req->initrd_name ? req->initrd_name : "";
     const char *loader = "popek";
     struct e820_entry e820[BOOT_E820_MAX];
     int n820 = boot_e820(m, e820, BOOT_E820_MAX);
-    size_t cmd_len = strlen(cmdline) + 1, mod_name_len = strlen(mod_name) + 1;
+    /* "FILE ARGS", as QEMU (and GRUB) pass the kernel's command line. */
+    size_t cmd_len = strlen(name) + 1 + strlen(args) + 1;
+    char *cmdline = malloc(cmd_len);
+    if (!cmdline)
+        return fail("out of memory");
+    snprintf(cmdline, cmd_len, "%s %s", name, args);
+    size_t mod_name_len = strlen(mod_name) + 1;
     size_t loader_len = strlen(loader) + 1;
 
     uint64_t info = align_up(kernel_end, PAGE_SIZE_4K);
-    uint64_t loader_at = info + MBI_SIZE;
-    uint64_t cmd_at = loader_at + loader_len;
-    uint64_t mods_at = align_up(cmd_at + cmd_len, 16);
-    uint64_t mod_name_at = mods_at + 16;
-    uint64_t mmap_at = align_up(mod_name_at + mod_name_len, 8);
-    uint64_t end = mmap_at + (uint64_t)n820 * MB_MMAP_ENTRY;
-    uint64_t mod_at = align_up(end, PAGE_SIZE_4K);
+    uint64_t loader_at = 0, cmd_at = 0, mods_at = 0, mod_name_at = 0;
+    uint64_t mmap_at = 0, end = 0, mod_at = 0;
     uint64_t mod_len = req->initrd ? req->initrd_len : 0;
-    if (req->initrd)
-        end = mod_at + mod_len;
-    if (end > m->ram_size || end < info)
+    for (int pass = 0; pass < 2; pass++) {
+        loader_at = info + MBI_SIZE;
+        cmd_at = loader_at + loader_len;
+        mods_at = align_up(cmd_at + cmd_len, 16);
+        mod_name_at = mods_at + 16;
+        mmap_at = align_up(mod_name_at + mod_name_len, 8);
+        end = mmap_at + (uint64_t)n820 * MB_MMAP_ENTRY;
+        mod_at = align_up(end, PAGE_SIZE_4K);
+        if (req->initrd)
+            end = mod_at + mod_len;
+        uint64_t moved = place_clear_of_hole(info, end - info);
+        if (moved == info)
+            break;
+        info = moved;
+    }
+    if (end > m->ram_size || end < info) {
+        free(cmdline);
         return fail("%s: kernel (to %#llx), boot information%s do not fit in "
                     "%llu MiB of guest RAM (need %llu KiB; use --mem)", name,
                     (unsigned long long)kernel_end,
                     req->initrd ? " and module" : "",
                     (unsigned long long)(m->ram_size >> 20),
                     (unsigned long long)((end + 1023) >> 10));
+    }
 
     uint8_t *mbi = gpa_to_hva(m, info, end - info);
     memset(mbi, 0, (size_t)(mmap_at - info)); /* structure and strings */
@@ -216,6 +262,7 @@ static int64_t build_info(struct machine *m, const struct boot_request *req,
     wr32(mbi + MBI_OFF_LOADER_NAME, (uint32_t)loader_at);
     memcpy(mbi + (loader_at - info), loader, loader_len);
     memcpy(mbi + (cmd_at - info), cmdline, cmd_len);
+    free(cmdline);
 
     wr32(mbi + MBI_OFF_MODS_COUNT, req->initrd ? 1 : 0);
     wr32(mbi + MBI_OFF_MODS_ADDR, (uint32_t)mods_at);
@@ -237,6 +284,7 @@ static int64_t build_info(struct machine *m, const struct boot_request *req,
         wr64(e + 12, e820[i].size);
         wr32(e + 20, e820[i].type);
     }
+    *end_out = end;
     return (int64_t)info;
 }
 
@@ -272,20 +320,34 @@ int multiboot_load(struct machine *m, const struct boot_request *req,
         return fail("%s: not an ELF file, and its multiboot header has no "
                     "a.out kludge addresses (flags bit 16)", name);
     }
-    int64_t info = build_info(m, &r, k.hi);
+    uint64_t info_end = 0;
+    int64_t info = build_info(m, &r, k.hi, &info_end);
     if (info < 0)
         return -1;
+    /* popek's GDT, page tables and stack: out of the kernel's way. */
+    uint64_t area = BOOT_GDT;
+    if (ranges_overlap(k.lo, k.hi - k.lo, BOOT_GDT, MB_AREA_SIZE) ||
+        ranges_overlap((uint64_t)info, info_end - (uint64_t)info, BOOT_GDT,
+                       MB_AREA_SIZE)) {
+        area = place_clear_of_hole(info_end, MB_AREA_SIZE);
+        if (area + MB_AREA_SIZE > m->ram_size)
+            return fail("%s: kernel and boot information (to %#llx) leave no "
+                        "room for the entry GDT and stack in %llu MiB of "
+                        "guest RAM (use --mem)", name,
+                        (unsigned long long)info_end,
+                        (unsigned long long)(m->ram_size >> 20));
+    }
     memset(entry, 0, sizeof(*entry));
     if (k.long_mode) {
-        boot_long64(m, entry, BOOT_PAGE_TABLES, BOOT_GDT);
+        boot_long64(m, entry, area + (BOOT_PAGE_TABLES - BOOT_GDT), area);
         entry->gpr[R_EDI] = MB_BOOT_MAGIC;
         entry->gpr[R_ESI] = (uint64_t)info;
     } else {
-        boot_flat32(m, entry, BOOT_GDT, 0x10, 0x18);
+        boot_flat32(m, entry, area, MB_SEL_CODE, MB_SEL_DATA);
     }
     entry->gpr[R_EAX] = MB_BOOT_MAGIC;
     entry->gpr[R_EBX] = (uint64_t)info;
     entry->rip = k.entry;
-    boot_set_stack(entry);
+    entry->gpr[R_ESP] = area + MB_AREA_SIZE;
     return 0;
 }

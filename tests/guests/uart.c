@@ -2,8 +2,8 @@
  * scratch register, divisor latch readback, FIFO identification in IIR,
  * the MCR loopback test (MSR mirrors the modem outputs, a byte sent in
  * loopback comes back in RBR and never reaches the console), and the
- * transmitter-empty interrupt on IRQ 4 (gated by OUT2) with IIR reporting
- * THRI and clearing it on read. */
+ * transmitter-empty interrupt on IRQ 4 (OUT2 set, as PC drivers do) with
+ * IIR reporting THRI and clearing it on read. */
 #include "kit.h"
 
 #define COM1 KIT_COM1
@@ -78,7 +78,7 @@ int main(struct multiboot_info *mbi)
     CHECK_EQ(lsr & 0x01, 0, "loopback: LSR.DR clears once read");
     CHECK_EQ(inb(COM1 + MCR), 0x03, "MCR reads back");
 
-    /* THRE interrupt on IRQ 4: needs OUT2 and IER.ETBEI. */
+    /* THRE interrupt on IRQ 4: IER.ETBEI (and OUT2, which a PC needs). */
     kit_pic_remap(KIT_IRQ_BASE, KIT_IRQ_BASE + 8);
     kit_set_handler(KIT_IRQ_BASE + 4, on_com1);
     kit_pic_unmask(4);

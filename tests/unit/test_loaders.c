@@ -292,11 +292,14 @@ static void test_mb_elf32(void)
     CHECK((s.cr0 & CR0_PE) && !(s.cr0 & CR0_PG));
     CHECK(!(s.rflags & FLAG_IF) && (s.rflags & 2));
     CHECK(s.efer == 0 && s.cr4 == 0);
-    CHECK(s.seg[SEG_CS].sel == 0x10 && s.seg[SEG_CS].db && s.seg[SEG_CS].limit == 0xffffffff);
-    CHECK(s.seg[SEG_DS].sel == 0x18 && s.seg[SEG_SS].sel == 0x18);
+    /* QEMU's multiboot selectors: CS 0x08, data 0x10 */
+    CHECK(s.seg[SEG_CS].sel == 0x08 && s.seg[SEG_CS].db && s.seg[SEG_CS].limit == 0xffffffff);
+    CHECK(s.seg[SEG_DS].sel == 0x10 && s.seg[SEG_SS].sel == 0x10 &&
+          s.seg[SEG_ES].sel == 0x10 && s.seg[SEG_FS].sel == 0x10 &&
+          s.seg[SEG_GS].sel == 0x10);
     CHECK(s.gdt.base < 0x10000 && s.gdt.base > 0);
-    CHECK(gdt_flat(m, &s, 0x10, true, false));
-    CHECK(gdt_flat(m, &s, 0x18, false, false));
+    CHECK(gdt_flat(m, &s, 0x08, true, false));
+    CHECK(gdt_flat(m, &s, 0x10, false, false));
     /* multiboot info after the kernel */
     uint32_t info = (uint32_t)s.gpr[R_EBX];
     CHECK(info >= 0x201080 && info % 4096 == 0 && info + 120 < m->ram_size);
@@ -306,7 +309,8 @@ static void test_mb_elf32(void)
           (flags & 0x200));
     CHECK(get32(mi + 4) == 639);
     CHECK(get32(mi + 8) == (16 * MiB - MiB) / 1024);
-    CHECK(!strcmp((char *)m->ram + get32(mi + 16), "console=ttyS0 x=1"));
+    /* "FILE ARGS", as GRUB and QEMU pass it */
+    CHECK(!strcmp((char *)m->ram + get32(mi + 16), "k32.elf console=ttyS0 x=1"));
     CHECK(!strcmp((char *)m->ram + get32(mi + 64), "popek"));
     CHECK(get32(mi + 20) == 1);
     const uint8_t *mods = m->ram + get32(mi + 24);
@@ -338,7 +342,8 @@ static void test_mb_elf32_no_cmdline_no_module(void)
     CHECKF(rc == 0, "load: %s", popek_error());
     if (!rc) {
         const uint8_t *mi = m->ram + s.gpr[R_EBX];
-        CHECK(m->ram[get32(mi + 16)] == 0); /* empty command line */
+        /* no arguments: the file name and a space, as QEMU does */
+        CHECK(!strcmp((char *)m->ram + get32(mi + 16), "k32.elf "));
         CHECK(get32(mi + 20) == 0);         /* no modules */
         CHECK(get32(mi + 8) == 7 * 1024);
     }
@@ -509,9 +514,9 @@ static void test_mb_segment_in_low_area(void)
 {
     struct machine *m = new_machine(4 * MiB);
     uint8_t k[ELF_BUF];
-    size_t klen = make_elf32(k, 0x2010);
-    put32(k + 52 + 12, 0x2000);
-    put32(k + 52 + 8, 0x2000);
+    size_t klen = make_elf32(k, 0x410);
+    put32(k + 52 + 12, 0x400); /* the BIOS data area */
+    put32(k + 52 + 8, 0x400);
     struct cpu_state s;
     CHECK(load(m, k, klen, "low.elf", NULL, 0, NULL, NULL, false, &s) < 0);
     CHECKF(has(popek_error(), "low.elf: segment 0") &&
@@ -520,6 +525,86 @@ static void test_mb_segment_in_low_area(void)
     put32(k + 52 + 8, 0xa0000);
     CHECK(load(m, k, klen, "low.elf", NULL, 0, NULL, NULL, false, &s) < 0);
     CHECKF(has(popek_error(), "BIOS/VGA hole"), "%s", popek_error());
+    free_machine(m);
+}
+
+/* A multiboot kernel below 0x10000 (kvm-unit-tests' realmode test loads
+ * at 0x4000): loaded there, with popek's GDT and stack moved out of its
+ * way, after the boot information. */
+static void test_mb_low_load_moves_boot_structures(void)
+{
+    struct machine *m = new_machine(4 * MiB);
+    uint8_t k[ELF_BUF];
+    size_t klen = make_elf32(k, 0x4010);
+    put32(k + 52 + 12, 0x4000); /* segment 0 at 0x4000 */
+    put32(k + 52 + 8, 0x4000);
+    put32(k + 52 + 32 + 12, 0x5000); /* segment 1 at 0x5000 (+bss) */
+    put32(k + 52 + 32 + 8, 0x5000);
+    struct cpu_state s;
+    int rc = load(m, k, klen, "low.elf", NULL, 0, NULL, "a=1", false, &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
+    if (rc)
+        goto out;
+    CHECK(!memcmp(m->ram + 0x4000, k + 0x1000, 0x100));
+    CHECK(!memcmp(m->ram + 0x5000, k + 0x1100, 0x80));
+    CHECK(m->ram[0x5080] == 0 && m->ram[0x607f] == 0); /* bss */
+    CHECK(s.rip == 0x4010);
+    uint32_t info = (uint32_t)s.gpr[R_EBX];
+    CHECK(info >= 0x6080 && info % 4096 == 0);
+    CHECK(!strcmp((char *)m->ram + get32(m->ram + info + 16), "low.elf a=1"));
+    /* GDT and stack: clear of the kernel [0x4000, 0x6080) */
+    CHECK(s.gdt.base >= 0x6080 && s.gdt.base > info);
+    CHECK(gdt_flat(m, &s, 0x08, true, false));
+    CHECK(gdt_flat(m, &s, 0x10, false, false));
+    CHECK(s.gpr[R_ESP] > s.gdt.base + 0x1000 && s.gpr[R_ESP] <= m->ram_size);
+    CHECK(s.seg[SEG_CS].sel == 0x08 && s.seg[SEG_SS].sel == 0x10);
+out:
+    free_machine(m);
+}
+
+/* A tiny kernel just above the BIOS data area: its boot information lands
+ * in the usual low area, so the GDT and stack go after that instead. */
+static void test_mb_tiny_low_kernel(void)
+{
+    struct machine *m = new_machine(4 * MiB);
+    uint8_t k[ELF_BUF];
+    size_t klen = make_elf32(k, 0x610);
+    put32(k + 52 + 12, 0x600);
+    put32(k + 52 + 8, 0x600);
+    put32(k + 52 + 32 + 12, 0x700); /* data at 0x700 */
+    put32(k + 52 + 32 + 8, 0x700);
+    put32(k + 52 + 32 + 20, 0x80);  /* no bss: the kernel ends at 0x780 */
+    struct cpu_state s;
+    int rc = load(m, k, klen, "tiny.elf", NULL, 0, NULL, NULL, false, &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
+    if (!rc) {
+        uint32_t info = (uint32_t)s.gpr[R_EBX];
+        CHECK(info == 0x1000);
+        CHECK(s.gdt.base > info); /* not on top of the boot information */
+        CHECK(!strcmp((char *)m->ram + get32(m->ram + info + 16), "tiny.elf "));
+        CHECK(gdt_flat(m, &s, 0x08, true, false));
+    }
+    free_machine(m);
+}
+
+/* A kernel that ends just below the EBDA: the boot information goes above
+ * the BIOS hole rather than into it. */
+static void test_mb_info_skips_bios_hole(void)
+{
+    struct machine *m = new_machine(4 * MiB);
+    uint8_t k[ELF_BUF];
+    size_t klen = make_elf32(k, 0x9e010);
+    put32(k + 52 + 12, 0x9e000);
+    put32(k + 52 + 8, 0x9e000);
+    put32(k + 52 + 32 + 12, 0x9e100); /* bss to 0x9f180 */
+    put32(k + 52 + 32 + 8, 0x9e100);
+    struct cpu_state s;
+    int rc = load(m, k, klen, "edge.elf", NULL, 0, NULL, NULL, false, &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
+    if (!rc) {
+        CHECK(s.gpr[R_EBX] == 0x100000);
+        CHECK(s.gdt.base == 0x1000); /* the low area stayed free */
+    }
     free_machine(m);
 }
 
@@ -702,8 +787,8 @@ static void test_bz_bad_boot_flag_and_truncation(void)
     size_t klen;
     uint8_t *k = make_bzimage(&bz_default, 0x1000, &klen);
     struct cpu_state s;
-    /* the protected-mode part shorter than syssize says */
-    CHECK(load(m, k, klen - 16, "cut.bz", NULL, 0, NULL, NULL, false, &s) < 0);
+    /* the protected-mode part a sector shorter than syssize says */
+    CHECK(load(m, k, klen - 512, "cut.bz", NULL, 0, NULL, NULL, false, &s) < 0);
     CHECKF(has(popek_error(), "cut.bz: truncated"), "%s", popek_error());
     /* cut inside the setup code */
     CHECK(load(m, k, 0x600, "cut.bz", NULL, 0, NULL, NULL, false, &s) < 0);
@@ -712,6 +797,32 @@ static void test_bz_bad_boot_flag_and_truncation(void)
     CHECK(load(m, k, klen, "flag.bz", NULL, 0, NULL, NULL, false, &s) < 0);
     CHECKF(has(popek_error(), "flag.bz: bad boot sector signature"), "%s",
            popek_error());
+    free(k);
+    free_machine(m);
+}
+
+/* syssize rounded up past the end of the file (Debian's memtest86+ is 8
+ * bytes short): loaded as QEMU does, the missing tail zeroed. */
+static void test_bz_syssize_rounded_past_eof(void)
+{
+    struct machine *m = new_machine(64 * MiB);
+    size_t klen;
+    uint8_t *k = make_bzimage(&bz_default, 0x1000, &klen);
+    struct cpu_state s;
+    int rc = load(m, k, klen - 8, "memtest.bin", NULL, 0, NULL, NULL, false,
+                  &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
+    if (!rc) {
+        CHECK(!memcmp(m->ram + 0x1000000, k + BZ_SETUP, 0x1000 - 8));
+        bool zero = true;
+        for (int i = 0x1000 - 8; i < 0x1000; i++)
+            zero &= m->ram[0x1000000 + i] == 0;
+        CHECK(zero);
+        CHECK(s.rip == 0x1000000);
+    }
+    rc = load(m, k, klen - 511, "memtest.bin", NULL, 0, NULL, NULL, false,
+              &s);
+    CHECKF(rc == 0, "load: %s", popek_error());
     free(k);
     free_machine(m);
 }
@@ -1032,6 +1143,9 @@ int main(void)
     RUN(test_mb_segment_past_eof);
     RUN(test_mb_segment_outside_ram);
     RUN(test_mb_segment_in_low_area);
+    RUN(test_mb_low_load_moves_boot_structures);
+    RUN(test_mb_info_skips_bios_hole);
+    RUN(test_mb_tiny_low_kernel);
     RUN(test_mb_info_does_not_fit);
     RUN(test_not_a_kernel);
     RUN(test_bz_32bit_entry);
@@ -1040,6 +1154,7 @@ int main(void)
     RUN(test_bz_old_protocol);
     RUN(test_bz_not_loaded_high);
     RUN(test_bz_bad_boot_flag_and_truncation);
+    RUN(test_bz_syssize_rounded_past_eof);
     RUN(test_bz_initrd_too_big);
     RUN(test_bz_kernel_too_big);
     RUN(test_bz_cmdline_too_long);

@@ -9,7 +9,10 @@
 # output only (QEMU -no-reboot exits 0 on a triple fault; cli; hlt hangs
 # until the timeout).  ELF64 guests are skipped: QEMU's multiboot loader
 # takes ELF32 only; a guest whose source says "qemu-skip: why" (something
-# QEMU TCG is known not to emulate) is skipped.
+# QEMU TCG is known not to emulate) is skipped.  popek-args --mem gives
+# -m; "scratch-disk: SIZE" attaches a fresh image as the IDE master (as
+# run_guests.sh does with --ide); "qemu-args: ..." adds QEMU options (e.g.
+# -device pc-testdev, which popek's PC always has).
 # Usage: tests/guests/lib/qemu_check.sh [NAME...]
 set -u
 cd "$(dirname "$0")/../../.."
@@ -33,15 +36,22 @@ for name in "${names[@]}"; do
     fi
     want=$(annot "$src" expect-status); want=${want:-1}
     eval "args=($(annot "$src" popek-args))"
-    append=""
+    append="" qargs=()
     for ((i = 0; i < ${#args[@]}; i++)); do
         [ "${args[$i]}" = --append ] && append=${args[$((i + 1))]}
+        [ "${args[$i]}" = --mem ] && qargs+=(-m "${args[$((i + 1))]}")
     done
+    disk_size=$(annot "$src" scratch-disk)
+    if [ -n "$disk_size" ]; then
+        truncate -s "$disk_size" "$out/$name.disk"
+        qargs+=(-drive "file=$out/$name.disk,format=raw,if=ide,index=0")
+    fi
+    eval "qargs+=($(annot "$src" qemu-args))"
     t=$TIMEOUT
     [ $((want % 2)) -eq 0 ] && t=5
     timeout -k 5 "$t" "$QEMU" -accel tcg -kernel "$elf" -append "$append" \
         -serial stdio -display none -monitor none -no-reboot \
-        -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${qargs[@]}" </dev/null \
         >"$out/$name.out" 2>"$out/$name.err"
     st=$?
     if [ $((want % 2)) -eq 1 ] && [ "$st" -ne "$want" ]; then
