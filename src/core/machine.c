@@ -396,6 +396,16 @@ void machine_write_stats(struct machine *m, bool watchdog)
     fclose(f);
 }
 
+static const char *exit_name(enum exit_reason r)
+{
+    static const char *const names[] = {
+        [EXIT_NONE] = "none", [EXIT_KICK] = "kick",
+        [EXIT_IRQ_WINDOW] = "irq-window", [EXIT_HLT] = "hlt",
+        [EXIT_SHUTDOWN] = "shutdown", [EXIT_STOP] = "stop",
+        [EXIT_FAILED] = "failed", [EXIT_UNSUPPORTED] = "unsupported"};
+    return (unsigned)r < ARRAY_SIZE(names) && names[r] ? names[r] : "?";
+}
+
 int machine_run(struct machine *m)
 {
     struct vtimer timeout;
@@ -441,6 +451,7 @@ int machine_run(struct machine *m)
         if (machine_intr_pending(m) && m->ops->irq_window_open(m)) {
             int vec = m->intc.ack(m->intc.ctx);
             if (vec >= 0) {
+                plog(PLOG_INT, "inject vector %#x", vec);
                 m->ops->inject_irq(m, (uint8_t)vec);
                 m->intr_injected++;
                 halted = false;
@@ -466,6 +477,9 @@ int machine_run(struct machine *m)
                                  popek_error());
             break;
         }
+        if (ex.reason != EXIT_NONE)
+            plog(PLOG_EXEC, "exit %s%s%s", exit_name(ex.reason),
+                 ex.msg[0] ? ": " : "", ex.msg);
         switch (ex.reason) {
         case EXIT_HLT:
             m->halts++;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -318,6 +319,10 @@ int sandbox_install(void)
     if (add(f, &n, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
                                                SECCOMP_RET_TRAP)) < 0)
         return -1;
+
+    /* Files glibc opens lazily, loaded now: the time zone (gmtime_r and
+     * timegm in the RTC read /etc/localtime on first use). */
+    tzset();
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
