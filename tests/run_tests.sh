@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_tests.sh BUILD... - run popek's whole test suite in each build folder:
 # the unit tests of the host code (build/tests/test_*), then the guest suite
-# (tests/run_guests.sh) on every engine.  Counts PASS/FAIL/SKIP lines and ends
+# (tests/run_guests.sh) on every engine, the command-line tests
+# (tests/run_cli.sh) and the fuzzers' short fixed-seed runs (make check).  Counts PASS/FAIL/SKIP lines and ends
 # with the plain line "N passed, N failed, N skipped"; exits 1 on a failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ for b in "$@"; do
             echo "FAIL [$b] $name: exited with status $rc" | tee -a "$log"
         fi
     done
+    BUILD="$b" tests/run_cli.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     BUILD="$b" tests/run_guests.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     # Linux: the real bzImage in the first build; the same kernel already
     # uncompressed in the others (the sanitizer build is slower).
