@@ -28,6 +28,8 @@ for b in "$@"; do
     [ "$b" = "$1" ] && kind=bzimage
     BUILD="$b" LINUX_KERNEL=$kind tests/run_linux.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
 done
+# The fuzzers (make fuzz-build): a few seconds each with a fixed seed.
+tests/run_fuzz.sh --check "${FUZZ_BUILD:-build-fuzz}" 2>&1 | tee -a "$log"
 pass=$(grep -c '^PASS' "$log")
 failn=$(grep -c '^FAIL' "$log")
 skip=$(grep -c '^SKIP' "$log")
