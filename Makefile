@@ -14,6 +14,13 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DPOPEK_VERSION='"$(VERSI
 LDLIBS += -lpthread -lm
 LDLIBS += -lZydis  # src/core/disasm.c (trace disassembly)
 LDLIBS += -lz      # src/loaders/initrd.c (gzip initrd check)
+ifeq ($(FUZZ),1)
+# The fuzzing build (make fuzz): clang's libFuzzer coverage plus ASan/UBSan.
+CC := clang
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined -Wno-gnu-variable-sized-type-not-at-end
+LDFLAGS += -fsanitize=address,undefined
+endif
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -39,7 +46,7 @@ GUEST_ELFS := $(patsubst %.c,$(BUILD)/guests/%.elf,$(notdir $(GUEST_SRCS)))
 GUEST_ASM := $(wildcard tests/guests/*.asm)
 GUEST_ASM_ELFS := $(patsubst %.asm,$(BUILD)/guests/%.elf,$(notdir $(GUEST_ASM)))
 
-.PHONY: all check check-one clean guests tests demo
+.PHONY: all check check-one clean guests tests demo fuzz fuzz-build fuzz-bins
 all: $(BUILD)/popek $(BUILD)/popek-bench guests tests
 
 # Boot the default guest on every usable engine and show the statistics.
@@ -110,6 +117,24 @@ $(BUILD)/bench/native64: bench/native/native32.c bench/guests/crc32_core.h
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) -m64 -O2 -g -std=gnu11 -Wall -Wextra -Werror -o $@ $<
 
+# Fuzzing (tests/fuzz, libFuzzer from clang-14): the loaders, the initrd
+# check, the PC's devices through the io bus, and bt against the
+# interpreter on generated instruction sequences.
+#   make fuzz FUZZ_SECONDS=N   each harness for N seconds (default 60)
+# make check runs each for a few seconds with a fixed seed.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+fuzz-bins: $(FUZZ_BINS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $(BUILD)/libpopek.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(BUILD)/libpopek.a $(LDFLAGS) $(LDLIBS)
+fuzz-build:
+	$(MAKE) FUZZ=1 BUILD=$(FUZZ_BUILD) fuzz-bins
+fuzz: fuzz-build
+	tests/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 # Run every test in this build only.
 check-one: all
 	tests/run_tests.sh $(BUILD)
@@ -118,9 +143,10 @@ check-one: all
 check:
 	$(MAKE) all
 	$(MAKE) all SAN=1 BUILD=build-asan
-	tests/run_tests.sh build build-asan
+	$(MAKE) fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) tests/run_tests.sh build build-asan
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -2,7 +2,8 @@
 # run_tests.sh BUILD... - run popek's whole test suite in each build folder:
 # the unit tests of the host code (build/tests/test_*), then the guest suite
 # (tests/run_guests.sh) on every engine, then Linux (tests/run_linux.sh, and
-# tests/run_linux_platform.sh in the first build).  Counts PASS/FAIL/SKIP lines and ends
+# tests/run_linux_platform.sh in the first build), the command-line tests
+# (tests/run_cli.sh) and the fuzzers' short fixed-seed runs (make check).  Counts PASS/FAIL/SKIP lines and ends
 # with the plain line "N passed, N failed, N skipped"; exits 1 on a failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ for b in "$@"; do
             echo "FAIL [$b] $name: exited with status $rc" | tee -a "$log"
         fi
     done
+    BUILD="$b" tests/run_cli.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     BUILD="$b" tests/run_guests.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     # memtest86+, a real PC/QEMU guest, in the first build only.
     if [ "$b" = "$1" ]; then
@@ -38,6 +40,8 @@ for b in "$@"; do
         BUILD="$b" tests/run_linux_pv.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     fi
 done
+# The fuzzers (make fuzz-build): a few seconds each with a fixed seed.
+tests/run_fuzz.sh --check "${FUZZ_BUILD:-build-fuzz}" 2>&1 | tee -a "$log"
 pass=$(grep -c '^PASS' "$log")
 failn=$(grep -c '^FAIL' "$log")
 skip=$(grep -c '^SKIP' "$log")

@@ -1,8 +1,10 @@
 /* console.c - the serial console on stdio: raw terminal mode when stdin is a
  * terminal, an I/O thread that reads stdin into the machine's input ring
  * (Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A) and kicks the vCPU when input
- * or a timer deadline arrives.  Output goes to stdout, flushed at newlines
- * and shortly after any unfinished line (console_putc). */
+ * or a timer deadline arrives; it also reads SIGTERM/SIGINT/SIGHUP from the
+ * machine's signalfd and stops the guest (status 16).  Output goes to
+ * stdout, flushed at newlines and shortly after any unfinished line
+ * (console_putc). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -22,7 +25,7 @@
 static struct termios saved_tio;
 static bool tio_saved;
 
-static void restore_tty(void)
+void console_restore_tty(void)
 {
     if (tio_saved)
         tcsetattr(0, TCSANOW, &saved_tio);
@@ -44,7 +47,7 @@ void console_setup(struct machine *m)
     t.c_cc[VMIN] = 1;
     t.c_cc[VTIME] = 0;
     tio_saved = true;
-    atexit(restore_tty);
+    atexit(console_restore_tty);
     tcsetattr(0, TCSANOW, &t);
 }
 
@@ -52,7 +55,7 @@ void console_teardown(struct machine *m)
 {
     (void)m;
     fflush(stdout);
-    restore_tty();
+    console_restore_tty();
 }
 
 static void console_flush_cb(void *opaque)
@@ -124,19 +127,32 @@ static void *io_thread_main(void *arg)
     struct machine *m = arg;
     bool escape = false, stdin_open = true;
     while (!atomic_load(&m->io_thread_stop)) {
-        struct pollfd p[2] = {{.fd = m->timer_fd, .events = POLLIN},
+        struct pollfd p[3] = {{.fd = m->timer_fd, .events = POLLIN},
+                              {.fd = m->signal_fd, .events = POLLIN},
                               {.fd = 0, .events = POLLIN}};
-        int n = poll(p, stdin_open ? 2 : 1, 100);
+        int n = poll(p, stdin_open ? 3 : 2, 100);
         if (n < 0 && errno != EINTR)
             break;
         if (n <= 0)
             continue;
+        if (p[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(m->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+                int sig = (int)si.ssi_signo;
+                machine_request_stop(m, ST_SIGNAL, "stopped by %s",
+                                     sig == SIGTERM ? "SIGTERM"
+                                     : sig == SIGINT ? "SIGINT"
+                                     : sig == SIGHUP ? "SIGHUP"
+                                                     : "a signal");
+                machine_kick(m);
+            }
+        }
         if (p[0].revents & POLLIN) {
             uint64_t ticks;
             if (read(m->timer_fd, &ticks, sizeof(ticks)) > 0)
                 machine_kick(m);
         }
-        if (stdin_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (stdin_open && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
             uint8_t buf[256];
             ssize_t r = read(0, buf, sizeof(buf));
             if (r <= 0) {

@@ -4,6 +4,8 @@
 struct machine;
 void console_setup(struct machine *m);
 void console_teardown(struct machine *m);
+/* Put the terminal back as it was (no-op if it was never changed). */
+void console_restore_tty(void);
 int console_start_io_thread(struct machine *m);
 void console_stop_io_thread(struct machine *m);
 /* Wake the run loop and make the engine's run() return soon. */

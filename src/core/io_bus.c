@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 void io_space_init(struct io_space *s, const char *name)
@@ -105,6 +106,8 @@ void io_access(struct io_space *s, uint64_t addr, uint8_t *data, unsigned len,
         return;
     }
     s->last_unclaimed = addr;
+    plog(PLOG_GUEST_ERRORS, "unclaimed %s %s at %#llx, %u bytes",
+         s->name, is_write ? "write" : "read", (unsigned long long)addr, len);
     if (is_write) {
         s->unclaimed_writes++;
     } else {

@@ -16,11 +16,14 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "console.h"
+#include "sandbox.h"
+#include "watchdog.h"
 
 #define RAM_MIN (2ull << 20)
 #define RAM_MAX (3ull << 30) /* below the PCI/APIC hole of a 32-bit PC */
@@ -133,6 +136,11 @@ void machine_request_stop(struct machine *m, int status, const char *fmt, ...)
     va_end(ap);
     if (m->ops && m->ops->kick && m->engine)
         m->ops->kick(m);
+    /* Wake a run loop that sleeps while the guest halts. */
+    uint64_t one = 1;
+    if (m->wake_fd >= 0 && write(m->wake_fd, &one, sizeof(one)) < 0) {
+        /* saturated: the loop is awake anyway */
+    }
 }
 
 /* ---- virtual timers ---- */
@@ -256,13 +264,20 @@ struct machine *machine_create(const struct machine_config *cfg)
     const struct engine_ops *ops = engine_find(cfg->engine);
     if (!ops)
         return NULL;
+    return machine_create_ops(cfg, ops);
+}
+
+struct machine *machine_create_ops(const struct machine_config *cfg,
+                                   const struct engine_ops *ops)
+{
     struct machine *m = calloc(1, sizeof(*m));
     if (!m) {
         fail("out of memory");
         return NULL;
     }
     m->cfg = *cfg;
-    m->ram_fd = m->timer_fd = m->wake_fd = -1;
+    m->ram_fd = m->timer_fd = m->wake_fd = m->signal_fd = -1;
+    log_set_engine(ops->name);
     m->ram_size = cfg->ram_size;
     io_space_init(&m->pio, "port");
     io_space_init(&m->mmio, "mmio");
@@ -304,6 +319,8 @@ void machine_destroy(struct machine *m)
         close(m->timer_fd);
     if (m->wake_fd >= 0)
         close(m->wake_fd);
+    if (m->signal_fd >= 0)
+        close(m->signal_fd);
     io_space_free(&m->pio);
     io_space_free(&m->mmio);
     io_space_free(&m->msr);
@@ -333,18 +350,28 @@ static void wait_for_event(struct machine *m)
     }
 }
 
-static void write_stats(struct machine *m)
+void machine_write_stats(struct machine *m, bool watchdog)
 {
-    if (!m->cfg.stats_path)
-        return;
-    FILE *f = fopen(m->cfg.stats_path, "w");
-    if (!f) {
-        warnx_("cannot write stats to %s", m->cfg.stats_path);
-        return;
+    FILE *f = m->cfg.stats_file;
+    if (!f && m->cfg.stats_path) {
+        /* main opens it before the guest starts; this is for callers that
+         * only give a path (and run without the sandbox). */
+        f = fopen(m->cfg.stats_path, "w");
+        if (!f) {
+            warnx_("cannot write stats to %s", m->cfg.stats_path);
+            return;
+        }
     }
+    if (!f)
+        return;
+    m->cfg.stats_file = NULL; /* written once */
     struct json j;
     json_begin(&j, f);
     json_str(&j, "engine", m->ops->name);
+    if (m->cfg.engine_why)
+        json_str(&j, "engine_choice", m->cfg.engine_why);
+    json_bool(&j, "sandbox", sandbox_active());
+    json_bool(&j, "stopped_by_watchdog", watchdog);
     json_u64(&j, "ram_bytes", m->ram_size);
     json_f64(&j, "run_seconds", (double)m->run_ns / 1e9);
     json_u64(&j, "exit_status", (uint64_t)m->status);
@@ -358,7 +385,9 @@ static void write_stats(struct machine *m)
     json_u64(&j, "unclaimed_mmio_reads", m->mmio.unclaimed_reads);
     json_u64(&j, "unclaimed_mmio_writes", m->mmio.unclaimed_writes);
     json_obj_end(&j);
-    if (m->ops->write_stats) {
+    /* After the watchdog fired the vCPU thread still runs inside the
+     * engine: leave the engine's own counters out. */
+    if (m->ops->write_stats && !watchdog) {
         json_obj_begin(&j, m->ops->name);
         m->ops->write_stats(m, &j);
         json_obj_end(&j);
@@ -367,17 +396,50 @@ static void write_stats(struct machine *m)
     fclose(f);
 }
 
+static const char *exit_name(enum exit_reason r)
+{
+    static const char *const names[] = {
+        [EXIT_NONE] = "none", [EXIT_KICK] = "kick",
+        [EXIT_IRQ_WINDOW] = "irq-window", [EXIT_HLT] = "hlt",
+        [EXIT_SHUTDOWN] = "shutdown", [EXIT_STOP] = "stop",
+        [EXIT_FAILED] = "failed", [EXIT_UNSUPPORTED] = "unsupported"};
+    return (unsigned)r < ARRAY_SIZE(names) && names[r] ? names[r] : "?";
+}
+
 int machine_run(struct machine *m)
 {
     struct vtimer timeout;
     vtimer_init(&timeout, timeout_cb, m);
+    /* SIGTERM, SIGINT and SIGHUP stop the guest cleanly: blocked in every
+     * thread (the I/O and watchdog threads inherit the mask) and read by
+     * the I/O thread from a signalfd. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    m->signal_fd = signalfd(-1, &stop_sigs, SFD_CLOEXEC | SFD_NONBLOCK);
     console_setup(m);
-    if (console_start_io_thread(m) < 0) {
+    m->start_ns = clock_ns();
+    if (console_start_io_thread(m) < 0 || watchdog_start(m) < 0) {
+        console_stop_io_thread(m);
         console_teardown(m);
         warnx_("%s", popek_error());
         return ST_HOST_ERROR;
     }
-    m->start_ns = clock_ns();
+    /* Set-up is over (RAM, devices, engine, files): from here on popek
+     * may only make the system calls the sandbox allows. */
+    if (m->cfg.sandbox && sandbox_install() < 0)
+        machine_request_stop(m, ST_HOST_ERROR, "cannot install the sandbox: %s",
+                             popek_error());
+    if (m->cfg.verbose)
+        warnx_("engine %s%s%s, sandbox %s", m->ops->name,
+               m->cfg.engine_why ? ": " : "",
+               m->cfg.engine_why ? m->cfg.engine_why : "",
+               sandbox_active() ? "on" : "off");
+    if (m->cfg.test_forbidden_syscall)
+        sandbox_test_forbidden();
     if (m->cfg.timeout_s > 0)
         vtimer_mod(m, &timeout,
                    m->start_ns + (uint64_t)(m->cfg.timeout_s * 1e9));
@@ -389,6 +451,7 @@ int machine_run(struct machine *m)
         if (machine_intr_pending(m) && m->ops->irq_window_open(m)) {
             int vec = m->intc.ack(m->intc.ctx);
             if (vec >= 0) {
+                plog(PLOG_INT, "inject vector %#x", vec);
                 m->ops->inject_irq(m, (uint8_t)vec);
                 m->intr_injected++;
                 halted = false;
@@ -414,6 +477,9 @@ int machine_run(struct machine *m)
                                  popek_error());
             break;
         }
+        if (ex.reason != EXIT_NONE)
+            plog(PLOG_EXEC, "exit %s%s%s", exit_name(ex.reason),
+                 ex.msg[0] ? ": " : "", ex.msg);
         switch (ex.reason) {
         case EXIT_HLT:
             m->halts++;
@@ -434,6 +500,12 @@ int machine_run(struct machine *m)
             break;
         }
     }
+    atomic_store(&m->loop_done, true);
+    bool expected = false;
+    if (!atomic_compare_exchange_strong(&m->finishing, &expected, true))
+        for (;;)
+            pause(); /* the watchdog is ending popek */
+    watchdog_stop(m);
     m->run_ns = clock_ns() - m->start_ns;
     vtimer_del(m, &timeout);
     console_stop_io_thread(m);
@@ -442,6 +514,6 @@ int machine_run(struct machine *m)
     if (m->reason[0] && !(m->status & 1) &&
         !(m->cfg.quiet && m->status == ST_GUEST_RESET))
         warnx_("%s", m->reason);
-    write_stats(m);
+    machine_write_stats(m, false);
     return m->status;
 }

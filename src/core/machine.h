@@ -14,6 +14,7 @@
 #include "cpu_state.h"
 #include "engine.h"
 #include "io_bus.h"
+#include "log.h"
 
 /* Exit statuses of popek.  Odd values come from the guest through
  * isa-debug-exit ((v << 1) | 1, as in QEMU); popek's own are even. */
@@ -26,6 +27,7 @@ enum popek_status {
     ST_HOST_ERROR = 10,     /* engine or host failure */
     ST_TIMEOUT = 12,        /* --timeout expired */
     ST_USER_QUIT = 14,      /* Ctrl-A x on the console */
+    ST_SIGNAL = 16,         /* stopped by SIGTERM, SIGINT or SIGHUP */
 };
 
 /* Virtual timers on the host monotonic clock, fired by the run loop. */
@@ -58,6 +60,12 @@ struct machine_config {
     /* IDE drives (--ide FILE[,ro]): primary master, then slave. */
     struct { const char *path; bool ro; } ide[2];
     int n_ide;
+    bool verbose;           /* -v: say which engine and why, and more */
+    FILE *stats_file;       /* --stats, opened before the guest starts */
+    const char *engine_why; /* why this engine (--engine auto), or NULL */
+    bool sandbox;           /* install the seccomp filter (sandbox.c) */
+    bool test_forbidden_syscall; /* test only: make a forbidden system
+                                  * call from the vCPU thread */
 };
 
 #define INPUT_RING 4096
@@ -128,6 +136,14 @@ struct machine {
     int status;                 /* popek exit status once stopped */
     char reason[200];           /* one-line reason for the stop */
 
+    /* The watchdog (watchdog.c): ends popek when a stop was requested
+     * and the vCPU does not come back to the run loop in time. */
+    pthread_t watchdog;
+    bool watchdog_running;
+    _Atomic bool loop_done;     /* the run loop has left (or is leaving) */
+    _Atomic bool finishing;     /* run loop or watchdog: who writes the end */
+    int signal_fd;              /* signalfd of SIGTERM/SIGINT/SIGHUP */
+
     /* Statistics. */
     uint64_t start_ns, run_ns;
     uint64_t intr_injected, halts, kicks;
@@ -139,6 +155,11 @@ int machine_check_config(const struct machine_config *cfg);
  * them, then loads the guest).  Returns NULL with fail(). */
 struct machine *machine_create(const struct machine_config *cfg);
 void machine_destroy(struct machine *m);
+/* The same with an engine given directly (unit tests' fake engines). */
+struct machine *machine_create_ops(const struct machine_config *cfg,
+                                   const struct engine_ops *ops);
+/* Write --stats (if asked); `watchdog` says the vCPU never came back. */
+void machine_write_stats(struct machine *m, bool watchdog);
 /* Run the loaded guest until it stops; returns the exit status. */
 int machine_run(struct machine *m);
 

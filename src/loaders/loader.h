@@ -43,6 +43,17 @@ bool vmlinux_detect(const uint8_t *img, size_t len);
 int vmlinux_load(struct machine *m, const struct boot_request *req,
                  struct cpu_state *entry);
 
+/* What a kernel image is, without loading it (probe.c): its format and
+ * whether it runs in 64-bit mode (needs an engine with long mode).  A
+ * 32-bit Linux kernel always turns on 32-bit (or PAE) paging. */
+struct kernel_info {
+    const char *format;  /* "multiboot", "bzImage" or "vmlinux" */
+    bool is64;
+    bool linux_kernel;
+};
+/* 0 and *ki filled, or -1 if the format is not recognised. */
+int kernel_probe(const uint8_t *img, size_t len, struct kernel_info *ki);
+
 /* Shared helpers (boot_common.c). */
 struct e820_entry {
     uint64_t addr, size;

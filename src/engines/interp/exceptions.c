@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "../../core/disasm.h"
+#include "../../core/log.h"
 #include "../../core/util.h"
 #include "sys.h"
 
@@ -44,7 +45,7 @@ void log_once(struct interp_cpu *c, unsigned key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    warnx_("interp: %s", buf);
+    plog(PLOG_UNIMP, "%s", buf);
 }
 
 _Noreturn void cpu_undefined(struct interp_cpu *c, const struct insn *i)

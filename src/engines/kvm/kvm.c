@@ -126,7 +126,9 @@ static int kvm_create(struct machine *m)
     k->sys_fd = k->vm_fd = k->vcpu_fd = -1;
     m->engine = k;
     const char *trace = getenv("POPEK_KVM_TRACE");
-    k->trace = trace && *trace && strcmp(trace, "0") != 0;
+    if (trace && *trace && strcmp(trace, "0") != 0)
+        log_enable(PLOG_EXEC | PLOG_INT | PLOG_IO);
+    k->trace = log_enabled(PLOG_EXEC | PLOG_INT | PLOG_IO);
     char why[256];
     k->sys_fd = kvm_open_checked(why, sizeof(why));
     if (k->sys_fd < 0)
@@ -271,7 +273,7 @@ static void handle_io(struct machine *m, struct kvm_engine *k)
     for (uint32_t i = 0; i < run->io.count; i++)
         machine_pio(m, run->io.port, data + (size_t)i * size, size, out);
     if (k->trace)
-        fprintf(stderr, "kvm:   %s port %#x size %u count %u data %#x\n",
+        plog(PLOG_IO, "%s port %#x size %u count %u data %#x",
                 out ? "out" : "in", run->io.port, size, run->io.count,
                 io_get(data, size));
 }
@@ -380,7 +382,7 @@ static int kvm_run_once(struct machine *m, struct vm_exit *ex)
     unsigned reason = run->exit_reason;
     k->exits[reason < KVM_SLOT_OTHER ? reason : KVM_SLOT_OTHER]++;
     if (k->trace)
-        fprintf(stderr, "kvm: exit %s rip %#llx if %d ready %d step %d\n",
+        plog(PLOG_EXEC, "exit %s rip %#llx if %d ready %d step %d",
                 kvm_exit_name(reason < KVM_SLOT_OTHER ? reason
                                                       : KVM_SLOT_OTHER),
                 (unsigned long long)(k->sync_fresh ? run->s.regs.regs.rip
@@ -475,7 +477,7 @@ static void kvm_inject_irq(struct machine *m, uint8_t vector)
 {
     struct kvm_engine *k = KVM_OF(m);
     if (k->trace)
-        fprintf(stderr, "kvm: inject vector %#x\n", vector);
+        plog(PLOG_INT, "inject vector %#x", vector);
     struct kvm_interrupt irq = {.irq = vector};
     if (kvm_ioctl_retry(k->vcpu_fd, KVM_INTERRUPT, (unsigned long)&irq) < 0) {
         warnx_("kvm: KVM_INTERRUPT vector %u: %s", vector, strerror(errno));

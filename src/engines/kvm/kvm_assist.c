@@ -483,8 +483,8 @@ static int finish(struct machine *m, const struct assist *before,
 {
     struct kvm_engine *k = KVM_OF(m);
     if (k->trace)
-        fprintf(stderr, "kvm: assist %s at %#llx: rc %d -> rip %#llx "
-                "flags %#llx esp %#llx\n", in->name,
+        plog(PLOG_EXEC, "assist %s at %#llx: rc %d -> rip %#llx "
+                "flags %#llx esp %#llx", in->name,
                 (unsigned long long)before->r.rip, rc,
                 (unsigned long long)a->r.rip,
                 (unsigned long long)a->r.rflags,

@@ -1,0 +1,11 @@
+/* fuzz_multiboot.c - libFuzzer harness: multiboot_load() on arbitrary bytes (plus an
+ * optional initrd and command line, see fuzz_load in fuzz_common.h).  Any
+ * crash, sanitizer report or hang is a bug: a bad image must give an
+ * error message, nothing else. */
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_load(data, size, multiboot_load);
+}
