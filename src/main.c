@@ -10,6 +10,7 @@
 #include "board/board.h"
 #include "core/engine.h"
 #include "core/machine.h"
+#include "control/control.h"
 #include "bench/bench.h"
 
 #ifndef POPEK_VERSION
@@ -33,6 +34,14 @@ static void usage(FILE *f)
         "      --stats FILE    write run statistics as JSON to FILE\n"
         "      --timeout SECS  stop the guest after SECS seconds (status 12)\n"
         "  -q, --quiet         don't print the reason when the guest resets\n"
+        "      --gdb tcp:[ADDR]:PORT  gdb remote stub (target remote ADDR:PORT)\n"
+        "  -s                  the same as --gdb tcp::1234\n"
+        "  -S                  stop before the first instruction (for gdb)\n"
+        "      --monitor unix:PATH|stdio  JSON-lines monitor: status, stop,\n"
+        "                      cont, info registers, info stats, quit,\n"
+        "                      switch-engine (stdio: Ctrl-A c toggles)\n"
+        "      --switch-engine-after SECS:ENGINE  move the running guest to\n"
+        "                      ENGINE after SECS seconds (repeatable)\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
         "exit status: the guest's isa-debug-exit value v as (v<<1)|1;\n"
@@ -64,16 +73,20 @@ static int cmd_run(int argc, char **argv)
         {"initrd", required_argument, 0, 'i'},
         {"append", required_argument, 0, 'a'},
         {"mem", required_argument, 0, 'm'},
-        {"stats", required_argument, 0, 'S'},
+        {"stats", required_argument, 0, 0x200},
+        {"gdb", required_argument, 0, 0x201},
+        {"monitor", required_argument, 0, 0x202},
+        {"switch-engine-after", required_argument, 0, 0x203},
         {"timeout", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     struct machine_config cfg = {.engine = "kvm", .ram_size = 128ull << 20};
+    struct control_config ctl = {0};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "e:k:i:a:m:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:k:i:a:m:qhsS", opts, NULL)) != -1) {
         switch (c) {
         case 'e': cfg.engine = optarg; break;
         case 'k': cfg.kernel = optarg; break;
@@ -85,7 +98,17 @@ static int cmd_run(int argc, char **argv)
                 return ST_USAGE;
             }
             break;
-        case 'S': cfg.stats_path = optarg; break;
+        case 0x200: cfg.stats_path = optarg; break;
+        case 0x201: ctl.gdb = optarg; break;
+        case 's': ctl.gdb = "tcp::1234"; break;
+        case 'S': ctl.gdb_wait = true; break;
+        case 0x202: ctl.monitor = optarg; break;
+        case 0x203:
+            if (control_parse_switch(&ctl, optarg) < 0) {
+                warnx_("%s", popek_error());
+                return ST_USAGE;
+            }
+            break;
         case 'T': {
             char *end;
             cfg.timeout_s = strtod(optarg, &end);
@@ -132,7 +155,13 @@ static int cmd_run(int argc, char **argv)
         machine_destroy(m);
         return ST_USAGE;
     }
+    if (control_attach(m, &ctl) < 0) {
+        warnx_("%s", popek_error());
+        machine_destroy(m);
+        return ST_USAGE;
+    }
     int st = machine_run(m);
+    control_finish(m, st);
     machine_destroy(m);
     return st;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "../control/control.h"
 
 #define RAM_MIN (2ull << 20)
 #define RAM_MAX (3ull << 30) /* below the PCI/APIC hole of a 32-bit PC */
@@ -131,8 +132,7 @@ void machine_request_stop(struct machine *m, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
     va_end(ap);
-    if (m->ops && m->ops->kick && m->engine)
-        m->ops->kick(m);
+    machine_engine_kick(m);
 }
 
 /* ---- virtual timers ---- */
@@ -333,20 +333,14 @@ static void wait_for_event(struct machine *m)
     }
 }
 
-static void write_stats(struct machine *m)
+void machine_stats_json(struct machine *m, FILE *f)
 {
-    if (!m->cfg.stats_path)
-        return;
-    FILE *f = fopen(m->cfg.stats_path, "w");
-    if (!f) {
-        warnx_("cannot write stats to %s", m->cfg.stats_path);
-        return;
-    }
     struct json j;
     json_begin(&j, f);
     json_str(&j, "engine", m->ops->name);
     json_u64(&j, "ram_bytes", m->ram_size);
-    json_f64(&j, "run_seconds", (double)m->run_ns / 1e9);
+    uint64_t run_ns = m->run_ns ? m->run_ns : clock_ns() - m->start_ns;
+    json_f64(&j, "run_seconds", (double)run_ns / 1e9);
     json_u64(&j, "exit_status", (uint64_t)m->status);
     json_str(&j, "exit_reason", m->reason);
     json_obj_begin(&j, "machine");
@@ -358,12 +352,25 @@ static void write_stats(struct machine *m)
     json_u64(&j, "unclaimed_mmio_reads", m->mmio.unclaimed_reads);
     json_u64(&j, "unclaimed_mmio_writes", m->mmio.unclaimed_writes);
     json_obj_end(&j);
+    control_write_stats(m, &j);
     if (m->ops->write_stats) {
         json_obj_begin(&j, m->ops->name);
         m->ops->write_stats(m, &j);
         json_obj_end(&j);
     }
     json_end(&j);
+}
+
+static void write_stats(struct machine *m)
+{
+    if (!m->cfg.stats_path)
+        return;
+    FILE *f = fopen(m->cfg.stats_path, "w");
+    if (!f) {
+        warnx_("cannot write stats to %s", m->cfg.stats_path);
+        return;
+    }
+    machine_stats_json(m, f);
     fclose(f);
 }
 
@@ -383,10 +390,12 @@ int machine_run(struct machine *m)
                    m->start_ns + (uint64_t)(m->cfg.timeout_s * 1e9));
     bool halted = false;
     while (!atomic_load(&m->stop)) {
+        control_poll(m); /* gdb stub, monitor, engine switches */
         timers_fire(m);
         if (console_has_input(m) && m->console_rx)
             m->console_rx(m->console_rx_opaque);
-        if (machine_intr_pending(m) && m->ops->irq_window_open(m)) {
+        if (machine_intr_pending(m) && (halted || !control_irqs_masked(m)) &&
+            m->ops->irq_window_open(m)) {
             int vec = m->intc.ack(m->intc.ctx);
             if (vec >= 0) {
                 m->ops->inject_irq(m, (uint8_t)vec);
@@ -429,6 +438,9 @@ int machine_run(struct machine *m)
             break;
         case EXIT_UNSUPPORTED:
             machine_request_stop(m, ST_UNSUPPORTED, "unsupported: %s", ex.msg);
+            break;
+        case EXIT_DEBUG:
+            control_debug_exit(m);
             break;
         default:
             break;

@@ -24,8 +24,10 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
                      struct machine *m)
 {
     struct decode_cache *dc = c->dcache;
+    struct interp_dbg *dbg = c->dbg;
     memset(c, 0, sizeof(*c));
     c->dcache = dc;
+    c->dbg = dbg;
     if (dc)
         dcache_flush(dc);
     dispatch_init();
@@ -176,6 +178,8 @@ step_body(struct interp_cpu *c)
         cpu_deliver(c, v, EV_EXTERNAL, false, 0, c->eip);
         return;
     }
+    if (__builtin_expect(c->dbg != NULL, 0) && interp_dbg_stop_here(c))
+        return; /* a debugger breakpoint: nothing executed */
     c->intr_shadow = false;
     bool tf = c->eflags & FLAG_TF;
     struct insn buf;
