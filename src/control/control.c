@@ -116,6 +116,9 @@ static void arm_next_switch(struct machine *m)
 
 int control_attach(struct machine *m, const struct control_config *cc)
 {
+    if (cc->gdb_wait && !cc->gdb && !cc->monitor)
+        return fail("-S waits for a debugger or the monitor: add -s, --gdb "
+                    "or --monitor");
     struct control *c = calloc(1, sizeof(*c));
     if (!c)
         return fail("out of memory");

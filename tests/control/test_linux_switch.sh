@@ -7,7 +7,9 @@
 # engine_switches) with each engine running a real part of the boot, and
 # the console output equals an unswitched boot on bt once the lines that
 # depend on timing are dropped (kernel [timestamps], the delay-loop
-# calibration, the wall-clock time in the RTC and audit lines).  Prints PASS/FAIL/SKIP lines.
+# calibration, the wall-clock time in the RTC and audit lines, and the
+# messages of the initramfs unpacking, which runs asynchronously and
+# interleaves with other messages as timing has it).  Prints PASS/FAIL/SKIP lines.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -32,7 +34,7 @@ boot() { # boot NAME [popek args...]
 }
 filter() {
     sed -E 's/^\[ *[0-9]+\.[0-9]+\] //; s/audit\([0-9.]+:/audit(T:/' "$1" |
-        grep -vE 'BogoMIPS|lpj=|setting system clock to|Fast TSC calibration'
+        grep -vE 'BogoMIPS|lpj=|setting system clock to|Fast TSC calibration|unpack rootfs|Freeing initrd memory'
 }
 args=()
 n=0
