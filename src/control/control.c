@@ -128,8 +128,8 @@ int control_attach(struct machine *m, const struct control_config *cc)
     pthread_cond_init(&c->cv, NULL);
     vtimer_init(&c->sw_timer, sw_timer_cb, m);
     m->ctl = c;
-    if (cc->gdb_wait)
-        c->pause_req = true, c->why = STOP_START;
+    if (cc->gdb_wait) /* parked before the first instruction */
+        c->pause_req = c->paused = true, c->why = STOP_START;
     if (cc->gdb && !(c->gdb = gdbstub_start(m, cc->gdb)))
         goto err;
     if (cc->monitor && !(c->mon = monitor_start(m, cc->monitor)))
@@ -294,7 +294,7 @@ void control_poll(struct machine *m)
         c->since = clock_ns();
         arm_next_switch(m);
     }
-    if (!atomic_load(&c->attention) && !c->pause_req)
+    if (!atomic_load(&c->attention) && !c->paused)
         return;
     atomic_store(&c->attention, false);
     /* timed switches that are due */

@@ -205,12 +205,18 @@ static char *answer(struct machine *m, const char *line)
             fputs("{\"ok\":false,\"error\":\"switch-engine needs "
                   "\\\"engine\\\"\"}", f);
         } else {
+            char *pb = NULL;
+            size_t pl = 0;
             r.arg = eng;
-            fputs("{", f);
-            if (control_call(m, do_switch, &r) < 0)
-                fputs("\"ok\":false,\"error\":\"the machine has ended\"}", f);
+            r.f = open_memstream(&pb, &pl);
+            int rc = r.f ? control_call(m, do_switch, &r) : -1;
+            if (r.f)
+                fclose(r.f);
+            if (rc < 0)
+                fputs("{\"ok\":false,\"error\":\"the machine has ended\"}", f);
             else
-                fprintf(f, ",\"ok\":%s}", r.rc == 0 ? "true" : "false");
+                fprintf(f, "{\"ok\":%s,%s}", r.rc == 0 ? "true" : "false", pb);
+            free(pb);
         }
     } else if (!strcmp(cmd, "quit")) {
         machine_request_stop(m, ST_USER_QUIT, "quit from the monitor");
