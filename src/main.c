@@ -47,7 +47,8 @@ static void usage(FILE *f)
         "exit status: the guest's isa-debug-exit value v as (v<<1)|1;\n"
         "  0 guest reset/power-off, 2 bad usage or input, 4 triple fault,\n"
         "  6 guest halted with interrupts off, 8 unsupported guest operation,\n"
-        "  10 engine or host error, 12 timeout, 14 quit from the console.\n");
+        "  10 engine or host error, 12 timeout, 14 quit (console Ctrl-A x,\n"
+        "  monitor quit, gdb kill).\n");
 }
 
 static int cmd_engines(void)

@@ -326,6 +326,11 @@ void control_poll(struct machine *m)
                 c->stop_seq++;
                 pthread_cond_broadcast(&c->cv);
             }
+            /* --timeout still applies (timers do not run while parked) */
+            if (m->cfg.timeout_s > 0 &&
+                clock_ns() >= m->start_ns + (uint64_t)(m->cfg.timeout_s * 1e9))
+                machine_request_stop(m, ST_TIMEOUT, "timeout after %g s "
+                                     "(stopped)", m->cfg.timeout_s);
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 100 * 1000000L;
