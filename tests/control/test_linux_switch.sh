@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 POPEK=$BUILD/popek
 CACHE=${LINUX_CACHE:-cache/linux}
-TIMES=${SWITCH_TIMES:-"3:interp 8:bt 14:interp 18:bt"}
+TIMES=${SWITCH_TIMES:-"2:interp 5:bt 7:interp 9:bt"}
 kernel=$CACHE/vmlinuz-686
 initrd=$CACHE/initramfs.gz
 if [ ! -s "$kernel" ] || [ ! -s "$initrd" ]; then
@@ -24,6 +24,8 @@ if [ ! -s "$kernel" ] || [ ! -s "$initrd" ]; then
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# both boots use one copy (the shared cache may be rebuilt meanwhile)
+cp "$initrd" "$out/initrd.gz" && initrd=$out/initrd.gz
 boot() { # boot NAME [popek args...]
     local name=$1
     shift
