@@ -7,7 +7,9 @@
 # engine_switches) with each engine running a real part of the boot, and
 # the console output equals an unswitched boot on bt once the lines that
 # depend on timing are dropped (kernel [timestamps], the delay-loop
-# calibration, the wall-clock time in the RTC and audit lines, and the
+# calibration, the TSC calibration against the PIT and the clocksource
+# choices that follow from it (they depend on how fast the host runs the
+# calibration loop), the wall-clock time in the RTC and audit lines, and the
 # messages of the initramfs unpacking, which runs asynchronously and
 # interleaves with other messages as timing has it).  Prints PASS/FAIL/SKIP lines.
 set -u
@@ -36,7 +38,7 @@ boot() { # boot NAME [popek args...]
 }
 filter() {
     sed -E 's/^\[ *[0-9]+\.[0-9]+\] //; s/audit\([0-9.]+:/audit(T:/' "$1" |
-        grep -vE 'BogoMIPS|lpj=|setting system clock to|Fast TSC calibration|unpack rootfs|Freeing initrd memory'
+        grep -vE 'BogoMIPS|lpj=|setting system clock to|unpack rootfs|Freeing initrd memory|^tsc: |clocksource|sched_clock|Unstable clock detected|trace_clock=local|^on the kernel command line'
 }
 args=()
 n=0
