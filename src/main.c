@@ -16,6 +16,7 @@
 #include "core/machine.h"
 #include "core/sandbox.h"
 #include "loaders/loader.h"
+#include "control/control.h"
 
 #ifndef POPEK_VERSION
 #define POPEK_VERSION "0.1.0"
@@ -51,13 +52,21 @@ static void usage(FILE *f)
         "      --no-sandbox    don't install the seccomp filter (debugging)\n"
         "  -q, --quiet         don't print the reason when the guest resets\n"
         "  -v, --verbose       say which engine runs and why\n"
+        "      --gdb tcp:[ADDR]:PORT  gdb remote stub (target remote ADDR:PORT)\n"
+        "  -s                  the same as --gdb tcp::1234\n"
+        "  -S                  stop before the first instruction (for gdb)\n"
+        "      --monitor unix:PATH|stdio  JSON-lines monitor: status, stop,\n"
+        "                      cont, info registers, info stats, quit,\n"
+        "                      switch-engine (stdio: Ctrl-A c toggles)\n"
+        "      --switch-engine-after SECS:ENGINE  move the running guest to\n"
+        "                      ENGINE after SECS seconds (repeatable)\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
         "exit status: the guest's isa-debug-exit value v as (v<<1)|1;\n"
         "  0 guest reset/power-off, 2 bad usage or input, 4 triple fault,\n"
         "  6 guest halted with interrupts off, 8 unsupported guest operation,\n"
         "  10 engine or host error (also a system call the sandbox forbids),\n"
-        "  12 timeout, 14 quit from the console,\n"
+        "  12 timeout, 14 quit (console Ctrl-A x, monitor quit, gdb kill),\n"
         "  16 stopped by a signal (SIGTERM, SIGINT, SIGHUP).\n");
 }
 
@@ -264,7 +273,8 @@ static int qemu_option(int argc, char **argv, int i, int *st)
 
 static int cmd_run(int argc, char **argv)
 {
-    enum { O_STATS = 256, O_TIMEOUT, O_NO_SANDBOX, O_TEST_SYSCALL };
+    enum { O_STATS = 256, O_TIMEOUT, O_NO_SANDBOX, O_TEST_SYSCALL, O_GDB,
+           O_MONITOR, O_SWITCH };
     static const struct option opts[] = {
         {"engine", required_argument, 0, 'e'},
         {"kernel", required_argument, 0, 'k'},
@@ -277,6 +287,9 @@ static int cmd_run(int argc, char **argv)
         {"log-file", required_argument, 0, 'D'},
         {"no-sandbox", no_argument, 0, O_NO_SANDBOX},
         {"test-forbidden-syscall", no_argument, 0, O_TEST_SYSCALL},
+        {"gdb", required_argument, 0, O_GDB},
+        {"monitor", required_argument, 0, O_MONITOR},
+        {"switch-engine-after", required_argument, 0, O_SWITCH},
         {"quiet", no_argument, 0, 'q'},
         {"cpu", required_argument, 0, 'C'},
         {"ide", required_argument, 0, 'I'},
@@ -287,6 +300,7 @@ static int cmd_run(int argc, char **argv)
     struct machine_config cfg = {.engine = "auto", .ram_size = 128ull << 20,
                                  .sandbox = true};
     const char *log_path = NULL;
+    struct control_config ctl = {0};
     /* QEMU's spellings first: drop the ones popek accepts as no-ops. */
     char **av = calloc((size_t)argc + 1, sizeof(*av));
     int ac = 0;
@@ -309,7 +323,7 @@ static int cmd_run(int argc, char **argv)
     optind = 1;
     opterr = 0;
     /* getopt_long_only: "-kernel F" is --kernel F, not -k ernel. */
-    while (!st && (c = getopt_long_only(ac, av, ":e:k:i:a:m:d:D:qvh", opts,
+    while (!st && (c = getopt_long_only(ac, av, ":e:k:i:a:m:d:D:qvhsS", opts,
                                         NULL)) != -1) {
         switch (c) {
         case 'e': cfg.engine = optarg; break;
@@ -337,6 +351,16 @@ static int cmd_run(int argc, char **argv)
             } else if (r > 0) {
                 free(av);
                 return 0; /* -d help */
+        case O_GDB: ctl.gdb = optarg; break;
+        case 's': ctl.gdb = "tcp::1234"; break;
+        case 'S': ctl.gdb_wait = true; break;
+        case O_MONITOR: ctl.monitor = optarg; break;
+        case O_SWITCH:
+            if (control_parse_switch(&ctl, optarg) < 0) {
+                warnx_("%s", popek_error());
+                st = ST_USAGE;
+            }
+            break;
             }
             break;
         }
@@ -425,7 +449,14 @@ static int cmd_run(int argc, char **argv)
         st = ST_USAGE;
         goto out;
     }
+    if (control_attach(m, &ctl) < 0) {
+        warnx_("%s", popek_error());
+        machine_destroy(m);
+        st = ST_USAGE;
+        goto out;
+    }
     st = machine_run(m); /* writes and closes the stats file */
+    control_finish(m, st);
     cfg.stats_file = m->cfg.stats_file;
     machine_destroy(m);
 out:

@@ -19,6 +19,10 @@
 # Benchmark guests (bench/guests) run here too, once, with the small N their
 # popek-args annotation gives, as correctness tests (no timing asserted).
 # Prints PASS/FAIL/SKIP lines.  ENGINES="kvm interp" limits the engines.
+# SWITCH=1: live engine switching; each guest starts on its engine and is
+# moved to the other of interp/bt and back at 0.05 ms, 0.1 ms, 0.2 ms, ...
+# (--switch-engine-after), and must still pass; the PASS line says how
+# many switches happened (from --stats).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -83,8 +87,19 @@ for e in $ENGINES; do
             truncate -s "$disk_size" "$disk"
             extra+=(--ide "$disk")
         fi
+        sw=()
+        if [ "${SWITCH:-0}" = 1 ]; then
+            [ "$e" = bt ] && other=interp || other=bt
+            t=0.00005 to=$other
+            sw=(--stats "$out/stats")
+            for _ in $(seq 16); do
+                sw+=(--switch-engine-after "$t:$to")
+                t=$(awk -v t="$t" 'BEGIN { print t * 2 }')
+                [ "$to" = "$other" ] && to=$e || to=$other
+            done
+        fi
         timeout -k 5 $((TIMEOUT + 10)) "$POPEK" run --engine "$e" --kernel "$elf" \
-            --timeout "$TIMEOUT" "${extra[@]}" </dev/null >"$out/$e.$name.out" 2>"$out/$e.$name.err"
+            --timeout "$TIMEOUT" "${extra[@]}" "${sw[@]}" </dev/null >"$out/$e.$name.out" 2>"$out/$e.$name.err"
         st=$?
         if [ "$st" -ne "$want" ]; then
             echo "FAIL $e/$name: exit status $st, expected $want: $(tail -n 3 "$out/$e.$name.out" | tr '\n' '|') $(tail -n 2 "$out/$e.$name.err" | tr '\n' '|')"
@@ -100,6 +115,10 @@ for e in $ENGINES; do
             ! diff -u tests/guests/"$name".expected "$out/$e.$name.out" >"$out/diff" 2>&1; then
             echo "FAIL $e/$name: console output differs from tests/guests/$name.expected:"
             head -n 20 "$out/diff" | sed 's/^/    /'
+            continue
+        fi
+        if [ "${SWITCH:-0}" = 1 ]; then
+            echo "PASS $e/$name ($(grep -oE '"engine_switches": [0-9]+' "$out/stats" 2>/dev/null | grep -oE '[0-9]+$') engine switches)"
             continue
         fi
         echo "PASS $e/$name"

@@ -27,6 +27,17 @@ for b in "$@"; do
     if [ "$b" = "$1" ]; then
         BUILD="$b" tests/run_memtest.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     fi
+    # The control plane (tests/control): gdb stub, monitor; live engine
+    # switching (first build only: the guest suite with SWITCH=1, and a
+    # Linux boot switched bt -> interp -> bt -> interp -> bt).
+    for t in tests/control/test_gdb.sh tests/control/test_monitor.py; do
+        BUILD="$b" "$t" 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    done
+    if [ "$b" = "$1" ]; then
+        SWITCH=1 ENGINES="interp bt" BUILD="$b" tests/run_guests.sh 2>&1 |
+            sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] switching: /" | tee -a "$log"
+        BUILD="$b" tests/control/test_linux_switch.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    fi
     # Linux: the real bzImage in the first build; the same kernel already
     # uncompressed in the others (the sanitizer build is slower).
     kind=vmlinux
@@ -36,7 +47,7 @@ for b in "$@"; do
     # APICs, HPET, TSC, poweroff), and the paravirtual clock (a boot is the
     # test).
     if [ "$b" = "$1" ]; then
-        BUILD="$b" tests/run_linux_platform.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+        BUILD="$b" LINUX_ENGINES="${LINUX_PLATFORM_ENGINES:-bt}" tests/run_linux_platform.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
         BUILD="$b" tests/run_linux_pv.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     fi
 done

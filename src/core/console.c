@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "../control/control.h"
 
 static struct termios saved_tio;
 static bool tio_saved;
@@ -115,8 +116,7 @@ void machine_kick(struct machine *m)
 {
     uint64_t one = 1;
     m->kicks++;
-    if (m->ops && m->ops->kick && m->engine)
-        m->ops->kick(m);
+    machine_engine_kick(m);
     if (write(m->wake_fd, &one, sizeof(one)) < 0) {
         /* eventfd counter saturated: the loop is awake anyway */
     }
@@ -126,6 +126,10 @@ static void *io_thread_main(void *arg)
 {
     struct machine *m = arg;
     bool escape = false, stdin_open = true;
+    bool mon_mode = false; /* --monitor stdio: Ctrl-A c toggles */
+    bool mon_on = control_stdio_monitor(m);
+    char mline[1024];
+    size_t mlen = 0;
     while (!atomic_load(&m->io_thread_stop)) {
         struct pollfd p[3] = {{.fd = m->timer_fd, .events = POLLIN},
                               {.fd = m->signal_fd, .events = POLLIN},
@@ -168,10 +172,39 @@ static void *io_thread_main(void *arg)
                                              "quit from the console (Ctrl-A x)");
                         break;
                     }
+                    if ((c == 'c' || c == 'C') && mon_on) {
+                        mon_mode = !mon_mode;
+                        mlen = 0;
+                        printf(mon_mode ? "\r\n(popek monitor: JSON lines, "
+                                          "Ctrl-A c returns to the guest)\r\n"
+                                        : "\r\n(popek: back to the guest)\r\n");
+                        fflush(stdout);
+                        continue;
+                    }
                     if (c != 1)
                         continue;
-                } else if (c == 1 && m->stdin_is_tty) {
+                } else if (c == 1 && (m->stdin_is_tty || mon_on)) {
                     escape = true;
+                    continue;
+                }
+                if (mon_mode) {
+                    if (c == '\r' || c == '\n') {
+                        mline[mlen] = 0;
+                        if (m->stdin_is_tty)
+                            printf("\r\n");
+                        if (mlen)
+                            monitor_stdio_line(m, mline);
+                        mlen = 0;
+                    } else if ((c == 0x7f || c == 8) && mlen) {
+                        mlen--;
+                        if (m->stdin_is_tty)
+                            printf("\b \b");
+                    } else if (mlen + 1 < sizeof(mline)) {
+                        mline[mlen++] = (char)c;
+                        if (m->stdin_is_tty)
+                            putchar(c);
+                    }
+                    fflush(stdout);
                     continue;
                 }
                 input_push(m, c);

@@ -24,6 +24,8 @@ enum exit_reason {
     EXIT_STOP,        /* the machine asked to stop (exit/reset requested) */
     EXIT_FAILED,      /* the engine cannot continue: see exit.msg */
     EXIT_UNSUPPORTED, /* the guest ran something the engine doesn't do */
+    EXIT_DEBUG,       /* a debugger breakpoint or single step (guest_debug):
+                       * the vCPU stopped at an instruction boundary */
 };
 
 struct vm_exit {
@@ -32,6 +34,42 @@ struct vm_exit {
 };
 
 #define ENGINE_CAP_LONG_MODE (1u << 0) /* can enter 64-bit guests */
+
+/* The whole vCPU: what an engine switch (and a debugger) must carry beyond
+ * struct cpu_state, taken at an instruction boundary.  Pending events are
+ * the ones architecturally "in flight" between two instructions. */
+struct vcpu_state {
+    struct cpu_state regs;           /* incl. EFER and SYSENTER_* */
+    _Alignas(16) uint8_t fxsave[512]; /* x87/SSE, FXSAVE layout */
+    uint64_t tsc;                    /* guest TSC when the state was taken */
+    uint64_t apic_base, pat, misc_enable;
+    uint32_t dr[8];                  /* DR0-3, DR6, DR7 (4, 5 unused) */
+    /* Pending events. */
+    int pending_irq;        /* external vector injected but not delivered,
+                             * or -1 */
+    int pending_exc;        /* exception queued for delivery, or -1 */
+    bool pending_exc_has_err;
+    uint32_t pending_exc_err;
+    bool nmi_pending;
+    bool intr_shadow;       /* after sti / mov ss / pop ss */
+    bool halted;            /* in hlt, waiting for an interrupt */
+};
+
+/* What a debugger asks of an engine (set_guest_debug).  Breakpoints are
+ * linear addresses: the vCPU stops (EXIT_DEBUG) before executing the
+ * instruction there.  sw[] are addresses where the debugger has written
+ * int3 into guest memory (engines that run code natively need that byte;
+ * it is announced with code_written), hw[] need no memory change.  The
+ * first instruction after a resume never stops at its own breakpoint (as
+ * EFLAGS.RF), so a debugger can continue from one. */
+#define GUEST_DEBUG_MAX_SW 64
+#define GUEST_DEBUG_MAX_HW 4
+struct guest_debug {
+    bool single_step;       /* stop after one instruction */
+    unsigned nsw, nhw;
+    uint64_t sw[GUEST_DEBUG_MAX_SW];
+    uint64_t hw[GUEST_DEBUG_MAX_HW];
+};
 
 struct engine_ops {
     const char *name;
@@ -61,6 +99,17 @@ struct engine_ops {
     /* Optional: one line for `popek engines`: the backend and any known
      * limits, as "key=value" words (e.g. "backend=pvm limits=paging32"). */
     void (*describe)(char *buf, size_t n);
+    /* ---- optional (NULL: the engine cannot; callers refuse cleanly) ----
+     * The full vCPU state, for live engine switching and the debugger.
+     * Called between run()s, on the vCPU thread. */
+    int (*get_vcpu_state)(struct machine *m, struct vcpu_state *s);
+    int (*set_vcpu_state)(struct machine *m, const struct vcpu_state *s);
+    /* Breakpoints and single step; d == NULL turns debugging off. */
+    int (*set_guest_debug)(struct machine *m, const struct guest_debug *d);
+    /* Guest RAM [gpa, gpa+len) was changed behind the engine's back
+     * (a debugger's int3): drop anything derived from it (translations,
+     * decoded instructions). */
+    void (*code_written)(struct machine *m, uint64_t gpa, uint64_t len);
     /* Engine-specific statistics into the --stats JSON object. */
     void (*write_stats)(struct machine *m, struct json *j);
     void (*destroy)(struct machine *m);

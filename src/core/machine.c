@@ -24,6 +24,7 @@
 #include "console.h"
 #include "sandbox.h"
 #include "watchdog.h"
+#include "../control/control.h"
 
 #define RAM_MIN (2ull << 20)
 #define RAM_MAX (3ull << 30) /* below the PCI/APIC hole of a 32-bit PC */
@@ -134,8 +135,7 @@ void machine_request_stop(struct machine *m, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
     va_end(ap);
-    if (m->ops && m->ops->kick && m->engine)
-        m->ops->kick(m);
+    machine_engine_kick(m);
     /* Wake a run loop that sleeps while the guest halts. */
     uint64_t one = 1;
     if (m->wake_fd >= 0 && write(m->wake_fd, &one, sizeof(one)) < 0) {
@@ -350,6 +350,40 @@ static void wait_for_event(struct machine *m)
     }
 }
 
+void machine_stats_json(struct machine *m, FILE *f, bool watchdog)
+{
+    struct json j;
+    json_begin(&j, f);
+    json_str(&j, "engine", m->ops->name);
+    if (m->cfg.engine_why)
+        json_str(&j, "engine_choice", m->cfg.engine_why);
+    json_bool(&j, "sandbox", sandbox_active());
+    json_bool(&j, "stopped_by_watchdog", watchdog);
+    json_u64(&j, "ram_bytes", m->ram_size);
+    uint64_t run_ns = m->run_ns ? m->run_ns : clock_ns() - m->start_ns;
+    json_f64(&j, "run_seconds", (double)run_ns / 1e9);
+    json_u64(&j, "exit_status", (uint64_t)m->status);
+    json_str(&j, "exit_reason", m->reason);
+    json_obj_begin(&j, "machine");
+    json_u64(&j, "interrupts_injected", m->intr_injected);
+    json_u64(&j, "halts", m->halts);
+    json_u64(&j, "kicks", m->kicks);
+    json_u64(&j, "unclaimed_port_reads", m->pio.unclaimed_reads);
+    json_u64(&j, "unclaimed_port_writes", m->pio.unclaimed_writes);
+    json_u64(&j, "unclaimed_mmio_reads", m->mmio.unclaimed_reads);
+    json_u64(&j, "unclaimed_mmio_writes", m->mmio.unclaimed_writes);
+    json_obj_end(&j);
+    control_write_stats(m, &j);
+    /* After the watchdog fired the vCPU thread still runs inside the
+     * engine: leave the engine's own counters out. */
+    if (m->ops->write_stats && !watchdog) {
+        json_obj_begin(&j, m->ops->name);
+        m->ops->write_stats(m, &j);
+        json_obj_end(&j);
+    }
+    json_end(&j);
+}
+
 void machine_write_stats(struct machine *m, bool watchdog)
 {
     FILE *f = m->cfg.stats_file;
@@ -365,34 +399,7 @@ void machine_write_stats(struct machine *m, bool watchdog)
     if (!f)
         return;
     m->cfg.stats_file = NULL; /* written once */
-    struct json j;
-    json_begin(&j, f);
-    json_str(&j, "engine", m->ops->name);
-    if (m->cfg.engine_why)
-        json_str(&j, "engine_choice", m->cfg.engine_why);
-    json_bool(&j, "sandbox", sandbox_active());
-    json_bool(&j, "stopped_by_watchdog", watchdog);
-    json_u64(&j, "ram_bytes", m->ram_size);
-    json_f64(&j, "run_seconds", (double)m->run_ns / 1e9);
-    json_u64(&j, "exit_status", (uint64_t)m->status);
-    json_str(&j, "exit_reason", m->reason);
-    json_obj_begin(&j, "machine");
-    json_u64(&j, "interrupts_injected", m->intr_injected);
-    json_u64(&j, "halts", m->halts);
-    json_u64(&j, "kicks", m->kicks);
-    json_u64(&j, "unclaimed_port_reads", m->pio.unclaimed_reads);
-    json_u64(&j, "unclaimed_port_writes", m->pio.unclaimed_writes);
-    json_u64(&j, "unclaimed_mmio_reads", m->mmio.unclaimed_reads);
-    json_u64(&j, "unclaimed_mmio_writes", m->mmio.unclaimed_writes);
-    json_obj_end(&j);
-    /* After the watchdog fired the vCPU thread still runs inside the
-     * engine: leave the engine's own counters out. */
-    if (m->ops->write_stats && !watchdog) {
-        json_obj_begin(&j, m->ops->name);
-        m->ops->write_stats(m, &j);
-        json_obj_end(&j);
-    }
-    json_end(&j);
+    machine_stats_json(m, f, watchdog);
     fclose(f);
 }
 
@@ -445,10 +452,12 @@ int machine_run(struct machine *m)
                    m->start_ns + (uint64_t)(m->cfg.timeout_s * 1e9));
     bool halted = false;
     while (!atomic_load(&m->stop)) {
+        control_poll(m); /* gdb stub, monitor, engine switches */
         timers_fire(m);
         if (console_has_input(m) && m->console_rx)
             m->console_rx(m->console_rx_opaque);
-        if (machine_intr_pending(m) && m->ops->irq_window_open(m)) {
+        if (machine_intr_pending(m) && (halted || !control_irqs_masked(m)) &&
+            m->ops->irq_window_open(m)) {
             int vec = m->intc.ack(m->intc.ctx);
             if (vec >= 0) {
                 plog(PLOG_INT, "inject vector %#x", vec);
@@ -495,6 +504,9 @@ int machine_run(struct machine *m)
             break;
         case EXIT_UNSUPPORTED:
             machine_request_stop(m, ST_UNSUPPORTED, "unsupported: %s", ex.msg);
+            break;
+        case EXIT_DEBUG:
+            control_debug_exit(m);
             break;
         default:
             break;

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cpu_state.h"
 #include "engine.h"
@@ -143,6 +144,13 @@ struct machine {
     _Atomic bool loop_done;     /* the run loop has left (or is leaving) */
     _Atomic bool finishing;     /* run loop or watchdog: who writes the end */
     int signal_fd;              /* signalfd of SIGTERM/SIGINT/SIGHUP */
+    /* The control plane (src/control: gdb stub, monitor, engine
+     * switching), or NULL.  An engine switch replaces ops/engine on the
+     * vCPU thread; kicks from other threads go through
+     * machine_engine_kick, which skips the engine while it is replaced. */
+    struct control *ctl;
+    _Atomic int kick_inflight;
+    _Atomic bool engine_swapping;
 
     /* Statistics. */
     uint64_t start_ns, run_ns;
@@ -203,6 +211,18 @@ void machine_msi(struct machine *m, uint64_t addr, uint32_t data);
 /* rdmsr/wrmsr of an MSR a device serves (m->msr): true if one claimed it
  * (then *val was read or written), false if nobody serves it (#GP). */
 bool machine_msr(struct machine *m, uint32_t idx, uint64_t *val, bool write);
+/* Kick the engine (make run() return soon) from any thread, also from a
+ * signal handler; does nothing while an engine switch replaces it. */
+static inline void machine_engine_kick(struct machine *m)
+{
+    atomic_fetch_add(&m->kick_inflight, 1);
+    if (!atomic_load(&m->engine_swapping) && m->ops && m->ops->kick &&
+        m->engine)
+        m->ops->kick(m);
+    atomic_fetch_sub(&m->kick_inflight, 1);
+}
+/* The --stats JSON object (also live, for the monitor; vCPU thread). */
+void machine_stats_json(struct machine *m, FILE *f, bool watchdog);
 /* Stop the machine with a status and a one-line reason (first call wins). */
 void machine_request_stop(struct machine *m, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

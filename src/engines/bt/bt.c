@@ -72,6 +72,7 @@ static int bt_engine_run(struct machine *m, struct vm_exit *ex)
     case BT_RUN_SHUTDOWN: ex->reason = EXIT_SHUTDOWN; break;
     case BT_RUN_FAILED: ex->reason = EXIT_FAILED; break;
     case BT_RUN_LIMIT: ex->reason = EXIT_NONE; break;
+    case BT_RUN_DEBUG: ex->reason = EXIT_DEBUG; break;
     }
     return 0;
 }
@@ -90,6 +91,37 @@ static int bt_set_state(struct machine *m, const struct cpu_state *s)
     /* The loader wrote RAM through the machine's own mapping. */
     bt_tc_flush(b);
     return 0;
+}
+
+static int bt_get_vcpu_state(struct machine *m, struct vcpu_state *s)
+{
+    interp_cpu_get_vcpu(&B(m)->cpu, s);
+    return 0;
+}
+
+static int bt_set_vcpu_state(struct machine *m, const struct vcpu_state *s)
+{
+    struct bt *b = B(m);
+    if (interp_cpu_set_vcpu(&b->cpu, s, "bt") < 0)
+        return -1;
+    bt_tc_flush(b);
+    b->sh_valid = false;
+    return 0;
+}
+
+/* Single steps and hardware breakpoints run in the interpreter (bt_run);
+ * software breakpoints are int3 bytes, which translated code calls out to
+ * the interpreter, whose boundary check stops there. */
+static int bt_set_guest_debug(struct machine *m, const struct guest_debug *d)
+{
+    return interp_cpu_set_debug(&B(m)->cpu, d);
+}
+
+static void bt_code_written(struct machine *m, uint64_t gpa, uint64_t len)
+{
+    (void)gpa;
+    (void)len;
+    bt_tc_flush(B(m)); /* rare (debugger): start translations afresh */
 }
 
 static bool bt_irq_window_open(struct machine *m)
@@ -214,6 +246,10 @@ const struct engine_ops engine_bt_ops = {
     .irq_window_open = bt_irq_window_open,
     .inject_irq = bt_inject_irq,
     .kick = bt_kick,
+    .get_vcpu_state = bt_get_vcpu_state,
+    .set_vcpu_state = bt_set_vcpu_state,
+    .set_guest_debug = bt_set_guest_debug,
+    .code_written = bt_code_written,
     .write_stats = bt_write_stats,
     .destroy = bt_destroy,
 };

@@ -528,6 +528,7 @@ unsigned bt_mode_word(const struct interp_cpu *c);
 enum bt_run_result {
     BT_RUN_KICK, BT_RUN_STOP, BT_RUN_IRQ_WINDOW, BT_RUN_HLT,
     BT_RUN_SHUTDOWN, BT_RUN_LIMIT, BT_RUN_FAILED,
+    BT_RUN_DEBUG,       /* debugger breakpoint or single step (cpu.dbg) */
 };
 /* Run until an event the caller must see, or max_iters loop iterations
  * (each one fragment run or one interpreted step; 0 = no limit).

@@ -358,6 +358,7 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
         return BT_RUN_FAILED;
     }
     c->check_irq = true;
+    interp_dbg_resume(c);
     for (uint64_t it = 0; !max_iters || it < max_iters; it++) {
         if (atomic_load_explicit(&b->kicked, memory_order_relaxed)) {
             atomic_store(&b->ctx->run_ok, 1);
@@ -385,9 +386,11 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
             r = interp_one(b, -1);
             goto stepped;
         }
-        if (!bt_mode_ok(c)) {
+        bool dbg_interp = c->dbg && (c->dbg->single_step || c->dbg->nhw);
+        if (!bt_mode_ok(c) || dbg_interp) {
             uint64_t before = c->icount;
-            r = interp_run_batch(c, INTERP_BATCH);
+            r = interp_run_batch(c, c->dbg && c->dbg->single_step
+                                        ? 1 : INTERP_BATCH);
             b->st.interp_mode_insns += c->icount - before;
             b->sh_valid = false; /* it may have run invlpg */
             goto stepped;
@@ -463,6 +466,10 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
             snprintf(msg, msgn, "triple fault at %04x:%08x (cr2 %#x)",
                      c->seg[SEG_CS].sel, c->eip, c->cr2);
             return BT_RUN_SHUTDOWN;
+        }
+        if (c->dbg && (c->dbg->hit || c->dbg->single_step)) {
+            c->dbg->hit = true;
+            return BT_RUN_DEBUG;
         }
     }
     return BT_RUN_LIMIT;

@@ -25,9 +25,11 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
 {
     struct decode_cache *dc = c->dcache;
     bool bt = c->bt_engine;
+    struct interp_dbg *dbg = c->dbg;
     memset(c, 0, sizeof(*c));
     c->dcache = dc;
     c->bt_engine = bt;
+    c->dbg = dbg;
     if (dc)
         dcache_flush(dc);
     dispatch_init();
@@ -182,6 +184,8 @@ step_body(struct interp_cpu *c)
         cpu_deliver(c, v, EV_EXTERNAL, false, 0, c->eip);
         return;
     }
+    if (__builtin_expect(c->dbg != NULL, 0) && interp_dbg_stop_here(c))
+        return; /* a debugger breakpoint: nothing executed */
     c->intr_shadow = false;
     bool tf = c->eflags & FLAG_TF;
     struct insn buf;

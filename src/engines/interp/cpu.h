@@ -23,6 +23,20 @@
 
 struct machine;
 struct decode_cache;
+struct guest_debug;
+struct vcpu_state;
+
+/* Debugger state (debug.c): breakpoints at linear addresses checked at
+ * each instruction boundary while c->dbg is set (NULL: no cost but one
+ * test per instruction). */
+#define INTERP_DBG_MAX_BP 68
+struct interp_dbg {
+    bool single_step;
+    unsigned nbp, nhw;
+    uint32_t bp[INTERP_DBG_MAX_BP];
+    bool hit;               /* stopped: report EXIT_DEBUG */
+    int64_t skip_lin;       /* resume: don't stop here once (as RF), -1 */
+};
 
 /* CR4 bits beyond core/cpu_state.h's. */
 #ifndef CR4_OSXMMEXCPT
@@ -107,6 +121,7 @@ struct interp_cpu {
     uint64_t exc_count[32]; /* exceptions raised, by vector */
     uint64_t irqs_delivered, tlb_flushes;
     bool pv_tlb_flushed;    /* a hypercall flushed the TLB (bt: shadows) */
+    struct interp_dbg *dbg; /* debugger breakpoints/step, or NULL */
 };
 
 /* ---- registers ---- */
@@ -216,5 +231,17 @@ int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
 bool interp_cpu_irq_window_open(const struct interp_cpu *c);
 void interp_cpu_inject_irq(struct interp_cpu *c, uint8_t vector);
 void interp_cpu_free(struct interp_cpu *c);
+/* The full vCPU state (live engine switching, debugger), cpu_xfer.c:
+ * set refuses what the interpreter cannot hold (long mode, a queued
+ * exception or NMI) with a message naming `engine`. */
+void interp_cpu_get_vcpu(const struct interp_cpu *c, struct vcpu_state *s);
+int interp_cpu_set_vcpu(struct interp_cpu *c, const struct vcpu_state *s,
+                        const char *engine);
+/* Debugger hooks (debug.c).  set_debug(NULL) turns them off. */
+int interp_cpu_set_debug(struct interp_cpu *c, const struct guest_debug *d);
+/* At run() entry: leaving a debug stop, don't stop again at once. */
+void interp_dbg_resume(struct interp_cpu *c);
+/* At an instruction boundary: stop here?  (sets hit and check_irq) */
+bool interp_dbg_stop_here(struct interp_cpu *c);
 
 #endif

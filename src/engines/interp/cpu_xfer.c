@@ -4,6 +4,7 @@
  * whose reference guest state is the same struct interp_cpu. */
 #include <string.h>
 
+#include "../../core/engine.h"
 #include "../../core/util.h"
 #include "cpu.h"
 #include "sys.h"
@@ -71,4 +72,64 @@ void interp_cpu_inject_irq(struct interp_cpu *c, uint8_t vector)
 {
     c->pending_vector = vector;
     c->halted = false;
+}
+
+void interp_cpu_get_vcpu(const struct interp_cpu *c, struct vcpu_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    interp_cpu_get_state(c, &s->regs);
+    memcpy(s->fxsave, c->fpu.fx, sizeof(s->fxsave));
+    s->tsc = clock_ns() + c->tsc_offset;
+    s->apic_base = c->apic_base;
+    s->pat = c->pat;
+    s->misc_enable = c->misc_enable;
+    memcpy(s->dr, c->dr, sizeof(s->dr));
+    s->pending_irq = c->pending_vector;
+    s->pending_exc = -1;
+    s->intr_shadow = c->intr_shadow;
+    s->halted = c->halted;
+}
+
+int interp_cpu_set_vcpu(struct interp_cpu *c, const struct vcpu_state *s,
+                        const char *engine)
+{
+    const struct cpu_state *r = &s->regs;
+    if ((r->efer & EFER_LMA) || r->seg[SEG_CS].l || r->rip > 0xffffffffull)
+        return fail("%s: cannot take a vCPU in long mode (IA-32 only)",
+                    engine);
+    if (s->pending_exc >= 0 || s->nmi_pending)
+        return fail("%s: cannot take a vCPU with a queued exception or NMI",
+                    engine);
+    for (int k = 0; k < 8; k++)
+        c->r[k] = (uint32_t)r->gpr[k];
+    c->eip = (uint32_t)r->rip;
+    c->eflags = ((uint32_t)r->rflags | 2u) & 0x003f7fd7u;
+    memcpy(c->seg, r->seg, sizeof(c->seg));
+    c->gdt = r->gdt;
+    c->idt = r->idt;
+    c->cr0 = (uint32_t)r->cr0 | CR0_ET;
+    c->cr2 = (uint32_t)r->cr2;
+    c->cr3 = (uint32_t)r->cr3;
+    c->cr4 = (uint32_t)r->cr4;
+    c->sysenter_cs = r->sysenter_cs;
+    c->sysenter_esp = r->sysenter_esp;
+    c->sysenter_eip = r->sysenter_eip;
+    c->cpl = !(c->cr0 & CR0_PE) ? 0
+             : (c->eflags & FLAG_VM) ? 3 : (c->seg[SEG_CS].sel & 3);
+    memcpy(c->fpu.fx, s->fxsave, sizeof(c->fpu.fx));
+    c->tsc_offset = s->tsc - clock_ns();
+    c->apic_base = s->apic_base;
+    c->pat = s->pat;
+    c->misc_enable = s->misc_enable;
+    memcpy(c->dr, s->dr, sizeof(c->dr));
+    c->pending_vector = s->pending_irq >= 0 && s->pending_irq < 256
+                            ? s->pending_irq : -1;
+    c->intr_shadow = s->intr_shadow;
+    c->halted = s->halted;
+    c->delivering = -1;
+    c->check_irq = true;
+    tlb_flush_all(c);
+    if (c->dcache)
+        dcache_flush(c->dcache);
+    return 0;
 }

@@ -20,6 +20,7 @@ void interp_cpu_free(struct interp_cpu *c)
 {
     free(c->dcache);
     c->dcache = NULL;
+    interp_cpu_set_debug(c, NULL);
 }
 
 void dcache_invalidate_page(struct decode_cache *dc, uint32_t pa)

@@ -156,6 +156,9 @@ static int interp_run(struct machine *m, struct vm_exit *ex)
     struct interp_cpu *c = &e->cpu;
     uint64_t t0 = clock_ns(), cpu0 = thread_cpu_ns();
     c->check_irq = true;
+    interp_dbg_resume(c);
+    /* Single step (debugger): one instruction, then EXIT_DEBUG. */
+    uint32_t batch = c->dbg && c->dbg->single_step ? 1 : RUN_BATCH;
     for (;;) {
         if (atomic_load_explicit(&e->kicked, memory_order_relaxed)) {
             atomic_store(&e->kicked, false);
@@ -183,11 +186,16 @@ static int interp_run(struct machine *m, struct vm_exit *ex)
         }
         if (e->prof)
             prof_sample(e);
-        if (interp_run_batch(c, RUN_BATCH) == -2) {
+        if (interp_run_batch(c, batch) == -2) {
             ex->reason = EXIT_SHUTDOWN;
             snprintf(ex->msg, sizeof(ex->msg),
                      "triple fault at %04x:%08x (cr2 %#x)",
                      c->seg[SEG_CS].sel, c->eip, c->cr2);
+            break;
+        }
+        if (c->dbg && (c->dbg->hit || c->dbg->single_step)) {
+            c->dbg->hit = true;
+            ex->reason = EXIT_DEBUG;
             break;
         }
     }
@@ -205,6 +213,33 @@ static int interp_get_state(struct machine *m, struct cpu_state *s)
 static int interp_set_state(struct machine *m, const struct cpu_state *s)
 {
     return interp_cpu_set_state(&eng(m)->cpu, s, "interp");
+}
+
+static int interp_get_vcpu_state(struct machine *m, struct vcpu_state *s)
+{
+    interp_cpu_get_vcpu(&eng(m)->cpu, s);
+    return 0;
+}
+
+static int interp_set_vcpu_state(struct machine *m, const struct vcpu_state *s)
+{
+    return interp_cpu_set_vcpu(&eng(m)->cpu, s, "interp");
+}
+
+static int interp_set_guest_debug(struct machine *m,
+                                  const struct guest_debug *d)
+{
+    return interp_cpu_set_debug(&eng(m)->cpu, d);
+}
+
+static void interp_code_written(struct machine *m, uint64_t gpa,
+                                uint64_t len)
+{
+    (void)gpa;
+    (void)len;
+    struct interp_cpu *c = &eng(m)->cpu;
+    if (c->dcache)
+        dcache_flush(c->dcache);
 }
 
 static bool interp_irq_window_open(struct machine *m)
@@ -276,6 +311,10 @@ const struct engine_ops engine_interp_ops = {
     .irq_window_open = interp_irq_window_open,
     .inject_irq = interp_inject_irq,
     .kick = interp_kick,
+    .get_vcpu_state = interp_get_vcpu_state,
+    .set_vcpu_state = interp_set_vcpu_state,
+    .set_guest_debug = interp_set_guest_debug,
+    .code_written = interp_code_written,
     .write_stats = interp_write_stats,
     .destroy = interp_destroy,
 };

@@ -502,6 +502,9 @@ const struct engine_ops engine_kvm_ops = {
     .irq_window_open = kvm_irq_window_open,
     .inject_irq = kvm_inject_irq,
     .kick = kvm_kick,
+    .get_vcpu_state = kvm_get_vcpu_state,
+    .set_vcpu_state = kvm_set_vcpu_state,
+    .set_guest_debug = kvm_set_guest_debug,
     .write_stats = kvm_write_stats,
     .destroy = kvm_destroy,
 };

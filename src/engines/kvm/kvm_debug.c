@@ -85,7 +85,7 @@ static bool at_hlt(struct machine *m, const struct kvm_regs *r,
 int kvm_debug_prepare(struct machine *m)
 {
     struct kvm_engine *k = KVM_OF(m);
-    if (!k->ud_trap && !k->window_step)
+    if (!k->ud_trap && !k->window_step && !k->udbg_on && !k->udbg_dirty)
         return 0;
     struct kvm_regs r;
     struct kvm_sregs sr;
@@ -99,19 +99,34 @@ int kvm_debug_prepare(struct machine *m)
         bp = ud_handler(m, &sr, &addr);
     k->ud_skip = false;
     bool step = k->step_for_window && !at_hlt(m, &r, &sr);
-    if (bp == k->ud_armed && (!bp || addr == k->ud_addr) &&
+    /* A debugger's hardware breakpoints take the debug registers. */
+    bool user_hw = k->udbg_on && k->udbg.nhw;
+    if (user_hw)
+        bp = false;
+    if (!k->udbg_dirty && bp == k->ud_armed && (!bp || addr == k->ud_addr) &&
         step == k->stepping)
         return 0;
+    k->udbg_dirty = false;
     struct kvm_guest_debug dbg;
     memset(&dbg, 0, sizeof(dbg));
-    if (bp || step)
+    if (bp || step || k->udbg_on)
         dbg.control = KVM_GUESTDBG_ENABLE;
-    if (step)
+    if (step || (k->udbg_on && k->udbg.single_step))
         dbg.control |= KVM_GUESTDBG_SINGLESTEP;
     if (bp) {
         dbg.control |= KVM_GUESTDBG_USE_HW_BP;
         dbg.arch.debugreg[0] = addr;
         dbg.arch.debugreg[7] = DR7_L0_EXEC;
+    }
+    if (k->udbg_on && k->udbg.nsw)
+        dbg.control |= KVM_GUESTDBG_USE_SW_BP;
+    if (user_hw) {
+        dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+        dbg.arch.debugreg[7] = 0x400;
+        for (unsigned n = 0; n < k->udbg.nhw && n < 4; n++) {
+            dbg.arch.debugreg[n] = k->udbg.hw[n];
+            dbg.arch.debugreg[7] |= 1ull << (2 * n); /* Ln, execute */
+        }
     }
     if (ioctl(k->vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
         return fail("KVM_SET_GUEST_DEBUG (#UD trap at %#llx, step %d): %s",
@@ -126,6 +141,13 @@ int kvm_debug_exit(struct machine *m, struct vm_exit *ex)
 {
     struct kvm_engine *k = KVM_OF(m);
     const struct kvm_debug_exit_arch *d = &k->run->debug.arch;
+    if (k->udbg_on &&
+        ((d->exception == 3 && k->udbg.nsw) ||
+         (k->udbg.single_step && (d->dr6 & DR6_BS)) ||
+         (k->udbg.nhw && (d->dr6 & 0xf)))) {
+        ex->reason = EXIT_DEBUG; /* a debugger's breakpoint or step */
+        return 1;
+    }
     if (k->ud_armed && (d->dr6 & DR6_B0) && d->pc == k->ud_addr)
         return kvm_assist_ud(m, ex);
     if (k->stepping && (d->dr6 & DR6_BS)) {

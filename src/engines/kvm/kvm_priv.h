@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../../core/cpu_state.h"
+#include "../../core/engine.h"
 
 struct machine;
 struct json;
@@ -69,6 +70,10 @@ struct kvm_engine {
     uint64_t ud_addr;
     uint64_t ud_trapped;     /* #UDs that were our instructions */
     uint64_t ud_genuine;     /* #UDs passed on to the guest */
+    /* A debugger's breakpoints and single step (kvm_vcpu_state.c; applied
+     * by kvm_debug_prepare, reported by kvm_debug_exit as EXIT_DEBUG). */
+    bool udbg_on, udbg_dirty;
+    struct guest_debug udbg;
 };
 
 /* Single steps allowed while waiting for one interrupt window. */
@@ -100,6 +105,12 @@ int kvm_assist_ud(struct machine *m, struct vm_exit *ex);
  * -1 with fail()). */
 int kvm_debug_prepare(struct machine *m);
 int kvm_debug_exit(struct machine *m, struct vm_exit *ex);
+
+/* kvm_vcpu_state.c: the full vCPU state (live engine switching) and the
+ * debugger hooks of engine_ops. */
+int kvm_get_vcpu_state(struct machine *m, struct vcpu_state *s);
+int kvm_set_vcpu_state(struct machine *m, const struct vcpu_state *s);
+int kvm_set_guest_debug(struct machine *m, const struct guest_debug *d);
 
 /* kvm_cpuid.c: KVM_GET_SUPPORTED_CPUID, adjusted, then KVM_SET_CPUID2. */
 int kvm_setup_cpuid(struct kvm_engine *k);
