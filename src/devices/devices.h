@@ -41,7 +41,8 @@ int debug_exit_create(struct machine *m, struct io_space *bus, uint16_t base);
  * keyboard and AUX interrupt lines. */
 int reset_ctrl_create(struct machine *m, struct io_space *bus,
                       struct irq_line kbd, struct irq_line aux);
-/* PCI host bridge, configuration mechanism #1 on 0xcf8/0xcfc: no devices. */
+/* PCI host bridge and bus 0, configuration mechanism #1 on 0xcf8/0xcfc;
+ * devices join it through pci.h. */
 int pci_host_create(struct machine *m, struct io_space *bus);
 
 #endif
