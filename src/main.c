@@ -33,6 +33,10 @@ static void usage(FILE *f)
         "      --stats FILE    write run statistics as JSON to FILE\n"
         "      --timeout SECS  stop the guest after SECS seconds (status 12)\n"
         "  -q, --quiet         don't print the reason when the guest resets\n"
+        "      --disk F[,ro]   virtio-blk disk on raw image F (repeatable)\n"
+        "      --net user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]...\n"
+        "                      virtio-net with user-mode networking (slirp)\n"
+        "      --rng           virtio-rng fed by the host's getrandom\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
         "exit status: the guest's isa-debug-exit value v as (v<<1)|1;\n"
@@ -67,13 +71,16 @@ static int cmd_run(int argc, char **argv)
         {"stats", required_argument, 0, 'S'},
         {"timeout", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},
+        {"disk", required_argument, 0, 'B'},
+        {"net", required_argument, 0, 'B'},
+        {"rng", no_argument, 0, 'B'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     struct machine_config cfg = {.engine = "kvm", .ram_size = 128ull << 20};
-    int c;
+    int c, li;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "e:k:i:a:m:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:k:i:a:m:qh", opts, &li)) != -1) {
         switch (c) {
         case 'e': cfg.engine = optarg; break;
         case 'k': cfg.kernel = optarg; break;
@@ -96,6 +103,12 @@ static int cmd_run(int argc, char **argv)
             break;
         }
         case 'q': cfg.quiet = true; break;
+        case 'B': /* board devices: --disk, --net, --rng */
+            if (pc_board_option(&cfg, opts[li].name, optarg) < 0) {
+                warnx_("%s", popek_error());
+                return ST_USAGE;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return ST_USAGE;
         }
@@ -122,10 +135,11 @@ static int cmd_run(int argc, char **argv)
         warnx_("%s", popek_error());
         return ST_HOST_ERROR;
     }
-    if (pc_board_create(m) < 0) {
+    int brc = pc_board_create(m);
+    if (brc < 0) {
         warnx_("%s", popek_error());
         machine_destroy(m);
-        return ST_HOST_ERROR;
+        return brc == -2 ? ST_USAGE : ST_HOST_ERROR;
     }
     if (pc_board_load(m) < 0) {
         warnx_("%s", popek_error());

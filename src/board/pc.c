@@ -17,6 +17,40 @@ static struct irq_line isa_irq(struct machine *m, int irq)
     return (struct irq_line){.m = m, .irq = irq};
 }
 
+/* The virtio devices the command line asked for, on the PCI bus. */
+static int pc_board_virtio(struct machine *m)
+{
+    int rc;
+    for (int i = 0; i < m->cfg.ndisks; i++)
+        if ((rc = virtio_blk_create(m, m->cfg.disks[i])) < 0)
+            return rc;
+    if (m->cfg.net && (rc = virtio_net_create(m, m->cfg.net)) < 0)
+        return rc;
+    if (m->cfg.rng && (rc = virtio_rng_create(m)) < 0)
+        return rc;
+    return 0;
+}
+
+int pc_board_option(struct machine_config *cfg, const char *opt,
+                    const char *arg)
+{
+    if (!strcmp(opt, "disk")) {
+        int max = (int)(sizeof(cfg->disks) / sizeof(cfg->disks[0]));
+        if (cfg->ndisks == max)
+            return fail("at most %d --disk options", max);
+        cfg->disks[cfg->ndisks++] = arg;
+    } else if (!strcmp(opt, "net")) {
+        if (cfg->net)
+            return fail("only one --net is supported");
+        cfg->net = arg;
+    } else if (!strcmp(opt, "rng")) {
+        cfg->rng = true;
+    } else {
+        return fail("unknown board option --%s", opt);
+    }
+    return 0;
+}
+
 int pc_board_create(struct machine *m)
 {
     struct io_space *pio = &m->pio;
@@ -29,7 +63,7 @@ int pc_board_create(struct machine *m)
         reset_ctrl_create(m, pio, isa_irq(m, 1), isa_irq(m, 12)) < 0 ||
         pci_host_create(m, pio) < 0)
         return -1;
-    return 0;
+    return pc_board_virtio(m);
 }
 
 int pc_board_load(struct machine *m)

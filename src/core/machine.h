@@ -52,6 +52,11 @@ struct machine_config {
     const char *stats_path;
     double timeout_s;       /* 0 = none */
     bool quiet;             /* no popek messages on stderr except errors */
+    /* Board devices from the command line (the board checks them). */
+    const char *disks[8];   /* --disk FILE[,ro] */
+    int ndisks;
+    const char *net;        /* --net user[,...] */
+    bool rng;               /* --rng */
 };
 
 #define INPUT_RING 4096

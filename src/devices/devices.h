@@ -44,5 +44,15 @@ int reset_ctrl_create(struct machine *m, struct io_space *bus,
 /* PCI host bridge and bus 0, configuration mechanism #1 on 0xcf8/0xcfc;
  * devices join it through pci.h. */
 int pci_host_create(struct machine *m, struct io_space *bus);
+/* virtio devices on the PCI bus (after pci_host_create).  Bad user input
+ * (an unusable image, a bad --net spec, a port that cannot be bound)
+ * returns -2 with fail(); other failures -1. */
+/* virtio-blk on a raw image: spec is FILE[,ro] (--disk). */
+int virtio_blk_create(struct machine *m, const char *spec);
+/* virtio-rng from the host's getrandom (--rng). */
+int virtio_rng_create(struct machine *m);
+/* virtio-net with user-mode networking (libslirp): spec is
+ * user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]... (--net). */
+int virtio_net_create(struct machine *m, const char *spec);
 
 #endif
