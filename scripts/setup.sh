@@ -4,7 +4,8 @@
 # busybox for the Linux tests is done separately by scripts/fetch-linux.sh.
 set -euo pipefail
 PKGS=(build-essential gcc-multilib nasm pkg-config libzydis-dev libunicorn-dev
-      zlib1g-dev qemu-system-x86 gnuplot-nox cpio)
+      zlib1g-dev qemu-system-x86 gnuplot-nox cpio libslirp-dev e2fsprogs
+      python3)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -25,6 +25,9 @@ for b in "$@"; do
     kind=vmlinux
     [ "$b" = "$1" ] && kind=bzimage
     BUILD="$b" LINUX_KERNEL=$kind tests/run_linux.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+    # virtio disk, network and entropy under Linux (bt; interp with
+    # LINUX_VIRTIO_ENGINES="bt interp")
+    BUILD="$b" tests/run_linux_virtio.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
 done
 pass=$(grep -c '^PASS' "$log")
 failn=$(grep -c '^FAIL' "$log")
