@@ -51,6 +51,58 @@ int pc_board_option(struct machine_config *cfg, const char *opt,
     return 0;
 }
 
+/* The interrupt wiring of a PC with APICs: a device's ISA IRQ / GSI line
+ * reaches the i8259 pair (IRQ 0-15) and the I/O APIC (ISA IRQ 0 on pin 2,
+ * the interrupt source override every PC firmware reports; others on the
+ * pin of the same number); the CPU's INTR and INTA go to the local APIC,
+ * which passes the PIC's ExtINT through LINT0. */
+struct pc_irq {
+    struct intc_ops pic, cpu;
+    struct ioapic *ioapic;
+};
+
+static void pc_set_irq(void *ctx, int irq, int level)
+{
+    struct pc_irq *p = ctx;
+    if (irq < 16 && p->pic.set_irq)
+        p->pic.set_irq(p->pic.ctx, irq, level);
+    ioapic_set_irq(p->ioapic, irq == 0 ? 2 : irq, level);
+}
+
+static bool pc_intr(void *ctx)
+{
+    struct pc_irq *p = ctx;
+    return p->cpu.intr(p->cpu.ctx);
+}
+
+static int pc_ack(void *ctx)
+{
+    struct pc_irq *p = ctx;
+    return p->cpu.ack(p->cpu.ctx);
+}
+
+/* Local APIC and I/O APIC in front of the PIC (created before them). */
+static int pc_apic_create(struct machine *m)
+{
+    struct pc_irq *p = calloc(1, sizeof(*p));
+    if (!p || machine_add_device(m, "pc-irq", p, NULL, NULL) < 0) {
+        free(p);
+        return fail("out of memory");
+    }
+    p->pic = m->intc;
+    struct lapic *l = lapic_create(m, &m->mmio, 0xfee00000u);
+    if (!l)
+        return -1;
+    p->cpu = m->intc;
+    p->ioapic = ioapic_create(m, &m->mmio, 0xfec00000u);
+    if (!p->ioapic)
+        return -1;
+    lapic_set_eoi_hook(l, ioapic_eoi, p->ioapic);
+    m->intc = (struct intc_ops){.ctx = p, .set_irq = pc_set_irq,
+                                .intr = pc_intr, .ack = pc_ack};
+    return 0;
+}
+
 int pc_board_create(struct machine *m)
 {
     struct io_space *pio = &m->pio;
@@ -61,7 +113,8 @@ int pc_board_create(struct machine *m)
         post_port_create(m, pio, 0x80) < 0 ||
         debug_exit_create(m, pio, 0xf4) < 0 ||
         reset_ctrl_create(m, pio, isa_irq(m, 1), isa_irq(m, 12)) < 0 ||
-        pci_host_create(m, pio) < 0)
+        pci_host_create(m, pio) < 0 ||
+        pc_apic_create(m) < 0)
         return -1;
     return pc_board_virtio(m);
 }

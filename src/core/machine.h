@@ -96,6 +96,10 @@ struct machine {
      * the interrupt controller that receives them; NULL = dropped. */
     void (*msi)(void *ctx, uint64_t addr, uint32_t data);
     void *msi_ctx;
+    /* Guest TSC = clock_ns() + tsc_offset (interp and bt run it at 1 GHz;
+     * the engine updates this when the guest writes the TSC), so devices
+     * (the local APIC's TSC-deadline timer) convert TSC <-> host ns. */
+    uint64_t tsc_offset;
 
     /* Devices, in creation order (the board creates them). */
     struct device *devices;

@@ -55,4 +55,26 @@ int virtio_rng_create(struct machine *m);
  * user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]... (--net). */
 int virtio_net_create(struct machine *m, const char *spec);
 
+struct lapic;
+struct ioapic;
+/* Local APIC (xAPIC) of the CPU at base (0xfee00000) on bus, with the
+ * IA32_APIC_BASE and IA32_TSC_DEADLINE MSRs.  Takes the m->intc installed
+ * before it (the PIC) as its ExtINT source on LINT0 and installs itself as
+ * m->intc and m->msi.  NULL with fail() on error. */
+struct lapic *lapic_create(struct machine *m, struct io_space *bus,
+                           uint64_t base);
+/* Who hears the EOI of a level-triggered vector (the I/O APIC). */
+void lapic_set_eoi_hook(struct lapic *l, void (*fn)(void *ctx, int vector),
+                        void *ctx);
+/* Unit tests: the host clock the APIC timer counts on (NULL = clock_ns). */
+void lapic_set_clock(struct lapic *l, uint64_t (*now)(void *ctx), void *ctx);
+/* I/O APIC (24 pins) at base (0xfec00000) on bus; sends its interrupts as
+ * MSI messages through machine_msi().  NULL with fail() on error. */
+struct ioapic *ioapic_create(struct machine *m, struct io_space *bus,
+                             uint64_t base);
+/* Drive input pin (0-23) to level (1 = asserted). */
+void ioapic_set_irq(struct ioapic *io, int pin, int level);
+/* The local APIC's EOI broadcast for vector (an ioapic as ctx). */
+void ioapic_eoi(void *ctx, int vector);
+
 #endif

@@ -496,9 +496,13 @@ void ex_fwait(struct interp_cpu *c, const struct insn *i)
     check_pending(c);
 }
 
-/* 0F AE /0 fxsave, /1 fxrstor (memory forms); the rest is #UD here. */
+/* 0F AE /0 fxsave, /1 fxrstor (memory forms); lfence, mfence, sfence
+ * (register forms /5 /6 /7: one CPU, in order: nothing to wait for;
+ * Linux runs mfence in TSC-deadline mode); the rest is #UD here. */
 void ex_fxsave_grp(struct interp_cpu *c, const struct insn *i)
 {
+    if (!insn_is_mem(i) && i->reg >= 5)
+        return;
     if (!insn_is_mem(i) || i->reg > 1)
         cpu_undefined(c, i);
     if (c->cr0 & (CR0_EM | CR0_TS))

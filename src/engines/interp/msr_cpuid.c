@@ -1,9 +1,13 @@
 /* msr_cpuid.c - the interpreter's CPU identity and model-specific
  * registers: CPUID (a GenuineIntel family 6 part with FPU TSC CX8 CMOV PSE
- * PGE SEP MSR FXSR, no SSE/PAE/APIC, brand "popek interp"), rdmsr/wrmsr
- * for the MSRs such a CPU has, and the TSC (1 GHz, from the host clock). */
+ * PGE SEP MSR FXSR, APIC and TSC-deadline when the machine has a local
+ * APIC, no SSE/PAE, brand "popek interp"),
+ * rdmsr/wrmsr for the MSRs such a CPU has (those of devices, such as the
+ * local APIC's, through machine_msr), and the TSC (1 GHz, from the host
+ * clock). */
 #include <string.h>
 
+#include "../../core/machine.h"
 #include "../../core/util.h"
 #include "sys.h"
 
@@ -14,10 +18,19 @@
 #define FEAT_EDX ((1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | \
                   (1u << 11) | (1u << 13) | (1u << 15) | (1u << 24))
 /* FPU PSE TSC MSR CX8 SEP PGE CMOV FXSR */
+#define FEAT_EDX_APIC (1u << 9)
+#define FEAT_ECX_TSC_DEADLINE (1u << 24)
 
 static void put_str(uint32_t *r, const char *s)
 {
     memcpy(r, s, 4);
+}
+
+/* Does the machine have a local APIC (a device serves IA32_APIC_BASE)? */
+static bool have_apic(struct interp_cpu *c)
+{
+    uint64_t v;
+    return machine_msr(c->m, 0x1b, &v, false);
 }
 
 void cpu_cpuid(struct interp_cpu *c)
@@ -53,6 +66,10 @@ void cpu_cpuid(struct interp_cpu *c)
         case 1:
             a = CPUID_SIGNATURE;
             d = FEAT_EDX;
+            if (have_apic(c)) {
+                d |= FEAT_EDX_APIC;
+                cc |= FEAT_ECX_TSC_DEADLINE;
+            }
             break;
         default: /* 2: one iteration, no cache descriptors */
             a = 0x00000001u;
@@ -106,6 +123,8 @@ bool cpu_rdmsr(struct interp_cpu *c, uint32_t msr, uint64_t *val)
     case MSR_SYSENTER_EIP: *val = c->sysenter_eip; return true;
     case MSR_MISC_ENABLE: *val = c->misc_enable; return true;
     default:
+        if (machine_msr(c->m, msr, val, false)) /* devices: APIC base... */
+            return true;
         log_msr(c, "rdmsr", msr);
         return false;
     }
@@ -114,7 +133,11 @@ bool cpu_rdmsr(struct interp_cpu *c, uint32_t msr, uint64_t *val)
 bool cpu_wrmsr(struct interp_cpu *c, uint32_t msr, uint64_t val)
 {
     switch (msr) {
-    case MSR_TSC: c->tsc_offset = val - clock_ns(); return true;
+    case MSR_TSC:
+        c->tsc_offset = val - clock_ns();
+        if (c->m)
+            c->m->tsc_offset = c->tsc_offset; /* for the TSC-deadline timer */
+        return true;
     case MSR_BIOS_UPDT_TRIG:
     case MSR_BIOS_SIGN_ID:
     case MSR_DEBUGCTL:
@@ -124,6 +147,10 @@ bool cpu_wrmsr(struct interp_cpu *c, uint32_t msr, uint64_t val)
     case MSR_SYSENTER_EIP: c->sysenter_eip = (uint32_t)val; return true;
     case MSR_MISC_ENABLE: c->misc_enable = val; return true;
     default:
+        if (machine_msr(c->m, msr, &val, true)) {
+            c->check_irq = true; /* it may have raised an interrupt */
+            return true;
+        }
         log_msr(c, "wrmsr", msr);
         return false;
     }

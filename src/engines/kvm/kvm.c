@@ -2,8 +2,17 @@
  * lifecycle (usable/create/map_ram/vcpu_create/destroy), one KVM_RUN per
  * run() call, dispatch of the exit to the machine's device model (port I/O,
  * MMIO) or back to the run loop (hlt, interrupt window, shutdown, kick), and
- * interrupt injection.  There is no in-kernel irqchip: popek's own PIC
- * (src/devices) decides when and what to inject.  The register file lives in
+ * interrupt injection.  There is no in-kernel irqchip: popek's own local
+ * APIC, I/O APIC and PIC (src/devices) decide when and what to inject
+ * (KVM_INTERRUPT with the vector the local APIC's INTA returns), and the
+ * APIC pages are ordinary MMIO exits to those devices.  Why not KVM's
+ * in-kernel LAPIC/IOAPIC: kvm_pvm (the backend this host family offers)
+ * has no usable in-kernel irqchip, and one interrupt controller model for
+ * all engines keeps guests seeing the same PC on kvm, interp and bt (the
+ * APIC tests compare console output byte for byte).  KVM itself serves
+ * IA32_APIC_BASE (set to the BIOS value at vCPU creation) and the TSC,
+ * so the TSC-deadline timer is not offered on kvm (kvm_cpuid.c); this
+ * path is untested where /dev/kvm is missing.  The register file lives in
  * kvm_state.c, CPUID in kvm_cpuid.c, kicks in kvm_kick.c, counters and
  * --stats output in kvm_stats.c, and kvm_assist.c finishes the IRET/INT n
  * instructions that KVM's own emulator refuses on some backends. */
@@ -201,6 +210,17 @@ static int kvm_vcpu_create(struct machine *m)
     k->step_budget = WINDOW_STEP_BUDGET;
     if (kvm_setup_cpuid(k) < 0)
         return -1;
+    /* IA32_APIC_BASE as a PC BIOS leaves it: 0xfee00000, BSP, enabled
+     * (without an in-kernel LAPIC KVM only stores the value; popek's own
+     * local APIC answers at that address). */
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e[1];
+    } apic_base = {.hdr = {.nmsrs = 1},
+                   .e = {{.index = 0x1b, .data = 0xfee00900u}}};
+    if (ioctl(k->vcpu_fd, KVM_SET_MSRS, &apic_base) != 1 && k->trace)
+        fprintf(stderr, "kvm: cannot set IA32_APIC_BASE: %s\n",
+                strerror(errno));
     return kvm_kick_init(k);
 }
 

@@ -1,7 +1,8 @@
 /* kvm_cpuid.c - the guest's CPUID for the kvm engine: what KVM supports on
  * this host (KVM_GET_SUPPORTED_CPUID), adjusted for popek's machine (one
- * CPU with APIC id 0, no local APIC since popek has no in-kernel irqchip
- * and uses its own i8259 PIC, no KVM paravirtual features so that guests
+ * CPU with APIC id 0, popek's own xAPIC (no x2APIC, no TSC-deadline timer:
+ * KVM keeps the TSC and popek's APIC cannot convert it), no KVM
+ * paravirtual features so that guests
  * see the same plain PC on every engine), then set with KVM_SET_CPUID2.
  * Note: kvm_pvm does not honour most of this; its guests see the host's
  * CPUID features (KVM_GET_CPUID2 after KVM_SET_CPUID2 shows them), so
@@ -50,7 +51,7 @@ static void adjust_entry(struct kvm_cpuid_entry2 *e)
         /* EBX: APIC id 0 (31:24), one logical processor (23:16). */
         e->ebx = (e->ebx & 0x0000ffffu) | (1u << 16);
         e->ecx &= ~(CPUID1_ECX_X2APIC | CPUID1_ECX_TSC_DEADLINE);
-        e->edx &= ~CPUID1_EDX_APIC;
+        e->edx |= CPUID1_EDX_APIC; /* popek's local APIC (src/devices) */
         break;
     case 4:
         /* Deterministic cache parameters: one core, one thread per cache. */

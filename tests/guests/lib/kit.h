@@ -18,6 +18,7 @@
  * Files: entry.S (multiboot header, _start), traps.S (IDT stubs, setjmp,
  * ring-3 entry, sysenter), console.c (serial, printf), cpu.c (GDT/IDT/TSS,
  * traps, try, user mode, syscalls), paging.c, timers.c (PIC/PIT/CMOS),
+ * apic.c (local APIC and I/O APIC registers),
  * string.c (mem and str functions, command-line parameters), check.c
  * (CHECKs, exit); guest.ld / guest64.ld link the 32-bit / 64-bit guests;
  * qemu_check.sh runs the suite under QEMU TCG as a reference. */
@@ -377,6 +378,64 @@ struct kit_rtc {
 /* Read the time once no update is in progress (register A bit 7 clear),
  * converting from BCD and 12-hour format when register B says so. */
 void kit_rtc_read(struct kit_rtc *t);
+
+/* ---------------- local APIC and I/O APIC (apic.c) ---------------- */
+
+#define KIT_LAPIC_BASE 0xfee00000u
+#define KIT_IOAPIC_BASE 0xfec00000u
+#define MSR_APIC_BASE 0x1b
+#define MSR_TSC_DEADLINE 0x6e0
+/* Local APIC register offsets. */
+enum { LAPIC_ID = 0x20, LAPIC_VER = 0x30, LAPIC_TPR = 0x80, LAPIC_APR = 0x90,
+       LAPIC_PPR = 0xa0, LAPIC_EOI = 0xb0, LAPIC_LDR = 0xd0, LAPIC_DFR = 0xe0,
+       LAPIC_SVR = 0xf0, LAPIC_ISR = 0x100, LAPIC_TMR = 0x180,
+       LAPIC_IRR = 0x200, LAPIC_ESR = 0x280, LAPIC_ICR_LO = 0x300,
+       LAPIC_ICR_HI = 0x310, LAPIC_LVT_TIMER = 0x320, LAPIC_LVT_THERMAL = 0x330,
+       LAPIC_LVT_PERF = 0x340, LAPIC_LVT_LINT0 = 0x350, LAPIC_LVT_LINT1 = 0x360,
+       LAPIC_LVT_ERROR = 0x370, LAPIC_TIMER_ICR = 0x380,
+       LAPIC_TIMER_CCR = 0x390, LAPIC_TIMER_DCR = 0x3e0 };
+#define LAPIC_LVT_MASKED (1u << 16)
+#define LAPIC_TIMER_PERIODIC (1u << 17)
+#define LAPIC_TIMER_TSC_DEADLINE (2u << 17)
+#define LAPIC_SVR_ENABLE (1u << 8)
+#define LAPIC_ICR_SELF (1u << 18)      /* destination shorthand: self */
+#define LAPIC_ICR_ALL_BUT_SELF (3u << 18)
+#define LAPIC_DM_NMI (4u << 8)
+#define LAPIC_DM_INIT (5u << 8)
+#define LAPIC_DM_SIPI (6u << 8)
+#define LAPIC_DM_EXTINT (7u << 8)
+
+static inline uint32_t kit_lapic_read(uint32_t reg)
+{
+    return *(volatile uint32_t *)(KIT_LAPIC_BASE + reg);
+}
+static inline void kit_lapic_write(uint32_t reg, uint32_t v)
+{
+    *(volatile uint32_t *)(KIT_LAPIC_BASE + reg) = v;
+}
+static inline void kit_lapic_eoi(void) { kit_lapic_write(LAPIC_EOI, 0); }
+/* Software-enable the local APIC with this spurious vector, TPR 0; all LVT
+ * entries masked (LINT0 too: the PIC no longer reaches the CPU). */
+void kit_lapic_enable(uint8_t spurious);
+/* Bit `vector` of the 256-bit ISR / IRR / TMR. */
+bool kit_lapic_isr(int vector);
+bool kit_lapic_irr(int vector);
+bool kit_lapic_tmr(int vector);
+/* Send a fixed self-IPI (shorthand self). */
+void kit_lapic_self_ipi(uint8_t vector);
+
+/* I/O APIC: indirect registers through IOREGSEL/IOWIN. */
+#define IOAPIC_RTE_MASKED (1u << 16)
+#define IOAPIC_RTE_LEVEL (1u << 15)
+#define IOAPIC_RTE_REMOTE_IRR (1u << 14)
+#define IOAPIC_RTE_LOGICAL (1u << 11)
+uint32_t kit_ioapic_read(uint32_t reg);
+void kit_ioapic_write(uint32_t reg, uint32_t v);
+/* Program pin's redirection entry: low word lo (vector, mode, flags),
+ * destination dest (bits 63:56).  The high word is written first. */
+void kit_ioapic_route(int pin, uint32_t lo, uint8_t dest);
+uint32_t kit_ioapic_rte_lo(int pin);
+void kit_ioapic_mask(int pin, bool masked);
 
 /* ---------------- strings ---------------- */
 
