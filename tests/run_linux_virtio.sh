@@ -12,6 +12,10 @@
 #     10.0.2.15 by DHCP, fetches a page from a server on the host's
 #     loopback through 10.0.2.2, and serves a page the host fetches through
 #     hostfwd; then it reports POPEK-VIRTIO-OK and reboots (status 0);
+#     the interrupts it took must be INTx (XT-PIC/IO-APIC) with the
+#     command line of tests/linux/cmdline when that says nolapic, and the
+#     run is repeated without nolapic, where they must be MSI-X through
+#     the local APIC;
 #   - durability: a guest that wrote and synced, after which popek is
 #     killed with SIGKILL, leaves the file in the image (e2fsck replays the
 #     journal, then debugfs reads it).
@@ -121,15 +125,13 @@ wait_marker() { # FILE MARKER PID: until the marker shows or the process ends
     grep -q "^$2" "$1"
 }
 
-for e in $ENGINES; do
-    line=$("$POPEK" engines | awk -v e="$e" '$1 == e')
-    if [ "$(awk '{print $2}' <<<"$line")" != usable ]; then
-        echo "SKIP $e/linux-virtio: ${line#"$e"}" | sed 's/  */ /g'
-        continue
-    fi
-    img=$work/disk-$e.img
+# One full guest run: NAME CMDLINE IRQMODE (intx or msix: how the virtio
+# devices must have interrupted, from the guest's /proc/interrupts).
+full_run() {
+    local e=$1 name=$2 cl=$3 mode=$4
+    local img=$work/disk-$e.img known tok p80 p81 out start pid served st secs why got
     known="known-$(token)"
-    make_image "$img" "$known" || { echo "FAIL $e/linux-virtio: mke2fs failed"; continue; }
+    make_image "$img" "$known" || { echo "FAIL $e/$name: mke2fs failed"; return; }
     tok=$(token)
     p80=$(free_port)
     p81=$(free_port)
@@ -138,7 +140,7 @@ for e in $ENGINES; do
     timeout -k 5 $((TIMEOUT + 10)) "$POPEK" run -e "$e" -k "$kernel" -i "$initrd" -m 256M \
         --disk "$img" --rng \
         --net "user,hostfwd=tcp:127.0.0.1:$p80-:80,hostfwd=tcp:127.0.0.1:$p81-:81" \
-        -a "$cmdline popek.token=$tok popek.hostport=$hport" \
+        -a "$cl popek.token=$tok popek.hostport=$hport" \
         --timeout "$TIMEOUT" </dev/null >"$out" 2>&1 &
     pid=$!
     served=""
@@ -160,12 +162,37 @@ for e in $ENGINES; do
     [ "$served" = "served-by-guest $tok" ] || why="$why hostfwd(got '$served')"
     got=$(debugfs -R "cat /guest.txt" "$img" 2>/dev/null)
     [ "$got" = "guest-wrote $tok" ] || why="$why written-file(got '$got')"
+    # interrupts that were taken, by kind: "popek-virtio: irq: N: COUNT KIND NAME"
+    local kinds
+    kinds=$(awk '$2 == "irq:" && $4 > 0 {print $5}' "$out" | sort -u | tr '\n' ' ')
+    case "$mode" in
+    msix) grep -q 'PCI-MSI' <<<"$kinds" || why="$why no-MSI-X-interrupts(saw '$kinds')" ;;
+    *) grep -qE 'XT-PIC|IO-APIC' <<<"$kinds" || why="$why no-INTx-interrupts(saw '$kinds')" ;;
+    esac
     if [ -z "$why" ]; then
-        echo "PASS $e/linux-virtio ($secs s: disk, rng, DHCP, host fetch, hostfwd)"
+        echo "PASS $e/$name ($secs s: disk, rng, DHCP, host fetch, hostfwd; interrupts: ${kinds% })"
     else
-        echo "FAIL $e/linux-virtio:$why; last console lines:"
+        echo "FAIL $e/$name:$why; last console lines:"
         tail -n 15 "$out" | sed 's/^/    /'
     fi
+}
+
+for e in $ENGINES; do
+    line=$("$POPEK" engines | awk -v e="$e" '$1 == e')
+    if [ "$(awk '{print $2}' <<<"$line")" != usable ]; then
+        echo "SKIP $e/linux-virtio: ${line#"$e"}" | sed 's/  */ /g'
+        continue
+    fi
+    img=$work/disk-$e.img
+    known="known-$(token)"
+    out=$work/out-$e.txt
+    case " $cmdline " in
+    *" nolapic "*)
+        full_run "$e" linux-virtio "$cmdline" intx
+        # the same with the local APIC: MSI-X
+        full_run "$e" linux-virtio-msix "$(sed 's/ nolapic//; s/ pci=nomsi//' <<<"$cmdline")" msix ;;
+    *) full_run "$e" linux-virtio "$cmdline" msix ;;
+    esac
 
     # Durability: SIGKILL right after the guest says it synced.
     make_image "$img" "$known"
