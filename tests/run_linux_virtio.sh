@@ -106,6 +106,7 @@ hport=$(free_port)
 mkdir -p "$work/www" "$work/root"
 host_page="hello-from-host-$(token)"
 echo "$host_page" > "$work/www/hello.txt"
+head -c 8M /dev/zero > "$work/www/big.bin" # the guest's throughput probe
 python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$work/www" >/dev/null 2>&1 &
 pids+=($!)
 
@@ -169,6 +170,8 @@ full_run() {
     msix) grep -q 'PCI-MSI' <<<"$kinds" || why="$why no-MSI-X-interrupts(saw '$kinds')" ;;
     *) grep -qE 'XT-PIC|IO-APIC' <<<"$kinds" || why="$why no-INTx-interrupts(saw '$kinds')" ;;
     esac
+    # throughput lines, for information
+    grep -E '^popek-virtio: (dd-read|dd-write|net-fetch):' "$out" | sed "s/^/    [$e\/$name] /"
     if [ -z "$why" ]; then
         echo "PASS $e/$name ($secs s: disk, rng, DHCP, host fetch, hostfwd; interrupts: ${kinds% })"
     else
