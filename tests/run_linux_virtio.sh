@@ -137,6 +137,7 @@ full_run() {
     p80=$(free_port)
     p81=$(free_port)
     out=$work/out-$e.txt
+    : > "$out"
     start=$(date +%s)
     timeout -k 5 $((TIMEOUT + 10)) "$POPEK" run -e "$e" -k "$kernel" -i "$initrd" -m 256M \
         --disk "$img" --rng \
@@ -200,6 +201,7 @@ for e in $ENGINES; do
     # Durability: SIGKILL right after the guest says it synced.
     make_image "$img" "$known"
     tok=$(token)
+    : > "$out" # no marker left from the run before
     "$POPEK" run -e "$e" -k "$kernel" -i "$initrd" -m 256M --disk "$img" \
         -a "$cmdline popek.token=$tok popek.mode=durable" \
         --timeout "$TIMEOUT" </dev/null >"$out" 2>&1 &
