@@ -14,6 +14,7 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DPOPEK_VERSION='"$(VERSI
 LDLIBS += -lpthread -lm
 LDLIBS += -lZydis  # src/core/disasm.c (trace disassembly)
 LDLIBS += -lz      # src/loaders/initrd.c (gzip initrd check)
+LDLIBS += -lslirp  # src/devices/virtio_net.c (user-mode networking)
 ifeq ($(FUZZ),1)
 # The fuzzing build (make fuzz): clang's libFuzzer coverage plus ASan/UBSan.
 CC := clang

@@ -5,7 +5,11 @@
 # Leaves CACHE_DIR/vmlinuz-686 and CACHE_DIR/busybox (and, with --amd64,
 # CACHE_DIR/vmlinuz-amd64 from linux-image-amd64), plus each kernel's
 # uncompressed ELF as CACHE_DIR/vmlinux-686 (-amd64): popek boots that
-# directly, skipping the in-guest decompression (very slow when emulated).
+# directly, skipping the in-guest decompression (very slow when emulated),
+# and the virtio and ext4 modules of the i686 kernel with their
+# dependencies in CACHE_DIR/modules-686 (*.ko and load-order, the insmod
+# order; Debian builds these drivers as modules, and the .deb has no
+# modules.dep: the order comes from each module's depends= field).
 # CACHE_DIR defaults to cache/linux in the repository (git-ignored).  Idempotent: files already
 # there are kept.  Needs root for `dpkg --add-architecture i386` and
 # `apt-get update` the first time.  Build the initramfs next with
@@ -20,7 +24,7 @@ cache=""
 for a in "$@"; do
     case "$a" in
     --amd64) amd64=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) die "unknown option '$a' (usage: fetch-linux.sh [--amd64] [CACHE_DIR])" ;;
     *) [ -z "$cache" ] || die "more than one CACHE_DIR given"; cache=$a ;;
     esac
@@ -33,6 +37,7 @@ need=()
 [ -s "$cache/vmlinuz-686" ] || need+=(k686)
 [ -s "$cache/vmlinux-686" ] || need+=(x686)
 [ -s "$cache/busybox" ] || need+=(busybox)
+[ -s "$cache/modules-686/load-order" ] || need+=(m686)
 if [ $amd64 = 1 ]; then
     [ -s "$cache/vmlinuz-amd64" ] || need+=(kamd64)
     [ -s "$cache/vmlinux-amd64" ] || need+=(xamd64)
@@ -154,8 +159,55 @@ extract_vmlinux() { # bzImage, output
     echo "fetch-linux: $out <- $(basename "$bz") (uncompressed vmlinux ELF)"
 }
 
+# The modules the virtio initramfs loads (scripts/mkinitramfs.sh
+# --virtio), in a working order; dependencies named by depends= are added
+# before their users.  A module that is not there (built in, or not split
+# out in this kernel version) is skipped.
+VIRTIO_MODULES="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev
+  virtio_pci virtio_blk failover net_failover virtio_net virtio-rng crc16
+  mbcache jbd2 crc32c_generic libcrc32c ext4"
+
+extract_modules() { # kernel metapackage
+    local pkg deb dir mdir out=$cache/modules-686 order=()
+    pkg=$(resolve_kernel "$1")
+    case "$1" in *:*) pkg="$pkg:${1#*:}" ;; esac
+    deb=$(download "$pkg")
+    dir="$work/x-modules"
+    dpkg-deb -x "$deb" "$dir" || die "dpkg-deb -x $deb failed"
+    rm -f "$deb"
+    mdir=$(ls -d "$dir"/lib/modules/*/ 2>/dev/null | head -n1)
+    [ -n "$mdir" ] || die "$pkg contains no /lib/modules"
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    add_module() {
+        local n=$1 f d deps x
+        for x in "${order[@]}"; do [ "$x" = "$n" ] && return 0; done
+        f=$(find "$mdir" \( -name "$n.ko*" -o -name "${n//_/-}.ko*" \
+                -o -name "${n//-/_}.ko*" \) | head -n1)
+        if [ -z "$f" ]; then
+            echo "fetch-linux: module $n not in $pkg (built in?): skipped" >&2
+            return 0
+        fi
+        case "$f" in
+        *.ko) cp "$f" "$out.tmp/$n.ko" ;;
+        *.ko.xz) xz -dc "$f" > "$out.tmp/$n.ko" ;;
+        *.ko.zst) zstd -qdc "$f" > "$out.tmp/$n.ko" ;;
+        *.ko.gz) gzip -dc "$f" > "$out.tmp/$n.ko" ;;
+        *) die "unknown module format $f" ;;
+        esac
+        deps=$(tr '\0' '\n' < "$out.tmp/$n.ko" | sed -n 's/^depends=//p')
+        for d in ${deps//,/ }; do add_module "$d"; done
+        order+=("$n")
+    }
+    for n in $VIRTIO_MODULES; do add_module "$n"; done
+    printf '%s\n' "${order[@]}" > "$out.tmp/load-order"
+    echo "$(basename "$mdir")" > "$out.tmp/version"
+    rm -rf "$out" && mv "$out.tmp" "$out"
+    echo "fetch-linux: $out <- $pkg (${#order[@]} modules: ${order[*]})"
+}
+
 for n in "${need[@]}"; do
     case $n in
+    m686) extract_modules linux-image-686:i386 ;;
     k686) extract_kernel linux-image-686:i386 vmlinuz-686 ;;
     kamd64) extract_kernel linux-image-amd64:amd64 vmlinuz-amd64 ;;
     x686) extract_vmlinux "$cache/vmlinuz-686" "$cache/vmlinux-686" ;;

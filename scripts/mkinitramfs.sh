@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# mkinitramfs.sh CACHE_DIR OUT - build popek's Linux test initramfs: a
+# mkinitramfs.sh [--virtio] CACHE_DIR OUT - build popek's Linux test initramfs: a
 # gzip'd cpio newc archive with the static i386 busybox from CACHE_DIR (see
 # scripts/fetch-linux.sh), links to the applets /init uses, and /init from
 # tests/linux/init.  The tree is archived with Debian's cpio; /dev/console is
 # appended as a second cpio archive written here (no root needed for mknod;
 # the kernel unpacks concatenated archives).
+#
+# With --virtio: the initramfs of the virtio test instead, /init from
+# tests/linux/init-virtio, plus the kernel's virtio and ext4 modules from
+# CACHE_DIR/modules-686 (scripts/fetch-linux.sh) in /lib/modules with
+# their load order, and the busybox applets that test uses (network, HTTP).
 #
 # Kernel command line to use with it (popek --append, or QEMU -append); the
 # same line is in tests/linux/cmdline for test scripts to read:
@@ -27,11 +32,21 @@ set -euo pipefail
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
 
-[ $# = 2 ] || die "usage: mkinitramfs.sh CACHE_DIR OUT"
+virtio=0
+if [ "${1:-}" = --virtio ]; then
+    virtio=1
+    shift
+fi
+[ $# = 2 ] || die "usage: mkinitramfs.sh [--virtio] CACHE_DIR OUT"
 cache=$1
 out=$2
 repo=$(cd "$(dirname "$0")/.." && pwd)
 init="$repo/tests/linux/init"
+if [ $virtio = 1 ]; then
+    init="$repo/tests/linux/init-virtio"
+    [ -s "$cache/modules-686/load-order" ] ||
+        die "$cache/modules-686 is missing (run scripts/fetch-linux.sh first)"
+fi
 [ -f "$cache/busybox" ] || die "$cache/busybox is missing (run scripts/fetch-linux.sh first)"
 [ -f "$init" ] || die "$init is missing"
 if ! command -v cpio >/dev/null; then
@@ -51,6 +66,14 @@ for applet in sh ls wc cat echo mount umount mkdir reboot poweroff true false \
     ln -s busybox "$root/bin/$applet"
 done
 ln -s bin/busybox "$root/linuxrc"
+if [ $virtio = 1 ]; then
+    for applet in insmod ifconfig route udhcpc wget httpd nc sync hexdump \
+                  sha256sum tr sed cut head tail dd ip; do
+        ln -s busybox "$root/bin/$applet"
+    done
+    mkdir -p "$root/lib/modules" "$root/mnt" "$root/www"
+    cp "$cache"/modules-686/*.ko "$cache/modules-686/load-order" "$root/lib/modules/"
+fi
 cp "$init" "$root/init"
 chmod 755 "$root/init"
 # The paper's forkwait benchmark, as a static i386 program (gcc-multilib).

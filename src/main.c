@@ -60,6 +60,10 @@ static void usage(FILE *f)
         "                      switch-engine (stdio: Ctrl-A c toggles)\n"
         "      --switch-engine-after SECS:ENGINE  move the running guest to\n"
         "                      ENGINE after SECS seconds (repeatable)\n"
+        "      --disk F[,ro]   virtio-blk disk on raw image F (repeatable)\n"
+        "      --net user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]...\n"
+        "                      virtio-net with user-mode networking (slirp)\n"
+        "      --rng           virtio-rng fed by the host's getrandom\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
         "exit status: the guest's isa-debug-exit value v as (v<<1)|1;\n"
@@ -293,6 +297,9 @@ static int cmd_run(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'},
         {"cpu", required_argument, 0, 'C'},
         {"ide", required_argument, 0, 'I'},
+        {"disk", required_argument, 0, 'B'},
+        {"net", required_argument, 0, 'B'},
+        {"rng", no_argument, 0, 'B'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -319,12 +326,12 @@ static int cmd_run(int argc, char **argv)
         i += used - 1;
     }
     av[ac] = NULL;
-    int c, st = 0;
+    int c, li = 0, st = 0;
     optind = 1;
     opterr = 0;
     /* getopt_long_only: "-kernel F" is --kernel F, not -k ernel. */
     while (!st && (c = getopt_long_only(ac, av, ":e:k:i:a:m:d:D:qvhsS", opts,
-                                        NULL)) != -1) {
+                                        &li)) != -1) {
         switch (c) {
         case 'e': cfg.engine = optarg; break;
         case 'k': cfg.kernel = optarg; break;
@@ -368,6 +375,12 @@ static int cmd_run(int argc, char **argv)
         case O_NO_SANDBOX: cfg.sandbox = false; break;
         case O_TEST_SYSCALL: cfg.test_forbidden_syscall = true; break;
         case 'q': cfg.quiet = true; break;
+        case 'B': /* board devices: --disk, --net, --rng */
+            if (pc_board_option(&cfg, opts[li].name, optarg) < 0) {
+                warnx_("%s", popek_error());
+                st = ST_USAGE;
+            }
+            break;
         case 'C':
             if (parse_cpu(optarg, &cfg) < 0)
                 st = ST_USAGE;
@@ -437,10 +450,11 @@ static int cmd_run(int argc, char **argv)
         st = ST_HOST_ERROR;
         goto out;
     }
-    if (pc_board_create(m) < 0) {
+    int brc = pc_board_create(m);
+    if (brc < 0) {
         warnx_("%s", popek_error());
         machine_destroy(m);
-        st = ST_HOST_ERROR;
+        st = brc == -2 ? ST_USAGE : ST_HOST_ERROR;
         goto out;
     }
     if (pc_board_load(m) < 0) {

@@ -48,6 +48,9 @@ for b in "$@"; do
     # test).
     if [ "$b" = "$1" ]; then
         BUILD="$b" LINUX_ENGINES="${LINUX_PLATFORM_ENGINES:-bt}" tests/run_linux_platform.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+        # virtio disk, network and entropy under Linux (bt; interp with
+        # LINUX_VIRTIO_ENGINES="bt interp")
+        BUILD="$b" tests/run_linux_virtio.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
         BUILD="$b" tests/run_linux_pv.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     fi
 done

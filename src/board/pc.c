@@ -18,6 +18,40 @@ static struct irq_line isa_irq(struct machine *m, int irq)
     return (struct irq_line){.m = m, .irq = irq};
 }
 
+/* The virtio devices the command line asked for, on the PCI bus. */
+static int pc_board_virtio(struct machine *m)
+{
+    int rc;
+    for (int i = 0; i < m->cfg.ndisks; i++)
+        if ((rc = virtio_blk_create(m, m->cfg.disks[i])) < 0)
+            return rc;
+    if (m->cfg.net && (rc = virtio_net_create(m, m->cfg.net)) < 0)
+        return rc;
+    if (m->cfg.rng && (rc = virtio_rng_create(m)) < 0)
+        return rc;
+    return 0;
+}
+
+int pc_board_option(struct machine_config *cfg, const char *opt,
+                    const char *arg)
+{
+    if (!strcmp(opt, "disk")) {
+        int max = (int)(sizeof(cfg->disks) / sizeof(cfg->disks[0]));
+        if (cfg->ndisks == max)
+            return fail("at most %d --disk options", max);
+        cfg->disks[cfg->ndisks++] = arg;
+    } else if (!strcmp(opt, "net")) {
+        if (cfg->net)
+            return fail("only one --net is supported");
+        cfg->net = arg;
+    } else if (!strcmp(opt, "rng")) {
+        cfg->rng = true;
+    } else {
+        return fail("unknown board option --%s", opt);
+    }
+    return 0;
+}
+
 /* The interrupt wiring of a PC with APICs: a device's ISA IRQ / GSI line
  * reaches the i8259 pair (IRQ 0-15) and the I/O APIC (ISA IRQ 0 on pin 2,
  * the interrupt source override every PC firmware reports; others on the
@@ -92,7 +126,7 @@ int pc_board_create(struct machine *m)
         fw_cfg_create(m, pio, 0x510) < 0 ||
         pc_testdev_create(m, pio, &m->mmio) < 0)
         return -1;
-    return 0;
+    return pc_board_virtio(m);
 }
 
 int pc_board_check_config(const struct machine_config *cfg)

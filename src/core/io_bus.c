@@ -59,6 +59,21 @@ int io_register(struct io_space *s, uint64_t base, uint64_t len, io_fn fn,
     return io_add(s, r);
 }
 
+int io_unregister(struct io_space *s, uint64_t base, void *dev)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (s->r[i].base == base && s->r[i].kind == IO_HANDLER &&
+            s->r[i].dev == dev) {
+            memmove(&s->r[i], &s->r[i + 1],
+                    (size_t)(s->n - i - 1) * sizeof(*s->r));
+            s->n--;
+            return 0;
+        }
+    }
+    return fail("%s: nothing registered at %#llx to remove", s->name,
+                (unsigned long long)base);
+}
+
 int io_register_ram(struct io_space *s, uint64_t base, uint64_t len,
                     uint8_t *host, const char *name)
 {

@@ -37,6 +37,9 @@ void io_space_free(struct io_space *s);
 /* Returns -1 (with fail()) if [base, base+len) overlaps an existing range. */
 int io_register(struct io_space *s, uint64_t base, uint64_t len, io_fn fn,
                 void *dev, const char *name);
+/* Remove the range registered at base for dev (a PCI BAR being moved or
+ * disabled).  -1 with fail() if there is no such range. */
+int io_unregister(struct io_space *s, uint64_t base, void *dev);
 /* Register guest RAM in the memory map (so MMIO cannot overlap it). */
 int io_register_ram(struct io_space *s, uint64_t base, uint64_t len,
                     uint8_t *host, const char *name);

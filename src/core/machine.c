@@ -308,6 +308,10 @@ void machine_destroy(struct machine *m)
         return;
     if (m->ops && m->engine)
         m->ops->destroy(m);
+    /* No timer fires any more: forget them all before the devices go, so
+     * that a device whose destroy hook deletes its timers does not walk
+     * timers of devices already freed. */
+    m->timers = NULL;
     destroy_devices(m);
     if (m->board_destroy)
         m->board_destroy(m);

@@ -67,6 +67,11 @@ struct machine_config {
     bool sandbox;           /* install the seccomp filter (sandbox.c) */
     bool test_forbidden_syscall; /* test only: make a forbidden system
                                   * call from the vCPU thread */
+    /* Board devices from the command line (the board checks them). */
+    const char *disks[8];   /* --disk FILE[,ro] */
+    int ndisks;
+    const char *net;        /* --net user[,...] */
+    bool rng;               /* --rng */
 };
 
 #define INPUT_RING 4096

@@ -63,8 +63,9 @@ int debug_exit_create(struct machine *m, struct io_space *bus, uint16_t base);
  * keyboard and AUX interrupt lines. */
 int reset_ctrl_create(struct machine *m, struct io_space *bus,
                       struct irq_line kbd, struct irq_line aux);
-/* PCI host bridge, configuration mechanism #1 on 0xcf8/0xcfc: no devices.
- * Also the reset control register at 0xcf9 (0x06 resets). */
+/* PCI host bridge and bus 0, configuration mechanism #1 on 0xcf8/0xcfc;
+ * devices join it through pci.h.  Also the reset control register at 0xcf9
+ * (0x06 resets). */
 int pci_host_create(struct machine *m, struct io_space *bus);
 /* KVM's paravirtual clock on the MSR bus (--cpu kvm). */
 int kvmclock_create(struct machine *m);
@@ -78,6 +79,16 @@ void acpi_pm_power_button(struct machine *m);
 /* HPET at base (1 KiB): 100 MHz main counter, 3 comparators; legacy route
  * to IRQ 0 / IRQ 8, or I/O APIC pins 2-23 (the machine's GSI lines). */
 int hpet_create(struct machine *m, struct io_space *bus, uint64_t base);
+/* virtio devices on the PCI bus (after pci_host_create).  Bad user input
+ * (an unusable image, a bad --net spec, a port that cannot be bound)
+ * returns -2 with fail(); other failures -1. */
+/* virtio-blk on a raw image: spec is FILE[,ro] (--disk). */
+int virtio_blk_create(struct machine *m, const char *spec);
+/* virtio-rng from the host's getrandom (--rng). */
+int virtio_rng_create(struct machine *m);
+/* virtio-net with user-mode networking (libslirp): spec is
+ * user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]... (--net). */
+int virtio_net_create(struct machine *m, const char *spec);
 
 struct lapic;
 struct ioapic;

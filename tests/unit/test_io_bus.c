@@ -130,8 +130,37 @@ static void test_ram_range(void)
     io_space_free(&s);
 }
 
+/* Removing a range (a PCI BAR moving): only the exact range of that device
+ * goes, its neighbours stay, and the freed space can be taken again. */
+static void test_unregister(void)
+{
+    struct io_space s;
+    struct recorder a = {0}, b = {0};
+    uint8_t ram[16] = {0};
+    io_space_init(&s, "mmio");
+    CHECK(io_register_ram(&s, 0, sizeof(ram), ram, "ram") == 0);
+    CHECK(io_register(&s, 0x100, 0x10, recorder_io, &a, "a") == 0);
+    CHECK(io_register(&s, 0x110, 0x10, recorder_io, &b, "b") == 0);
+    CHECK(io_unregister(&s, 0x100, &b) < 0);  /* not b's range */
+    CHECK(io_unregister(&s, 0x104, &a) < 0);  /* not a range base */
+    CHECK(io_unregister(&s, 0, NULL) < 0);    /* RAM is not removable */
+    CHECK(io_unregister(&s, 0x100, &a) == 0);
+    CHECK(s.n == 2);
+    uint8_t d[1] = {0};
+    io_access(&s, 0x100, d, 1, false);
+    CHECK(a.calls == 0 && d[0] == 0xff && s.unclaimed_reads == 1);
+    io_access(&s, 0x111, d, 1, false);
+    CHECK(b.calls == 1 && d[0] == 0xa1);
+    CHECK(io_unregister(&s, 0x100, &a) < 0);  /* already gone */
+    CHECK(io_register(&s, 0x108, 0x8, recorder_io, &a, "a2") == 0);
+    io_access(&s, 0x10a, d, 1, false);
+    CHECK(a.calls == 1 && a.offset == 2);
+    io_space_free(&s);
+}
+
 int main(void)
 {
+    RUN(test_unregister);
     RUN(test_overlap_refused);
     RUN(test_dispatch_offsets);
     RUN(test_unclaimed);

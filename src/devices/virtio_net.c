@@ -1,0 +1,441 @@
+/* virtio_net.c - virtio network device (virtio ID 1) with user-mode
+ * networking through libslirp, for `--net user[,hostfwd=...]`: QEMU's
+ * defaults (network 10.0.2.0/24, the host and its loopback at 10.0.2.2,
+ * DHCP from 10.0.2.15, DNS at 10.0.2.3) and TCP/UDP port forwarding from
+ * the host into the guest.  Everything runs on the vCPU thread: frames the
+ * guest sends go to slirp when it kicks the transmit queue; slirp's
+ * sockets are polled (never blocking) from a 1 ms virtual timer while the
+ * driver is up, and its timers are popek vtimers.  Frames for the guest
+ * wait in a small queue until the driver offers receive buffers. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <slirp/libslirp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/util.h"
+#include "devices.h"
+#include "virtio_pci.h"
+
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_STATUS 16
+#define NET_HDR_LEN 12 /* virtio_net_hdr_mrg_rxbuf (VERSION_1) */
+#define QSIZE 256
+#define RXQ 0
+#define TXQ 1
+#define PENDING 256
+#define FRAME_MAX 65536
+#define POLL_NS 1000000ull
+#define MAX_POLLFDS 256
+
+struct frame {
+    size_t len;
+    uint8_t *data;
+};
+
+struct vnet {
+    struct virtio_dev v;
+    struct machine *m;
+    Slirp *slirp;
+    struct vtimer poll_timer;
+    bool polling;
+    struct pollfd pfd[MAX_POLLFDS];
+    int npfd;
+    struct frame pending[PENDING];
+    unsigned ph, pt; /* pending head (next out) and tail */
+    /* separate: slirp_input() on the transmit path may answer at once
+     * (ARP, DHCP), which fills receive buffers before tx() pushes */
+    struct virtq_elem rx_elem, tx_elem;
+    uint8_t frame[FRAME_MAX];
+    uint64_t tx_frames, rx_frames, rx_dropped;
+};
+
+struct snet_timer {
+    struct vtimer vt;
+    SlirpTimerCb cb;
+    void *cb_opaque;
+    struct vnet *n;
+};
+
+/* ---- to the guest ---- */
+
+static void rx_flush(struct vnet *n)
+{
+    struct virtio_dev *v = &n->v;
+    struct virtq *q = &v->q[RXQ];
+    if (!virtio_running(v) || !q->enabled)
+        return;
+    bool pushed = false;
+    while (n->ph != n->pt) {
+        int r = virtq_pop(q, &n->rx_elem);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            virtio_set_broken(v);
+            return;
+        }
+        struct frame *f = &n->pending[n->ph % PENDING];
+        struct virtq_elem *e = &n->rx_elem;
+        const struct iovec *in = e->iov + e->n_out;
+        uint32_t len = 0;
+        if (e->in_len >= NET_HDR_LEN + f->len) {
+            uint8_t hdr[NET_HDR_LEN] = {0};
+            hdr[10] = 1; /* num_buffers */
+            iov_from_buf(in, e->n_in, 0, hdr, NET_HDR_LEN);
+            iov_from_buf(in, e->n_in, NET_HDR_LEN, f->data, f->len);
+            len = (uint32_t)(NET_HDR_LEN + f->len);
+            n->rx_frames++;
+        } else {
+            n->rx_dropped++;
+        }
+        virtq_push(q, e->head, len);
+        pushed = true;
+        free(f->data);
+        f->data = NULL;
+        n->ph++;
+    }
+    if (pushed)
+        virtio_notify(v, q);
+}
+
+static ssize_t snet_send(const void *buf, size_t len, void *opaque)
+{
+    struct vnet *n = opaque;
+    if (!virtio_running(&n->v) || n->pt - n->ph >= PENDING) {
+        n->rx_dropped++;
+        return (ssize_t)len; /* dropped: TCP retransmits */
+    }
+    uint8_t *p = malloc(len);
+    if (!p)
+        return -1;
+    memcpy(p, buf, len);
+    n->pending[n->pt % PENDING] = (struct frame){.len = len, .data = p};
+    n->pt++;
+    rx_flush(n);
+    return (ssize_t)len;
+}
+
+/* ---- slirp's sockets and timers ---- */
+
+static int add_poll(int fd, int events, void *opaque)
+{
+    struct vnet *n = opaque;
+    if (n->npfd == MAX_POLLFDS)
+        return -1;
+    short ev = 0;
+    if (events & SLIRP_POLL_IN)
+        ev |= POLLIN;
+    if (events & SLIRP_POLL_OUT)
+        ev |= POLLOUT;
+    if (events & SLIRP_POLL_PRI)
+        ev |= POLLPRI;
+    n->pfd[n->npfd] = (struct pollfd){.fd = fd, .events = ev};
+    return n->npfd++;
+}
+
+static int get_revents(int idx, void *opaque)
+{
+    struct vnet *n = opaque;
+    if (idx < 0 || idx >= n->npfd)
+        return 0;
+    short r = n->pfd[idx].revents;
+    int ev = 0;
+    if (r & POLLIN)
+        ev |= SLIRP_POLL_IN;
+    if (r & POLLOUT)
+        ev |= SLIRP_POLL_OUT;
+    if (r & POLLPRI)
+        ev |= SLIRP_POLL_PRI;
+    if (r & POLLERR)
+        ev |= SLIRP_POLL_ERR;
+    if (r & POLLHUP)
+        ev |= SLIRP_POLL_HUP;
+    return ev;
+}
+
+static void slirp_poll_once(struct vnet *n)
+{
+    uint32_t timeout = UINT32_MAX;
+    n->npfd = 0;
+    slirp_pollfds_fill(n->slirp, &timeout, add_poll, n);
+    int r = poll(n->pfd, (nfds_t)n->npfd, 0);
+    slirp_pollfds_poll(n->slirp, r < 0, get_revents, n);
+}
+
+static void poll_cb(void *opaque)
+{
+    struct vnet *n = opaque;
+    if (!virtio_running(&n->v)) {
+        n->polling = false;
+        return;
+    }
+    slirp_poll_once(n);
+    rx_flush(n);
+    vtimer_mod(n->m, &n->poll_timer, clock_ns() + POLL_NS);
+}
+
+static void start_polling(struct vnet *n)
+{
+    if (n->polling)
+        return;
+    n->polling = true;
+    vtimer_mod(n->m, &n->poll_timer, clock_ns() + POLL_NS);
+}
+
+static void snet_guest_error(const char *msg, void *opaque)
+{
+    (void)opaque;
+    warnx_("virtio-net (slirp): %s", msg);
+}
+
+static int64_t snet_clock(void *opaque)
+{
+    (void)opaque;
+    return (int64_t)clock_ns();
+}
+
+static void snet_timer_fire(void *opaque)
+{
+    struct snet_timer *t = opaque;
+    t->cb(t->cb_opaque);
+}
+
+static void *snet_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+    struct snet_timer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    vtimer_init(&t->vt, snet_timer_fire, t);
+    t->cb = cb;
+    t->cb_opaque = cb_opaque;
+    t->n = opaque;
+    return t;
+}
+
+static void snet_timer_free(void *timer, void *opaque)
+{
+    struct snet_timer *t = timer;
+    (void)opaque;
+    if (!t)
+        return;
+    vtimer_del(t->n->m, &t->vt);
+    free(t);
+}
+
+static void snet_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+    struct snet_timer *t = timer;
+    (void)opaque;
+    uint64_t at = expire_ms > 0 ? (uint64_t)expire_ms * 1000000ull : 1;
+    vtimer_mod(t->n->m, &t->vt, at);
+}
+
+static void snet_fd(int fd, void *opaque)
+{
+    (void)fd;
+    (void)opaque;
+}
+
+static void snet_notify(void *opaque)
+{
+    (void)opaque;
+}
+
+static const SlirpCb snet_cb = {
+    .send_packet = snet_send,
+    .guest_error = snet_guest_error,
+    .clock_get_ns = snet_clock,
+    .timer_new = snet_timer_new,
+    .timer_free = snet_timer_free,
+    .timer_mod = snet_timer_mod,
+    .register_poll_fd = snet_fd,
+    .unregister_poll_fd = snet_fd,
+    .notify = snet_notify,
+};
+
+/* ---- from the guest ---- */
+
+static void tx(struct vnet *n)
+{
+    struct virtio_dev *v = &n->v;
+    struct virtq *q = &v->q[TXQ];
+    int r;
+    while ((r = virtq_pop(q, &n->tx_elem)) != 0) {
+        if (r < 0) {
+            virtio_set_broken(v);
+            return;
+        }
+        struct virtq_elem *e = &n->tx_elem;
+        if (e->out_len > NET_HDR_LEN && e->out_len - NET_HDR_LEN <= FRAME_MAX) {
+            size_t len = iov_to_buf(e->iov, e->n_out, NET_HDR_LEN, n->frame,
+                                    e->out_len - NET_HDR_LEN);
+            slirp_input(n->slirp, n->frame, (int)len);
+            n->tx_frames++;
+        }
+        virtq_push(q, e->head, 0);
+    }
+    virtio_notify(v, q);
+}
+
+static void net_notify(struct virtio_dev *v, unsigned qi)
+{
+    struct vnet *n = v->opaque;
+    if (qi == TXQ) {
+        tx(n);
+        slirp_poll_once(n);
+    }
+    rx_flush(n);
+    start_polling(n);
+}
+
+static void net_driver_ok(struct virtio_dev *v)
+{
+    start_polling(v->opaque);
+}
+
+static void net_dev_reset(struct virtio_dev *v)
+{
+    struct vnet *n = v->opaque;
+    while (n->ph != n->pt) {
+        free(n->pending[n->ph % PENDING].data);
+        n->pending[n->ph % PENDING].data = NULL;
+        n->ph++;
+    }
+}
+
+static const struct virtio_ops net_ops = {
+    .notify = net_notify,
+    .reset = net_dev_reset,
+    .driver_ok = net_driver_ok,
+};
+
+static void net_reset(void *opaque)
+{
+    struct vnet *n = opaque;
+    virtio_reset(&n->v);
+}
+
+static void net_destroy(void *opaque)
+{
+    struct vnet *n = opaque;
+    vtimer_del(n->m, &n->poll_timer);
+    if (n->slirp)
+        slirp_cleanup(n->slirp);
+    for (unsigned i = 0; i < PENDING; i++)
+        free(n->pending[i].data);
+    free(n);
+}
+
+/* ---- the --net spec ---- */
+
+/* "tcp:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT" (udp: too; addresses may
+ * be empty: any host address, the guest's DHCP address). */
+static int parse_hostfwd(const char *s, int *udp, struct in_addr *haddr,
+                         int *hport, struct in_addr *gaddr, int *gport)
+{
+    char proto[8], ha[64], ga[64];
+    unsigned hp, gp;
+    int end = 0;
+    if (sscanf(s, "%7[a-z]:%63[0-9.]:%u-%63[0-9.]:%u%n", proto, ha, &hp, ga,
+               &gp, &end) != 5 || s[end]) {
+        ga[0] = 0;
+        end = 0;
+        if (sscanf(s, "%7[a-z]:%63[0-9.]:%u-:%u%n", proto, ha, &hp, &gp,
+                   &end) != 4 || s[end]) {
+            ha[0] = 0;
+            end = 0;
+            if (sscanf(s, "%7[a-z]::%u-%63[0-9.]:%u%n", proto, &hp, ga, &gp,
+                       &end) != 4 || s[end]) {
+                ga[0] = 0;
+                end = 0;
+                if (sscanf(s, "%7[a-z]::%u-:%u%n", proto, &hp, &gp, &end) != 3 ||
+                    s[end])
+                    return -1;
+            }
+        }
+    }
+    if (!strcmp(proto, "tcp"))
+        *udp = 0;
+    else if (!strcmp(proto, "udp"))
+        *udp = 1;
+    else
+        return -1;
+    if (hp == 0 || hp > 65535 || gp == 0 || gp > 65535)
+        return -1;
+    haddr->s_addr = htonl(INADDR_ANY);
+    if (ha[0] && inet_pton(AF_INET, ha, haddr) != 1)
+        return -1;
+    inet_pton(AF_INET, "10.0.2.15", gaddr);
+    if (ga[0] && inet_pton(AF_INET, ga, gaddr) != 1)
+        return -1;
+    *hport = (int)hp;
+    *gport = (int)gp;
+    return 0;
+}
+
+int virtio_net_create(struct machine *m, const char *spec)
+{
+    if (machine_find_device(m, "virtio-net"))
+        return fail("--net: only one network device is supported"), -2;
+    if (strncmp(spec, "user", 4) || (spec[4] && spec[4] != ',')) {
+        if (!strncmp(spec, "tap", 3))
+            return fail("--net %s: tap networking is not supported by this "
+                        "build (use --net user)", spec), -2;
+        return fail("--net '%s': expected user[,hostfwd=tcp:HOSTADDR:"
+                    "HOSTPORT-:GUESTPORT]...", spec), -2;
+    }
+    struct vnet *n = calloc(1, sizeof(*n));
+    if (!n)
+        return fail("out of memory");
+    n->m = m;
+    vtimer_init(&n->poll_timer, poll_cb, n);
+    if (machine_add_device(m, "virtio-net", n, net_reset, net_destroy) < 0) {
+        free(n);
+        return -1;
+    }
+    SlirpConfig cfg = {.version = 1, .restricted = 0, .in_enabled = true,
+                       .vhostname = "popek"};
+    inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
+    inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
+    inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
+    inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
+    inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
+    n->slirp = slirp_new(&cfg, &snet_cb, n);
+    if (!n->slirp)
+        return fail("--net: cannot start user networking (libslirp)");
+    /* options after "user" */
+    char *opts = strdup(spec[4] ? spec + 5 : "");
+    if (!opts)
+        return fail("out of memory");
+    int rc = 0;
+    char *save = NULL;
+    for (char *o = strtok_r(opts, ",", &save); o && rc == 0;
+         o = strtok_r(NULL, ",", &save)) {
+        int udp, hport, gport;
+        struct in_addr ha, ga;
+        if (strncmp(o, "hostfwd=", 8)) {
+            rc = fail("--net: unknown option '%s' (expected hostfwd=...)", o);
+        } else if (parse_hostfwd(o + 8, &udp, &ha, &hport, &ga, &gport) < 0) {
+            rc = fail("--net: bad '%s' (expected hostfwd=tcp:HOSTADDR:"
+                      "HOSTPORT-:GUESTPORT)", o);
+        } else if (slirp_add_hostfwd(n->slirp, udp, ha, hport, ga, gport) < 0) {
+            char a[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &ha, a, sizeof(a));
+            rc = fail("--net: cannot forward host %s port %s:%d: %s",
+                      udp ? "UDP" : "TCP", a, hport,
+                      errno ? strerror(errno) : "bind failed");
+        }
+    }
+    free(opts);
+    if (rc < 0)
+        return -2;
+    uint8_t *c = n->v.config;
+    static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    memcpy(c, mac, 6);
+    c[6] = 1; /* status: link up */
+    return virtio_pci_init(&n->v, m, "virtio-net", 1, 0x020000, 2, QSIZE,
+                           1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
+                           12, &net_ops, n);
+}
