@@ -176,6 +176,12 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "shadow_map_failures", s->shadow_map_failures);
     json_u64(j, "hidden_faults_user_view", s->hidden_faults_user_view);
     json_u64(j, "adaptive_retranslations", s->adaptive_retranslations);
+    json_u64(j, "host_map_limit", b->map_limit);
+    json_u64(j, "host_maps_peak", s->maps_peak);
+    json_u64(j, "host_map_recounts", s->map_recounts);
+    json_u64(j, "host_map_reclaims", s->map_reclaims);
+    json_u64(j, "host_call_failures", s->host_call_failures);
+    json_u64(j, "ram_unprotected_whole", s->unprotect_all);
     json_u64(j, "interrupts_delivered", b->cpu.irqs_delivered);
     json_obj_begin(j, "callouts_by_opcode");
     for (int op = 0; op < OP_COUNT; op++) {

@@ -305,6 +305,8 @@ struct bt_stats {
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
+    uint64_t map_recounts, map_reclaims, host_call_failures, unprotect_all,
+        maps_peak;
 };
 
 struct bt {
@@ -384,9 +386,42 @@ struct bt {
     /* adapt.c */
     struct bt_adapt adapt[BT_ADAPT_SIZE];
 
+    /* budget.c */
+    uint32_t map_limit;         /* vm.max_map_count */
+    uint32_t map_budget;        /* what the engine lets the process reach */
+    uint64_t map_est;           /* host mappings now (an upper estimate) */
+    uint32_t map_base;          /* the process's own at start-up */
+    int fail_streak;            /* host calls failed since the last success */
+    char host_error[192];       /* set: stop the guest (BT_RUN_FAILED) */
+
     struct bt_stats st;
     uint64_t run_ns;
 };
+
+/* ---- budget.c: host mappings ---- */
+void bt_budget_init(struct bt *b);
+/* Lines of /proc/self/maps (0 if unreadable). */
+uint32_t bt_count_maps(void);
+/* A host call made n more mappings possible (and succeeded). */
+static inline void bt_budget_add(struct bt *b, unsigned n)
+{
+    b->map_est += n;
+    b->fail_streak = 0;
+}
+/* Must mappings be given back before the next page operation? */
+bool bt_budget_tight(struct bt *b);
+/* Give mappings back: flush the shadows (tc_too: and the translation
+ * cache if that was not enough). */
+void bt_budget_reclaim(struct bt *b, bool tc_too);
+/* A host call (what) failed with errno err: counted; true = the caller
+ * may flush and retry, false = give up (host_error is set). */
+bool bt_host_failed(struct bt *b, const char *what, int err);
+/* Stop the guest: host_error = why (the first reason is kept). */
+void bt_host_fatal(struct bt *b, const char *what, int err);
+/* Last resort when a page cannot be unprotected: all of guest RAM
+ * writable in the physical view, translations and shadows to be flushed
+ * before translated code runs again (signal handlers too). */
+void bt_unprotect_all(struct bt *b);
 
 /* ---- window.c ---- */
 int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size);
@@ -394,8 +429,12 @@ void bt_window_destroy(struct bt *b);
 void bt_set_gsbase(struct bt *b, uint64_t base);
 /* A PROT_NONE 4 GiB (+ guard) reservation on a 4 GiB boundary, or NULL. */
 uint8_t *bt_window_reserve(void);
-/* Write-protect a RAM page holding translated code (idempotent). */
-void bt_trace_page(struct bt *b, uint32_t pfn);
+/* Write-protect a RAM page holding translated code (idempotent); false:
+ * impossible (host_error is set). */
+bool bt_trace_page(struct bt *b, uint32_t pfn);
+/* Make a traced page writable again in the physical view (a failure
+ * unprotects all of RAM: bt_unprotect_all); false if it failed. */
+bool bt_untrace_page(struct bt *b, uint32_t pfn);
 /* Drop all write protection (after a flush). */
 void bt_untrace_all(struct bt *b);
 

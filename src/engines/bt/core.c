@@ -72,6 +72,7 @@ struct bt *bt_new(int ram_fd, uint64_t ram_size, struct machine *m)
         return NULL;
     }
     interp_cpu_init(&b->cpu, b->window, (uint32_t)ram_size, m);
+    bt_budget_init(b);
     return b;
 }
 
@@ -259,7 +260,8 @@ static int interp_one(struct bt *b, int op)
 static struct bt_frag *frag_at(struct bt *b, uint32_t eip)
 {
     uint32_t pa;
-    if (!bt_walk(b, eip, b->cpu.cpl == 3, false, &pa) || pa >= b->ram_size)
+    if (b->host_error[0] ||
+        !bt_walk(b, eip, b->cpu.cpl == 3, false, &pa) || pa >= b->ram_size)
         return NULL;
     bt_touch(b, eip);
     unsigned mode = bt_mode_word(&b->cpu);
@@ -346,6 +348,10 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
     }
     c->check_irq = true;
     for (uint64_t it = 0; !max_iters || it < max_iters; it++) {
+        if (b->host_error[0]) {
+            snprintf(msg, msgn, "%s", b->host_error);
+            return BT_RUN_FAILED;
+        }
         if (atomic_load_explicit(&b->kicked, memory_order_relaxed)) {
             atomic_store(&b->ctx->run_ok, 1);
             atomic_store(&b->kicked, false);
@@ -390,6 +396,8 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
         }
         bt_shadow_sync(b);
         f = frag_at(b, c->eip);
+        if (b->host_error[0])
+            continue; /* stop before running any translated code */
         if (!f || f->interp_only) {
             b->st.interp_only_steps++;
             if (f)

@@ -169,8 +169,7 @@ void bt_shadow_flush(struct bt *b)
     for (uint32_t k = 0; k < b->npt; k++) {
         uint32_t pfn = b->pt_list[k];
         if (b->pt_role[pfn] && b->traced[pfn] != 1)
-            mprotect(b->window + ((uint64_t)pfn << 12), 4096,
-                     PROT_READ | PROT_WRITE);
+            bt_untrace_page(b, pfn);
         b->pt_role[pfn] = 0;
         b->pt_owner[pfn] = 0;
     }
@@ -211,9 +210,11 @@ static void invalidate_views(struct bt *b, uint32_t lin, uint64_t len,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
                      -1, 0) == MAP_FAILED) {
                 b->st.shadow_map_failures++; /* splitting needs a mapping */
+                bt_host_failed(b, "mmap (dropping a shadow)", errno);
                 bt_shadow_flush(b);
                 return;
             }
+            bt_budget_add(b, 2);
         }
     }
     b->st.shadow_invalidations++;
@@ -249,6 +250,10 @@ static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
     if (!do_walk(b, lin, &w) || !w.pte_pa ||
         (uint64_t)w.pa + 4096 > b->ram_size)
         return false;
+    if (bt_budget_tight(b)) {
+        bt_budget_reclaim(b, true); /* everything dropped: nothing to do */
+        return true;
+    }
     uint32_t pfn = w.pa >> 12;
     int view = w.u ? VIEW_USER : VIEW_KERNEL;
     /* the other view, other address spaces sharing this table */
@@ -269,14 +274,29 @@ static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
     if (mmap(b->view[view] + lin, 4096, prot, MAP_SHARED | MAP_FIXED,
              b->ram_fd, (off_t)w.pa) == MAP_FAILED) {
         b->st.shadow_map_failures++;
+        bt_host_failed(b, "mmap (prefetching a shadow)", errno);
         bt_shadow_flush(b);
         return true;
     }
+    bt_budget_add(b, 2);
     bt_as_smap_set(&b->as[b->cur_as], view - VIEW_KERNEL, lin >> 12);
     if (prot & PROT_WRITE)
         rmap_add(b, pfn, lin >> 12, view);
     b->st.shadow_prefetches++;
     return true;
+}
+
+/* Write-protect page table pfn again after a write; false if that failed
+ * and every shadow was flushed instead. */
+static bool reprotect_pt(struct bt *b, uint32_t pfn)
+{
+    if (mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ) == 0) {
+        bt_budget_add(b, 2);
+        return true;
+    }
+    bt_host_failed(b, "mprotect (tracing a page table)", errno);
+    bt_shadow_flush(b); /* no page table is traced then */
+    return false;
 }
 
 void bt_shadow_pt_write_done(struct bt *b, unsigned size)
@@ -299,7 +319,8 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     b->npt_written = 0;
     if (b->pt_role[pfn] == 2) {
         b->pt_role[pfn] = 1;
-        mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
+        if (!reprotect_pt(b, pfn))
+            return;
     }
     b->st.pt_writes_precise++;
     uint32_t lin = base + (first << 12);
@@ -361,7 +382,8 @@ static void process_pt_writes(struct bt *b)
         }
         if (b->pt_role[pfn] == 2) {
             b->pt_role[pfn] = 1;
-            mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
+            if (!reprotect_pt(b, pfn))
+                return;
         }
     }
     b->npt_written = 0;
@@ -441,9 +463,12 @@ void bt_shadow_protect_phys(struct bt *b, uint32_t pfn)
             if (p == MAP_FAILED) {
                 /* the writable mapping must not survive: drop all */
                 b->st.shadow_map_failures++;
+                bt_host_failed(b, "mmap (write-protecting a shadow)",
+                               errno);
                 bt_shadow_flush(b);
                 return;
             }
+            bt_budget_add(b, 2);
         }
 }
 
@@ -481,6 +506,19 @@ static void mark_pt(struct bt *b, uint32_t pa, uint16_t owner)
     uint32_t pfn = pa >> 12;
     if ((uint64_t)pa >= b->ram_size)
         return;
+    if (!b->pt_role[pfn]) {
+        if (bt_budget_tight(b)) {
+            bt_budget_reclaim(b, true); /* the caller sees the flush */
+            return;
+        }
+        if (mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ)) {
+            /* an untraced page table: no shadow may derive from it */
+            bt_host_failed(b, "mprotect (tracing a page table)", errno);
+            bt_shadow_flush(b);
+            return;
+        }
+        bt_budget_add(b, 2);
+    }
     uint16_t old = b->pt_owner[pfn];
     if (old != owner) {
         /* a table freed and reused for another region: not "multiple"
@@ -495,7 +533,6 @@ static void mark_pt(struct bt *b, uint32_t pa, uint16_t owner)
         return;
     b->pt_role[pfn] = 1;
     b->pt_list[b->npt++] = pfn;
-    mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
     bt_shadow_protect_phys(b, pfn);
 }
 
@@ -514,6 +551,10 @@ static bool mark_tables(struct bt *b, uint32_t lin, const struct walk *w)
 bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
 {
     bool user = view == VIEW_USER;
+    if (bt_budget_tight(b)) {
+        bt_budget_reclaim(b, true);
+        return true; /* fault again with room for the mapping */
+    }
     struct walk w;
     if (!do_walk(b, lin, &w) || !rights(b, &w, user, write)) {
         b->st.true_page_faults++;
@@ -558,12 +599,15 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
     if (mmap(at, 4096, prot, MAP_SHARED | MAP_FIXED, b->ram_fd,
              (off_t)w.pa) == MAP_FAILED) {
         /* Most likely out of mappings (vm.max_map_count: scattered pages
-         * do not merge into one VMA): start the views afresh, and let the
-         * interpreter do this access. */
+         * do not merge into one VMA): start afresh and fault again (or
+         * stop, if that keeps failing). */
         b->st.shadow_map_failures++;
-        bt_shadow_flush(b);
-        return false;
+        if (!bt_host_failed(b, "mmap (filling a shadow)", errno))
+            return false;
+        bt_budget_reclaim(b, true);
+        return true;
     }
+    bt_budget_add(b, 2);
     bt_as_smap_set(&b->as[b->cur_as], view - VIEW_KERNEL, lin >> 12);
     if (prot & PROT_WRITE)
         rmap_add(b, pfn, lin >> 12, view);

@@ -164,8 +164,7 @@ void bt_tc_invalidate_page(struct bt *b, uint32_t pfn)
     }
     b->page_frags[pfn] = -1;
     if (b->traced[pfn] == 1 && !(b->pt_role && b->pt_role[pfn] == 1))
-        mprotect(b->window + ((uint64_t)pfn << 12), 4096,
-                 PROT_READ | PROT_WRITE);
+        bt_untrace_page(b, pfn);
     if (b->traced[pfn])
         b->traced[pfn] = 2;
     for (unsigned k = 0; k < BT_IBL_SIZE; k++)

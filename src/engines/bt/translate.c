@@ -669,6 +669,8 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
                              unsigned mode)
 {
     tables_init();
+    if (bt_budget_tight(b))
+        bt_budget_reclaim(b, true); /* before tracing another page */
     if (b->tc_used + BT_FRAG_MAX_BYTES > BT_TC_SIZE ||
         b->nfrags >= BT_MAX_FRAGS) {
         bt_tc_flush(b);
@@ -794,8 +796,8 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
         f->link[k] = b->page_frags[f->page[k]];
         b->page_frags[f->page[k]] = (int32_t)(f - b->frags);
     }
-    bt_trace_page(b, pa >> 12);
-    bt_trace_page(b, last_byte >> 12);
+    if (!bt_trace_page(b, pa >> 12) || !bt_trace_page(b, last_byte >> 12))
+        return f; /* host_error: the engine stops before running it */
     bt_ibl_insert(b, eip, mode, f->tc_off);
     return f;
 }
