@@ -1190,6 +1190,97 @@ static void test_pt_store_leaves_no_alias_in_tlb(void)
     close(fd);
 }
 
+/* Every other page of 0x20000..1 MiB read twice (isolated shadow pages:
+ * one host mapping each), then a store into the code ahead. */
+static void budget_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    for (uint32_t k = 0; k < 112; k++) {
+        uint32_t v = k * 3 + 1;
+        memcpy(ram + 0x20000 + k * 0x2000, &v, 4);
+    }
+}
+
+static void budget_prog(struct prog *p)
+{
+    P(p, "31 c0 be 00 00 02 00 ba 02 00 00 00"); /* eax 0; esi; edx 2 */
+    P(p, "b9 70 00 00 00 89 f7");                /* outer: ecx 112 */
+    P(p, "03 07 81 c7 00 20 00 00 e2 f6");       /* add eax,[edi]... */
+    P(p, "4a 75 ec");                            /* dec edx; jnz outer */
+    P(p, "c6 05"); P32(p, CODE + 40); P(p, "55"); /* imm of the next */
+    P(p, "bb 11 00 00 00 f4");                   /* mov ebx, 0x11; hlt */
+}
+
+static void test_map_budget_reclaims(void)
+{
+    /* a budget of 120 host mappings: the engine must flush its shadows
+     * (and translations) again and again, and still compute what the
+     * interpreter does, seeing the store into code */
+    struct prog p = {0};
+    budget_prog(&p);
+    struct run in;
+    CHECK(run_interp(&p, budget_setup, &in));
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    b->map_base = bt_count_maps();
+    b->map_budget = b->map_base + 120;
+    char msg[256] = "";
+    enum bt_run_result r = bt_run(b, 1000000, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_HLT, "result %d %s", r, msg);
+    CHECKF(b->cpu.r[R_EAX] == in.cpu.r[R_EAX] &&
+               b->cpu.r[R_EBX] == in.cpu.r[R_EBX] &&
+               in.cpu.r[R_EBX] == 0x55,
+           "eax %#x/%#x ebx %#x/%#x", b->cpu.r[R_EAX], in.cpu.r[R_EAX],
+           b->cpu.r[R_EBX], in.cpu.r[R_EBX]);
+    CHECKF(b->st.map_reclaims >= 3 && b->st.hidden_page_faults >= 224,
+           "reclaims %llu hidden faults %llu",
+           (unsigned long long)b->st.map_reclaims,
+           (unsigned long long)b->st.hidden_page_faults);
+    CHECKF(b->st.maps_peak <= b->map_budget, "peak %llu budget %u",
+           (unsigned long long)b->st.maps_peak, b->map_budget);
+    CHECK(b->st.host_call_failures == 0);
+    free(in.ram);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+static void test_unprotect_all_keeps_smc(void)
+{
+    /* the last resort of a failed unprotect (all of RAM writable, every
+     * translation and shadow flushed before code runs again) must not
+     * lose a store into code */
+    struct prog p = {0};
+    budget_prog(&p);
+    struct run in;
+    CHECK(run_interp(&p, budget_setup, &in));
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    char msg[256] = "";
+    enum bt_run_result r = bt_run(b, 40, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_LIMIT, "result %d %s", r, msg);
+    bt_unprotect_all(b);
+    r = bt_run(b, 1000000, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_HLT, "result %d %s", r, msg);
+    CHECKF(b->cpu.r[R_EAX] == in.cpu.r[R_EAX] &&
+               b->cpu.r[R_EBX] == 0x55,
+           "eax %#x/%#x ebx %#x", b->cpu.r[R_EAX], in.cpu.r[R_EAX],
+           b->cpu.r[R_EBX]);
+    CHECKF(b->st.unprotect_all == 1 && b->st.flushes_smc == 1, "unprotect %llu flushes %llu", (unsigned long long)b->st.unprotect_all, (unsigned long long)b->st.flushes_smc);
+    free(in.ram);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1224,5 +1315,7 @@ int main(void)
     RUN(test_string_moffs_incdec_in_cache);
     RUN(test_pushf_cli_in_cache);
     RUN(test_rep_string_in_cache);
+    RUN(test_map_budget_reclaims);
+    RUN(test_unprotect_all_keeps_smc);
     TEST_MAIN_END();
 }
