@@ -1281,6 +1281,63 @@ static void test_unprotect_all_keeps_smc(void)
     close(fd);
 }
 
+/* The permissions of the host mapping holding address a ("rwxp"...), or
+ * "" if none; and whether any mapping is writable and executable. */
+static bool maps_scan(uintptr_t a, char perms[5], bool *any_wx)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return false;
+    char line[512];
+    perms[0] = 0;
+    *any_wx = false;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        char p[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) != 3)
+            continue;
+        if (p[1] == 'w' && p[2] == 'x')
+            *any_wx = true;
+        if (a >= lo && a < hi)
+            memcpy(perms, p, 5);
+    }
+    fclose(f);
+    return true;
+}
+
+static void test_tcache_w_xor_x(void)
+{
+    /* after translating and chaining code: no host mapping in the
+     * process is writable and executable; the cache's code is executable
+     * and not writable, bt_ctx writable and not executable, and the
+     * writable alias not executable */
+    struct prog p = {0};
+    budget_prog(&p);
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    char msg[256] = "";
+    CHECKF(bt_run(b, 1000000, msg, sizeof(msg)) == BT_RUN_HLT, "%s", msg);
+    CHECK(b->st.chains_patched > 0 && b->st.fragments > 2);
+    char code[5], ctx[5], alias[5];
+    bool wx = true;
+    CHECK(maps_scan((uintptr_t)(b->tc + b->stubs_end), code, &wx));
+    CHECK(!wx);
+    CHECK(maps_scan((uintptr_t)b->ctx, ctx, &wx));
+    CHECK(maps_scan((uintptr_t)(b->tcw + b->stubs_end), alias, &wx));
+    CHECKF(code[0] == 'r' && code[1] == '-' && code[2] == 'x',
+           "code mapped %s", code);
+    CHECKF(ctx[1] == 'w' && ctx[2] == '-', "bt_ctx mapped %s", ctx);
+    CHECKF(alias[1] == 'w' && alias[2] == '-', "writable alias mapped %s",
+           alias);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1317,5 +1374,6 @@ int main(void)
     RUN(test_rep_string_in_cache);
     RUN(test_map_budget_reclaims);
     RUN(test_unprotect_all_keeps_smc);
+    RUN(test_tcache_w_xor_x);
     TEST_MAIN_END();
 }

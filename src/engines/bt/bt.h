@@ -62,10 +62,12 @@
  *  Accessed bits of code pages are set at fragment lookup only (chained
  *  execution does not set them).                                 [partial]
  *
- *  Translation cache (tcache.c).  One RWX mmap: struct bt_ctx first (guest
+ *  Translation cache (tcache.c).  W^X: one memfd mapped twice.  Where
+ *  code runs: struct bt_ctx first, read-write, not executable (guest
  *  register save area, exit code, kick word, indirect-branch table: all
  *  reached RIP-relative from generated code), then the shared stubs
- *  (stubs.c), then fragments.  Fragments are keyed by (guest-physical
+ *  (stubs.c) and fragments, read+exec; code is emitted and patched
+ *  through a second, read-write mapping at the same offsets.  Fragments are keyed by (guest-physical
  *  address, linear EIP); the cache is flushed wholesale when full and when
  *  paging is switched on/off.                                        [done]
  *
@@ -182,6 +184,7 @@ struct machine;
 #define BT_IBL_SIZE 4096            /* indirect-branch table entries */
 #define BT_FRAG_MAX_BYTES 4096      /* > worst case of one fragment (12 rep
                                      * movs of ~170 bytes + stubs) */
+#define BT_CTX_AREA 0x20000u        /* bytes before the stubs: bt_ctx */
 #define BT_WINDOW_SIZE (1ull << 32)
 #define BT_WINDOW_GUARD (1ull << 16)
 
@@ -368,7 +371,8 @@ struct bt {
     uint32_t nxchains;
 
     /* tcache.c */
-    uint8_t *tc;                /* region: ctx, stubs, fragments */
+    uint8_t *tc;                /* region: ctx (RW), stubs, fragments (RX) */
+    uint8_t *tcw;               /* the same memory, writable (W^X) */
     struct bt_ctx *ctx;
     uint32_t tc_used;           /* bytes used (offset of the next fragment) */
     uint32_t stubs_end;         /* fragments start here */

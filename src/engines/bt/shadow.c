@@ -143,7 +143,7 @@ void bt_touch(struct bt *b, uint32_t lin)
 
 void bt_shadow_unlink_all(struct bt *b)
 {
-    struct emit e = {.base = b->tc, .pos = 0};
+    struct emit e = {.base = b->tcw, .pos = 0};
     for (uint32_t k = 0; k < b->nxchains; k++)
         e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
     b->st.xchain_unlinks += b->nxchains;

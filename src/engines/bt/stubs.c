@@ -169,8 +169,7 @@ static void gen_ibl(struct bt *b, struct emit *e)
 
 void bt_stubs_generate(struct bt *b)
 {
-    struct emit e = {.base = b->tc, .pos = (uint32_t)sizeof(struct bt_ctx)};
-    e.pos = (e.pos + 63) & ~63u;
+    struct emit e = {.base = b->tcw, .pos = BT_CTX_AREA};
     gen_enter(b, &e);
     gen_exits(b, &e);
     gen_ibl(b, &e);

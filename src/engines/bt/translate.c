@@ -686,7 +686,7 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
     uint32_t nxt = (eip >> 12) + 1;
     if (nxt < (1u << 20))
         b->code_lin[nxt >> 6] |= 1ull << (nxt & 63);
-    struct tx t = {.b = b, .e = {.base = b->tc, .pos = b->tc_used}, .f = f};
+    struct tx t = {.b = b, .e = {.base = b->tcw, .pos = b->tc_used}, .f = f};
     f->tc_start = t.e.pos;
     if (pa < b->ram_size && b->smc_count[pa >> 12] >= BT_SMC_VOLATILE) {
         /* rewritten too often: interpret it, untraced */
