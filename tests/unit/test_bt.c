@@ -1338,6 +1338,31 @@ static void test_tcache_w_xor_x(void)
     close(fd);
 }
 
+static void test_pd_write_precise(void)
+{
+    /* PDE writes into the current page directory drop only their 4 MiB
+     * regions (none at all for a PDE that was not present): the shadows
+     * of region 0 survive, and the new mappings are seen at once */
+    struct prog p = {0};
+    P(&p, "a1"); P32(&p, 0x8010);                     /* mov eax, [0x8010] */
+    P(&p, "c7 05"); P32(&p, PD + 8); P32(&p, 0x87);    /* pd[2] = 4 MiB */
+    P(&p, "8b 1d"); P32(&p, 0x809010);                /* mov ebx, [..] */
+    P(&p, "c7 05"); P32(&p, PD + 8); P32(&p, PT2 | 7); /* pd[2] = PT2 */
+    P(&p, "0f 20 d9 0f 22 d9");                       /* cr3 = cr3 */
+    P(&p, "8b 15"); P32(&p, 0x809010);                /* mov edx, [..] */
+    P(&p, "8b 35"); P32(&p, 0x8010);                  /* mov esi, [0x8010] */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, two_spaces_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0 && r.cpu.r[R_EDX] == 0x88776655u,
+           "ebx %#x edx %#x", r.cpu.r[R_EBX], r.cpu.r[R_EDX]);
+    CHECKF(r.st.pd_writes_precise == 2 && r.st.pd_writes_slot == 0,
+           "precise %llu whole-space %llu",
+           (unsigned long long)r.st.pd_writes_precise,
+           (unsigned long long)r.st.pd_writes_slot);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1375,5 +1400,6 @@ int main(void)
     RUN(test_map_budget_reclaims);
     RUN(test_unprotect_all_keeps_smc);
     RUN(test_tcache_w_xor_x);
+    RUN(test_pd_write_precise);
     TEST_MAIN_END();
 }

@@ -304,7 +304,7 @@ struct bt_stats {
         pt_owner_reused,
         unlinks_skipped,
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
-        as_evictions, pd_writes_slot;
+        as_evictions, pd_writes_slot, pd_writes_precise;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;

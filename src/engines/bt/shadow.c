@@ -299,6 +299,41 @@ static bool reprotect_pt(struct bt *b, uint32_t pfn)
     return false;
 }
 
+/* Entries first..last of page directory pfn were written: drop the
+ * shadows of their 4 MiB regions in the address spaces it is the root of
+ * (a PDE that was not present has none: nothing to unmap there), and the
+ * chains into them if code was translated there. */
+static void pd_write_done(struct bt *b, uint32_t pfn, uint32_t first,
+                          uint32_t last)
+{
+    uint32_t lin = first << 22;
+    uint64_t len = (uint64_t)(last - first + 1) << 22;
+    for (int s = 0; s < BT_AS_SLOTS; s++) {
+        struct bt_as *a = &b->as[s];
+        if (!a->used || (a->cr3 >> 12) != pfn)
+            continue;
+        for (int vi = 0; vi < 2; vi++) {
+            if (!bt_as_smap_take(a, vi, lin, len)) {
+                b->st.view_unmaps_skipped++;
+                continue;
+            }
+            if (mmap(a->view[vi] + lin, len, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                     -1, 0) == MAP_FAILED) {
+                b->st.shadow_map_failures++;
+                bt_host_failed(b, "mmap (dropping a shadow)", errno);
+                bt_shadow_flush(b);
+                return;
+            }
+            bt_budget_add(b, 2);
+        }
+        if (s == b->cur_as && bt_tc_code_in(b, lin, len))
+            bt_shadow_unlink_all(b);
+    }
+    b->clean_lin = -1;
+    b->st.pd_writes_precise++;
+}
+
 void bt_shadow_pt_write_done(struct bt *b, unsigned size)
 {
     int64_t pa = b->ptw_pa;
@@ -307,7 +342,19 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     if (pa < 0 || b->npt_written != 1 || b->pt_written[0] != pfn)
         return; /* the general path (bt_shadow_sync) handles it */
     uint16_t own = b->pt_owner[pfn];
-    if (own == 0 || own == PT_OWNER_PD || own == PT_OWNER_MULTI)
+    if (own == PT_OWNER_PD) {
+        uint32_t first = ((uint32_t)pa & 0xfff) >> 2;
+        uint32_t last = (((uint32_t)pa & 0xfff) + size - 1) >> 2;
+        b->npt_written = 0;
+        if (b->pt_role[pfn] == 2) {
+            b->pt_role[pfn] = 1;
+            if (!reprotect_pt(b, pfn))
+                return;
+        }
+        pd_write_done(b, pfn, first, last > 1023 ? 1023 : last);
+        return;
+    }
+    if (own == 0 || own == PT_OWNER_MULTI)
         return;
     /* one store of `size` bytes into a page table of region own - 1 */
     uint32_t first = ((uint32_t)pa & 0xfff) >> 2;
