@@ -163,7 +163,8 @@ void bt_as_switch(struct bt *b, uint32_t cr3)
         b->as[s].used = true;
         b->as[s].cr3 = cr3;
     }
+    uint32_t old = b->sh_cr3;
     bt_as_activate(b, s);
     b->sh_cr3 = cr3;
-    bt_shadow_unlink_all(b);
+    bt_shadow_unlink_switch(b, old, cr3);
 }

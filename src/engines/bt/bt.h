@@ -304,7 +304,8 @@ struct bt_stats {
         pt_owner_reused,
         unlinks_skipped,
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
-        as_evictions, pd_writes_slot, pd_writes_precise;
+        as_evictions, pd_writes_slot, pd_writes_precise, xchains_kept,
+        ibl_kept;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -367,7 +368,9 @@ struct bt {
     struct bt_as as[BT_AS_SLOTS]; /* cached shadow address spaces */
     int cur_as;                 /* the one in view[VIEW_KERNEL/USER] */
     uint64_t as_clock;          /* LRU stamps */
-    struct { uint32_t site, stub; } *xchains; /* cross-page chains */
+    struct { uint32_t site, stub, target; } *xchains; /* cross-page
+                                 * chains: rel32 site, its exit stub, the
+                                 * guest eip it jumps to */
     uint32_t nxchains;
 
     /* tcache.c */
@@ -474,8 +477,15 @@ void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len);
 void bt_shadow_pt_write_done(struct bt *b, unsigned size);
 /* invlpg lin: drop its shadow (the 4 MiB region for a large page). */
 void bt_shadow_invlpg(struct bt *b, uint32_t lin);
-/* Remember a patched chain that crosses linear pages. */
-void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub);
+/* Remember a patched chain that crosses linear pages (to guest eip
+ * target). */
+void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub,
+                           uint32_t target);
+/* CR3 old_cr3 -> new_cr3: drop the chains into, and the ibl entries for,
+ * 4 MiB regions whose page-directory entries differ (or are not
+ * present); the others (the kernel's shared mappings) stay valid. */
+void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
+                             uint32_t new_cr3);
 
 /* Drop all chains between linear pages and clear the ibl table. */
 void bt_shadow_unlink_all(struct bt *b);

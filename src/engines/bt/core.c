@@ -281,8 +281,6 @@ static void chain(struct bt *b, uint32_t site, uint32_t eip)
     struct bt_frag *src = bt_tc_find_host(b, site);
     bool cross = bt_paging(&b->cpu) &&
                  (!src || (src->eip >> 12) != (eip >> 12));
-    if (cross && b->nxchains >= BT_MAX_XCHAINS)
-        return;
     uint64_t flushes = b->st.flushes, sflushes = b->st.shadow_flushes;
     struct bt_frag *g = frag_at(b, eip);
     if (!g || g->interp_only || b->st.flushes != flushes ||
@@ -290,7 +288,7 @@ static void chain(struct bt *b, uint32_t site, uint32_t eip)
         return;
     bt_patch_rel32(b, site, g->tc_off);
     if (cross)
-        bt_shadow_note_xchain(b, site, stub);
+        bt_shadow_note_xchain(b, site, stub, eip);
 }
 
 enum fault_action { FA_REENTER, FA_INTERP, FA_ADAPT, FA_FAILED };

@@ -152,11 +152,55 @@ void bt_shadow_unlink_all(struct bt *b)
         b->ctx->ibl[k].eip = ~0ull;
 }
 
-void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub)
+void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub,
+                           uint32_t target)
 {
+    if (b->nxchains >= BT_MAX_XCHAINS)
+        bt_shadow_unlink_all(b);
     b->xchains[b->nxchains].site = site;
     b->xchains[b->nxchains].stub = stub;
+    b->xchains[b->nxchains].target = target;
     b->nxchains++;
+}
+
+void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
+                             uint32_t new_cr3)
+{
+    uint64_t po = old_cr3 & ~0xfffu, pn = new_cr3 & ~0xfffu;
+    if (po + 4096 > b->ram_size || pn + 4096 > b->ram_size) {
+        bt_shadow_unlink_all(b);
+        return;
+    }
+    /* per 4 MiB region: the same present PDE in both directories (the
+     * same page table or large page: the same mappings) */
+    uint32_t same[32] = {0};
+    const uint32_t *o = (const uint32_t *)(b->ram_alias + po);
+    const uint32_t *n = (const uint32_t *)(b->ram_alias + pn);
+    for (unsigned i = 0; i < 1024; i++)
+        if ((o[i] & PTE_P) && o[i] == n[i])
+            same[i >> 5] |= 1u << (i & 31);
+#define SAME(lin) (same[(lin) >> 27] & (1u << (((lin) >> 22) & 31)))
+    struct emit e = {.base = b->tcw, .pos = 0};
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < b->nxchains; k++) {
+        if (SAME(b->xchains[k].target))
+            b->xchains[kept++] = b->xchains[k];
+        else
+            e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
+    }
+    b->st.xchain_unlinks += b->nxchains - kept;
+    b->st.xchains_kept += kept;
+    b->nxchains = kept;
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++) {
+        uint64_t key = b->ctx->ibl[k].eip;
+        if (key == ~0ull)
+            continue;
+        if (SAME((uint32_t)key))
+            b->st.ibl_kept++;
+        else
+            b->ctx->ibl[k].eip = ~0ull;
+    }
+#undef SAME
 }
 
 void bt_shadow_flush(struct bt *b)
