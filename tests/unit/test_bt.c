@@ -1397,6 +1397,28 @@ static void test_chains_kept_across_cr3(void)
     free(r.ram);
 }
 
+static void test_rep_cmps_scas_in_cache(void)
+{
+    /* repe/repne cmps and scas run in the cache (the host's own, on the
+     * view): counts, pointers and flags as the interpreter's, including
+     * ecx = 0 (flags untouched) and an early stop */
+    struct prog p = {0};
+    P(&p, "be 00 00 02 00 bf 00 00 03 00");   /* esi=0x20000 edi=0x30000 */
+    P(&p, "b9 40 00 00 00 f3 a6 9c 5b");      /* repe cmpsb; ebx = flags */
+    P(&p, "be 00 00 02 00 bf 00 00 02 00");   /* the same bytes twice */
+    P(&p, "b9 10 00 00 00 f3 a7 9c 5d");      /* repe cmpsd: all equal */
+    P(&p, "b0 05 bf 00 00 02 00 b9 00 01 00 00 f2 ae"); /* repne scasb */
+    P(&p, "9c 5a");                           /* edx = flags */
+    P(&p, "31 c0 bf 00 00 02 00 b9 08 00 00 00 f3 af"); /* repe scasd */
+    P(&p, "b9 00 00 00 00 f3 a6");            /* ecx = 0: flags kept */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, string_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_callout == 0, "callouts %llu",
+           (unsigned long long)r.st.exits_callout);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1431,6 +1453,7 @@ int main(void)
     RUN(test_string_moffs_incdec_in_cache);
     RUN(test_pushf_cli_in_cache);
     RUN(test_rep_string_in_cache);
+    RUN(test_rep_cmps_scas_in_cache);
     RUN(test_map_budget_reclaims);
     RUN(test_unprotect_all_keeps_smc);
     RUN(test_tcache_w_xor_x);

@@ -318,15 +318,20 @@ static void emit_pushf(struct tx *t)
     emit_push_reg(t, 11);
 }
 
-/* rep movs / rep stos in the cache: check on the private flag stack that
- * the whole string stays inside the 4 GiB window (else call out), then
- * point RSI/RDI into the view (views are 4 GiB aligned, so the low 32
- * bits stay the guest's ESI/EDI, even in the ucontext of a fault half
- * way), run the host's own rep movs/stos, and drop the view bits. */
+/* rep movs / stos / cmps / scas in the cache: check on the private flag
+ * stack that the whole string (all ECX elements, even if a cmps/scas may
+ * stop early) stays inside the 4 GiB window (else call out), then point
+ * RSI/RDI into the view (views are 4 GiB aligned, so the low 32 bits stay
+ * the guest's ESI/EDI, even in the ucontext of a fault half way), run the
+ * host's own instruction with the guest's prefix (cmps/scas set the host
+ * flags, which are the guest's; ECX = 0 leaves them alone, as the guest's
+ * would be), and drop the view bits. */
 static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
 {
-    bool movs = i->op == 0xa4 || i->op == 0xa5;
-    unsigned size = (i->op == 0xa4 || i->op == 0xaa) ? 1 : i->opsize;
+    bool movs = i->op == 0xa4 || i->op == 0xa5 || i->op == 0xa6 ||
+                i->op == 0xa7; /* both RSI and RDI */
+    unsigned size = (i->op == 0xa4 || i->op == 0xaa || i->op == 0xa6 ||
+                     i->op == 0xae) ? 1 : i->opsize;
     unsigned sc = size == 1 ? 0 : size == 2 ? 1 : 2;
     struct emit *e = &t->e;
     e_u8(e, 0x49); e_u8(e, 0x89); e_u8(e, 0xe2);           /* mov r10, rsp */
@@ -373,8 +378,8 @@ static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
     }
     if (size == 2)
         e_u8(e, 0x66);
-    e_u8(e, 0xf3);
-    e_u8(e, (uint8_t)i->op);                               /* rep movs/stos */
+    e_u8(e, (uint8_t)i->rep);
+    e_u8(e, (uint8_t)i->op);                               /* rep string */
     e_u8(e, 0x89); e_u8(e, 0xff);                          /* mov edi, edi */
     if (movs) {
         e_u8(e, 0x89); e_u8(e, 0xf6);                      /* mov esi, esi */
@@ -503,8 +508,11 @@ static enum step translate_one(struct tx *t, const struct insn *i,
         emit_segbase_op(t, i, raw))
         return STEP_NEXT;
     unsigned op = i->op;
-    if (i->rep == 0xf3 && i->addrsize == 4 &&
-        (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab) &&
+    if (((i->rep == 0xf3 &&
+          (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab)) ||
+         ((i->rep == 0xf3 || i->rep == 0xf2) &&
+          (op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf))) &&
+        i->addrsize == 4 &&
         (op >= 0xaa || i->seg == SEG_NONE || i->seg == SEG_DS ||
          i->seg == SEG_ES || i->seg == SEG_SS)) {
         emit_rep_string(t, i, eip);
