@@ -1369,6 +1369,7 @@ static void shared_region_setup(uint8_t *ram, struct interp_cpu *c)
     ((uint32_t *)(ram + PD2))[1] = ((uint32_t *)(ram + PD))[1];
     memcpy(ram + 0x2000, "\x83\xc3\x03\xc3", 4); /* add ebx, 3; ret */
     memcpy(ram + 0x3000, "\x83\xc3\x05\xc3", 4); /* add ebx, 5; ret */
+    memcpy(ram + 0x4000, "\x83\xc3\x07\xc3", 4); /* add ebx, 7; ret */
     ((uint32_t *)(ram + PT2))[2] = 0x3000 | 7; /* space 2: 0x2000 -> that */
 }
 
@@ -1376,18 +1377,20 @@ static void test_chains_kept_across_cr3(void)
 {
     /* code in a 4 MiB region both address spaces map with the same PDE
      * (like a kernel's) calls across pages while CR3 flips between them:
-     * those chains and ibl entries stay; region 0's (different PDEs, and
-     * a different function at 0x2000 in each space) go */
+     * those chains and ibl entries stay; so do those into 0x4000 (other
+     * page tables, the same frame); those into 0x2000 (a different
+     * function in each space) go */
     struct prog p = {0};
     P(&p, "e9"); P32(&p, 0x400000);          /* jmp 0x401005 */
     P(&p, "b9 32 00 00 00");                 /* mov ecx, 50 */
     P(&p, "e8"); P32(&p, 0x402000 - 0x40100f); /* loop: call 0x402000 */
     P(&p, "0f 20 d8 35"); P32(&p, PD ^ PD2); P(&p, "0f 22 d8");
     P(&p, "e8"); P32(&p, 0x2000 - 0x40101f); /* call 0x2000 (region 0) */
-    P(&p, "e2 e9 f4");                       /* loop; hlt */
+    P(&p, "e8"); P32(&p, 0x4000 - 0x401024); /* call 0x4000: same frame */
+    P(&p, "e2 e4 f4");                       /* loop; hlt */
     struct run r;
     compare(&p, shared_region_setup, &r, DEFINED_FLAGS);
-    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 350, "ebx %#x eip %#x ebp %#x ecx %#x cr2 %#x", r.cpu.r[R_EBX], r.cpu.eip, r.cpu.r[R_EBP], r.cpu.r[R_ECX], r.cpu.cr2);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 700, "ebx %#x eip %#x ebp %#x ecx %#x cr2 %#x", r.cpu.r[R_EBX], r.cpu.eip, r.cpu.r[R_EBP], r.cpu.r[R_ECX], r.cpu.cr2);
     CHECKF(r.st.xchains_kept > 40 && r.st.ibl_kept > 40 &&
                r.st.xchain_unlinks > 40,
            "kept %llu ibl %llu unlinked %llu",

@@ -481,9 +481,10 @@ void bt_shadow_invlpg(struct bt *b, uint32_t lin);
  * target). */
 void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub,
                            uint32_t target);
-/* CR3 old_cr3 -> new_cr3: drop the chains into, and the ibl entries for,
- * 4 MiB regions whose page-directory entries differ (or are not
- * present); the others (the kernel's shared mappings) stay valid. */
+/* CR3 old_cr3 -> new_cr3: keep the chains into, and the ibl entries for,
+ * pages both spaces map alike: the same present page-directory entry (the
+ * kernel's shared mappings), or the same frame, present, same U/S (a
+ * forked child's code); drop the others. */
 void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
                              uint32_t new_cr3);
 

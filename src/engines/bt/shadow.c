@@ -163,6 +163,32 @@ void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub,
     b->nxchains++;
 }
 
+/* Does linear page lin map the same frame, present, with the same U/S
+ * bit, through PDE o (old space) and n (new space, directory at pd)?
+ * (Code translated from it is then the same code, reached with the same
+ * rights.)  If so, the new space's entries get their accessed bits, as a
+ * fetch through them would set (chained code does not look them up;
+ * setting A early is allowed, SDM 4.10.1.3). */
+static bool same_page(struct bt *b, uint32_t o, uint32_t n, uint32_t lin,
+                      uint32_t pd)
+{
+    if (!(o & PTE_P) || !(n & PTE_P))
+        return false;
+    bool pse = b->cpu.cr4 & CR4_PSE;
+    if ((pse && ((o | n) & PTE_PS)) || ((o ^ n) & PTE_U))
+        return false; /* a large page with another PDE: not the same */
+    uint32_t idx = ((lin >> 12) & 1023) * 4;
+    uint32_t po = rd(b, (o & ~0xfffu) + idx), pn = rd(b, (n & ~0xfffu) + idx);
+    if (!(po & PTE_P) || po == 0xffffffffu ||
+        ((po ^ pn) & (~0xfffu | PTE_P | PTE_U)))
+        return false;
+    if (!(n & PTE_A))
+        wr(b, pd + (lin >> 22) * 4, n | PTE_A);
+    if (!(pn & PTE_A))
+        wr(b, (n & ~0xfffu) + idx, pn | PTE_A);
+    return true;
+}
+
 void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
                              uint32_t new_cr3)
 {
@@ -180,10 +206,14 @@ void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
         if ((o[i] & PTE_P) && o[i] == n[i])
             same[i >> 5] |= 1u << (i & 31);
 #define SAME(lin) (same[(lin) >> 27] & (1u << (((lin) >> 22) & 31)))
+    /* else: the same frame through different page tables (a forked
+     * child's code) */
+#define KEEP(lin) (SAME(lin) || same_page(b, o[(lin) >> 22], n[(lin) >> 22], \
+                                          (lin), (uint32_t)pn))
     struct emit e = {.base = b->tcw, .pos = 0};
     uint32_t kept = 0;
     for (uint32_t k = 0; k < b->nxchains; k++) {
-        if (SAME(b->xchains[k].target))
+        if (KEEP(b->xchains[k].target))
             b->xchains[kept++] = b->xchains[k];
         else
             e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
@@ -195,11 +225,12 @@ void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
         uint64_t key = b->ctx->ibl[k].eip;
         if (key == ~0ull)
             continue;
-        if (SAME((uint32_t)key))
+        if (KEEP((uint32_t)key))
             b->st.ibl_kept++;
         else
             b->ctx->ibl[k].eip = ~0ull;
     }
+#undef KEEP
 #undef SAME
 }
 
