@@ -1422,6 +1422,38 @@ static void test_rep_cmps_scas_in_cache(void)
     free(r.ram);
 }
 
+static void unlink_range_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    ((uint32_t *)(ram + PT))[5] = 0x3000 | 7;
+    memcpy(ram + 0x2000, "\x83\xc3\x03\xc3", 4); /* add ebx, 3; ret */
+    memcpy(ram + 0x3000, "\x83\xc3\x05\xc3", 4); /* add ebx, 5; ret */
+    memcpy(ram + 0x4000, "\x83\xc3\x07\xc3", 4); /* add ebx, 7; ret */
+}
+
+static void test_unlink_only_the_page_remapped(void)
+{
+    /* a loop calls 0x2000 and 0x5000 and flips the frame behind 0x5000
+     * (PTE write, invlpg): the chains into 0x5000 go each time, the
+     * chains into 0x2000 stay, and every call runs the current code */
+    struct prog p = {0};
+    P(&p, "b9 14 00 00 00");                  /* mov ecx, 20 */
+    P(&p, "e8"); P32(&p, 0x2000 - 0x100a);    /* loop: call 0x2000 */
+    P(&p, "e8"); P32(&p, 0x5000 - 0x100f);    /* call 0x5000 */
+    P(&p, "81 35"); P32(&p, PT + 5 * 4); P32(&p, 0x7000); /* flip frame */
+    P(&p, "0f 01 3d"); P32(&p, 0x5000);       /* invlpg [0x5000] */
+    P(&p, "e2 e3 f4");                        /* loop; hlt */
+    struct run r;
+    compare(&p, unlink_range_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 180, "ebx %#x",
+           r.cpu.r[R_EBX]);
+    CHECKF(r.st.xchains_kept_range >= 10 && r.st.xchain_unlinks >= 10,
+           "kept %llu unlinked %llu",
+           (unsigned long long)r.st.xchains_kept_range,
+           (unsigned long long)r.st.xchain_unlinks);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1462,5 +1494,6 @@ int main(void)
     RUN(test_tcache_w_xor_x);
     RUN(test_pd_write_precise);
     RUN(test_chains_kept_across_cr3);
+    RUN(test_unlink_only_the_page_remapped);
     TEST_MAIN_END();
 }

@@ -305,7 +305,7 @@ struct bt_stats {
         unlinks_skipped,
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
         as_evictions, pd_writes_slot, pd_writes_precise, xchains_kept,
-        ibl_kept;
+        ibl_kept, xchains_kept_range;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -490,6 +490,10 @@ void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
 
 /* Drop all chains between linear pages and clear the ibl table. */
 void bt_shadow_unlink_all(struct bt *b);
+/* The mapping of linear [lin, lin + len) changed: drop the chains into
+ * it and its ibl entries (chains out of it are harmless: its code is only
+ * entered through a lookup or a chain into it). */
+void bt_shadow_unlink_range(struct bt *b, uint32_t lin, uint64_t len);
 
 /* ---- aspace.c: the cached shadow address spaces ---- */
 int bt_as_create(struct bt *b);

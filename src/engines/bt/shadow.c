@@ -152,6 +152,26 @@ void bt_shadow_unlink_all(struct bt *b)
         b->ctx->ibl[k].eip = ~0ull;
 }
 
+void bt_shadow_unlink_range(struct bt *b, uint32_t lin, uint64_t len)
+{
+    struct emit e = {.base = b->tcw, .pos = 0};
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < b->nxchains; k++) {
+        if ((uint64_t)(b->xchains[k].target - lin) >= len)
+            b->xchains[kept++] = b->xchains[k];
+        else
+            e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
+    }
+    b->st.xchain_unlinks += b->nxchains - kept;
+    b->st.xchains_kept_range += kept;
+    b->nxchains = kept;
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++) {
+        uint64_t key = b->ctx->ibl[k].eip;
+        if (key != ~0ull && (uint64_t)((uint32_t)key - lin) < len)
+            b->ctx->ibl[k].eip = ~0ull;
+    }
+}
+
 void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub,
                            uint32_t target)
 {
@@ -299,7 +319,7 @@ static void invalidate_views(struct bt *b, uint32_t lin, uint64_t len,
         b->st.unlinks_skipped++;
         return;
     }
-    bt_shadow_unlink_all(b);
+    bt_shadow_unlink_range(b, lin, len);
 }
 
 void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len)
@@ -403,7 +423,7 @@ static void pd_write_done(struct bt *b, uint32_t pfn, uint32_t first,
             bt_budget_add(b, 2);
         }
         if (s == b->cur_as && bt_tc_code_in(b, lin, len))
-            bt_shadow_unlink_all(b);
+            bt_shadow_unlink_range(b, lin, len);
     }
     b->clean_lin = -1;
     b->st.pd_writes_precise++;
