@@ -1454,6 +1454,31 @@ static void test_unlink_only_the_page_remapped(void)
     free(r.ram);
 }
 
+static void test_freed_pd_reused_as_stack(void)
+{
+    /* a page directory used once (its space cached), then used as a
+     * stack: the first push traps, the page stops being traced (and the
+     * cached space is given up), the other pushes run in the cache */
+    struct prog p = {0};
+    P(&p, "b8"); P32(&p, PD2); P(&p, "0f 22 d8");  /* cr3 = PD2 */
+    P(&p, "8b 1d"); P32(&p, 0x9010);               /* mov ebx, [0x9010] */
+    P(&p, "b8"); P32(&p, PD); P(&p, "0f 22 d8");   /* cr3 = PD */
+    P(&p, "89 e5 bc"); P32(&p, PD2 + 0x1000);      /* esp = PD2 page top */
+    P(&p, "b9 c8 00 00 00");                       /* mov ecx, 200 */
+    P(&p, "51 51 5a 5a e2 fa");                    /* push push pop pop */
+    P(&p, "89 ec f4");                             /* esp back; hlt */
+    struct run r;
+    compare(&p, two_spaces_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x88776655u, "ebx %#x", r.cpu.r[R_EBX]);
+    CHECKF(r.st.pt_untraced >= 1 && r.st.pt_write_traps +
+                                        r.st.pt_writes_alias <= 4,
+           "untraced %llu traps %llu alias %llu",
+           (unsigned long long)r.st.pt_untraced,
+           (unsigned long long)r.st.pt_write_traps,
+           (unsigned long long)r.st.pt_writes_alias);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1495,5 +1520,6 @@ int main(void)
     RUN(test_pd_write_precise);
     RUN(test_chains_kept_across_cr3);
     RUN(test_unlink_only_the_page_remapped);
+    RUN(test_freed_pd_reused_as_stack);
     TEST_MAIN_END();
 }

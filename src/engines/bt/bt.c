@@ -173,6 +173,7 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "xchains_kept_across_cr3_switches", s->xchains_kept);
     json_u64(j, "ibl_entries_kept_across_cr3_switches", s->ibl_kept);
     json_u64(j, "xchains_kept_across_invalidations", s->xchains_kept_range);
+    json_u64(j, "page_tables_untraced_unused", s->pt_untraced);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);

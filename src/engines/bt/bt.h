@@ -305,7 +305,7 @@ struct bt_stats {
         unlinks_skipped,
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
         as_evictions, pd_writes_slot, pd_writes_precise, xchains_kept,
-        ibl_kept, xchains_kept_range;
+        ibl_kept, xchains_kept_range, pt_untraced;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -468,6 +468,11 @@ void bt_shadow_flush(struct bt *b);
  * = let the interpreter execute the instruction (true #PF, MMIO, traced
  * page write). */
 bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write);
+/* A write to traced page table pfn: if no cached address space uses it
+ * any more (a freed directory or table, reused as data), stop tracing it
+ * (a cached non-current space it is the root of is given up) and return
+ * true: the write is an ordinary one. */
+bool bt_shadow_pt_unused(struct bt *b, uint32_t pfn);
 /* A RAM page became traced (code or page table): no writable shadow. */
 void bt_shadow_protect_phys(struct bt *b, uint32_t pfn);
 /* Drop the shadow mappings of linear [lin, lin+len) in both views. */

@@ -199,7 +199,8 @@ static int interp_one(struct bt *b, int op)
             if ((alin & 0xfff) + size <= 4096 &&
                 bt_walk(b, alin, c->cpl == 3, true, &pa) &&
                 (uint64_t)pa + size <= b->ram_size &&
-                b->pt_role[pa >> 12] == 1 && b->traced[pa >> 12] != 1) {
+                b->pt_role[pa >> 12] == 1 && b->traced[pa >> 12] != 1 &&
+                !bt_shadow_pt_unused(b, pa >> 12)) {
                 alias = true;
                 b->pt_written[0] = pa >> 12;
                 b->pt_written_pa[0] = pa;

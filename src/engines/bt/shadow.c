@@ -522,6 +522,8 @@ static void process_pt_writes(struct bt *b)
         } else {
             bt_shadow_invalidate(b, (uint32_t)(own - 1) << 22, 1u << 22);
         }
+        if (b->pt_role[pfn] == 2 && bt_shadow_pt_unused(b, pfn))
+            continue; /* not a page table any more: stays writable */
         if (b->pt_role[pfn] == 2) {
             b->pt_role[pfn] = 1;
             if (!reprotect_pt(b, pfn))
@@ -643,12 +645,47 @@ static bool pt_in_use(struct bt *b, uint32_t pfn, uint16_t own)
     return false;
 }
 
+bool bt_shadow_pt_unused(struct bt *b, uint32_t pfn)
+{
+    uint16_t own = b->pt_owner[pfn];
+    if (b->pt_role[pfn] == 0 || own == 0 || own == PT_OWNER_MULTI)
+        return false;
+    if (own == PT_OWNER_PD) {
+        /* a directory is live while it is the current root; a cached
+         * space it is the root of is given up (its process is most
+         * likely gone: the page was freed and is reused) */
+        if ((b->cpu.cr3 >> 12) == pfn || (b->sh_cr3 >> 12) == pfn)
+            return false;
+        for (int s = 0; s < BT_AS_SLOTS; s++) {
+            if (!b->as[s].used || (b->as[s].cr3 >> 12) != pfn)
+                continue;
+            if (s == b->cur_as)
+                return false;
+            bt_as_clear(b, s, true);
+            b->as[s].used = false;
+        }
+    } else if (pt_in_use(b, pfn, own)) {
+        return false;
+    }
+    /* no cached space reaches a shadow through it: plain RAM again */
+    if (b->traced[pfn] != 1 && !bt_untrace_page(b, pfn))
+        return false;
+    b->pt_role[pfn] = 0;
+    b->pt_owner[pfn] = 0;
+    b->st.pt_untraced++;
+    return true;
+}
+
 static void mark_pt(struct bt *b, uint32_t pa, uint16_t owner)
 {
     uint32_t pfn = pa >> 12;
     if ((uint64_t)pa >= b->ram_size)
         return;
     if (!b->pt_role[pfn]) {
+        if (b->npt >= (b->ram_size >> 12)) {
+            bt_shadow_flush(b); /* pages untraced and traced again */
+            return;
+        }
         if (bt_budget_tight(b)) {
             bt_budget_reclaim(b, true); /* the caller sees the flush */
             return;
@@ -709,7 +746,10 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
     uint32_t pfn = w.pa >> 12;
     if (!mark_tables(b, lin, &w))
         return true; /* all shadows flushed meanwhile: fault again */
-    if (write && (b->traced[pfn] == 1 || b->pt_role[pfn])) {
+    if (write && b->pt_role[pfn] == 1 && b->traced[pfn] != 1 &&
+        bt_shadow_pt_unused(b, pfn)) {
+        /* a page table no longer used as one: written like RAM */
+    } else if (write && (b->traced[pfn] == 1 || b->pt_role[pfn])) {
         if (b->pt_role[pfn]) {
             b->st.pt_write_traps++;
             b->ptw_pa = w.pa | (lin & 0xfff);
