@@ -46,16 +46,25 @@
  *  used one) instead of flushing.  Page-table pages stay traced while any
  *  space may use them, and every PTE invalidation applies to all cached
  *  spaces (pt_owner gives the linear region; a table used at two regions
- *  flushes everything); a page-directory write empties only the spaces
- *  whose root it is.  CR0/CR4 paging-mode changes flush everything.
+ *  flushes everything); a page-directory write drops the 4 MiB regions
+ *  of the entries written in the spaces whose root it is (the whole
+ *  spaces when the entries are not known).  A write to a traced table no
+ *  cached space uses any more (a freed directory or table reused as
+ *  data: its cached space, if not current, is given up) untraces it.
+ *  CR0/CR4 paging-mode changes flush everything.
  *  invlpg drops one page (skipped when nothing was shadowed there since,
  *  or the shadow was just prefetched).  A reverse map (one writable
  *  mapping per RAM page: its linear page and (space, view) bits) lets
  *  pages that become traced lose writable shadows.  Chains between
- *  different linear pages are unlinked and the ibl table cleared at each
- *  address-space switch and at each invalidation of a linear page code
- *  was translated from (a per-linear-page bitmap since the last cache
- *  flush says which).  After a true #PF, the faulting instruction, when
+ *  different linear pages are recorded with their target; the chains
+ *  into, and ibl entries for, a linear range are dropped when its
+ *  mapping changes and code was translated from it (a per-linear-page
+ *  bitmap since the last cache flush says which).  At an address-space
+ *  switch, chains and ibl entries stay for pages both spaces map alike
+ *  (the same present PDE: the kernel's shared tables; or the same frame,
+ *  present, same U/S bit through other tables: a forked child's code;
+ *  the new space's A bits are then set as a fetch would), the others are
+ *  dropped.  After a true #PF, the faulting instruction, when
  *  the guest returns to it, runs once in the interpreter (which sets A/D
  *  itself): no hidden fault for the retried access.  Counters for every
  *  event.                                                           [done]
@@ -67,9 +76,9 @@
  *  register save area, exit code, kick word, indirect-branch table: all
  *  reached RIP-relative from generated code), then the shared stubs
  *  (stubs.c) and fragments, read+exec; code is emitted and patched
- *  through a second, read-write mapping at the same offsets.  Fragments are keyed by (guest-physical
- *  address, linear EIP); the cache is flushed wholesale when full and when
- *  paging is switched on/off.                                        [done]
+ *  through a second, read-write mapping at the same offsets.  Fragments
+ *  are keyed by (guest-physical address, linear EIP); the cache is
+ *  flushed wholesale when full and when paging is switched on/off. [done]
  *
  *  Stubs (stubs.c, generated at start-up).  bt_enter: save host callee-
  *  saved registers, load guest registers and flags from bt_ctx, jump.  exit
@@ -120,7 +129,9 @@
  *  mapping), are compared flag-free with those it was translated from;
  *  any difference calls it out (up to 8 bytes on the next page; longer
  *  tails are called out).  Linux had ~0.7M such callouts per boot. [done]
- *  sti/popf (they may open the irq window) and rep cmps/scas/lods are
+ *  rep cmps/scas (F3 and F2) run in the cache the same way, the host's
+ *  instruction setting the flags.                                    [done]
+ *  sti/popf (they may open the irq window) and rep lods are
  *  callouts.                                                     [missing]
  *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
  *  bt_ctx run_ok word), so kicks/stop requests end chained loops.     [done]
@@ -150,21 +161,33 @@
  *  translations call it out directly (no host signal any more).     [done]
  *  16-bit code, vm86, real mode run in the interpreter.           [missing]
  *
+ *  Host resources (budget.c).  Each page the engine maps or protects on
+ *  its own may add a host mapping (VMA); the host allows
+ *  vm.max_map_count (read at start-up).  Past half of it (an estimate,
+ *  recounted from /proc/self/maps when it reaches the budget) the
+ *  shadows, and if needed the translation cache, are flushed before the
+ *  next page operation.  A failed mmap/mprotect in a fault or tracing
+ *  path flushes and retries, or (third failure in a row) stops the guest
+ *  (host_error: BT_RUN_FAILED, status 10); an unprotect that fails makes
+ *  all of RAM writable and flushes everything traced (bt_unprotect_all,
+ *  also from the signal handler).                                    [done]
+ *
  *  Linux: Debian's i686 kernel (vmlinux and bzImage) boots to
  *  POPEK-LINUX-OK on bt (tests/run_linux.sh).
  *
- *  NEXT STEPS (measured need first): fewer xchain unlinks (each switch of
- *  address space unlinks all cross-page chains: ~0.5M per Linux boot;
- *  chains within the kernel half could survive); the callouts of a
- *  Linux boot (now ~0.65M: rep cmps/scas, rdtsc, in/out, iret, invlpg,
- *  sti, bt with a register offset on memory, segment loads: translate
+ *  NEXT STEPS (measured need first): the callouts of a Linux boot (now
+ *  ~0.8M: rdtsc, in/out, iret, invlpg, sti, push cs, bt with a register
+ *  offset on memory, segment loads: translate
  *  the easy ones, chainable callout stubs for the rest; callouts of
  *  adaptively patched instructions are counted as opcode 00);
  *  popf/sti in the cache; pgfault: the true fault is still one host
  *  signal (an adaptive callout for instructions that keep taking true
  *  #PFs, reverted when they stop, would remove it).
+ *  run fills of shadows (one mmap for a 4 MiB page or a run contiguous
+ *  in linear and physical space; needs run-aware reverse mapping).
  *  On this host (a PVM guest) mmap/mprotect and signal round trips cost
- *  8-20 us each, which dominates pgfault/ptemod.
+ *  8-20 us each (a TLB flush of a populated page far more under load),
+ *  which dominates pgfault/ptemod.
  */
 #ifndef POPEK_BT_H
 #define POPEK_BT_H
