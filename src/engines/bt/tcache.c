@@ -32,7 +32,14 @@ static void ibl_clear(struct bt *b)
 
 int bt_tc_create(struct bt *b)
 {
-    int fd = memfd_create("popek-bt-tcache", MFD_CLOEXEC);
+    /* MFD_EXEC: hosts with vm.memfd_noexec = 1 make memfds
+     * non-executable by default (kernels before 6.3 reject the flag) */
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x10u
+#endif
+    int fd = memfd_create("popek-bt-tcache", MFD_CLOEXEC | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL)
+        fd = memfd_create("popek-bt-tcache", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, BT_TC_SIZE) < 0) {
         int e = errno;
         if (fd >= 0)
