@@ -5,6 +5,7 @@
  * mechanisms under test were really used (chaining, ibl, callouts, faults,
  * self-modifying code, kicks) through the engine's counters. */
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -1479,6 +1480,38 @@ static void test_freed_pd_reused_as_stack(void)
     free(r.ram);
 }
 
+static void test_host_failures_stop_the_guest(void)
+{
+    /* host calls that keep failing (three in a row) stop the guest with
+     * a message (BT_RUN_FAILED: status 10), before any more translated
+     * code runs; one success in between resets the count */
+    struct prog p = {0};
+    budget_prog(&p);
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    bt_budget_add(b, 2);
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    CHECK(b->host_error[0] == 0);
+    CHECK(!bt_host_failed(b, "mmap (test)", ENOMEM));
+    char msg[256] = "";
+    uint64_t enters = b->st.enters;
+    enum bt_run_result r = bt_run(b, 1000000, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_FAILED && strstr(msg, "mmap (test)") &&
+               strstr(msg, "max_map_count"),
+           "result %d msg %s", r, msg);
+    CHECK(b->st.enters == enters && b->st.host_call_failures == 5);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1517,6 +1550,7 @@ int main(void)
     RUN(test_map_budget_reclaims);
     RUN(test_unprotect_all_keeps_smc);
     RUN(test_tcache_w_xor_x);
+    RUN(test_host_failures_stop_the_guest);
     RUN(test_pd_write_precise);
     RUN(test_chains_kept_across_cr3);
     RUN(test_unlink_only_the_page_remapped);
