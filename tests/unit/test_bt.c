@@ -1415,6 +1415,8 @@ static void test_rep_cmps_scas_in_cache(void)
     P(&p, "9c 5a");                           /* edx = flags */
     P(&p, "31 c0 bf 00 00 02 00 b9 08 00 00 00 f3 af"); /* repe scasd */
     P(&p, "b9 00 00 00 00 f3 a6");            /* ecx = 0: flags kept */
+    P(&p, "31 c0 bf 00 00 02 00 b9 ff ff ff ff f2 ae"); /* strlen's */
+    P(&p, "b0 ff bf f0 ff 0f 00 b9 ff ff ff ff f2 ae"); /* into MMIO */
     P(&p, "f4");
     struct run r;
     compare(&p, string_setup, &r, DEFINED_FLAGS);

@@ -347,7 +347,13 @@ static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
     e_u8(e, 0);
     uint32_t slow[4];
     int ns = 0;
-    for (int k = 0; k < (movs ? 2 : 1); k++) {
+    /* upwards, cmps/scas only read and may stop early (strlen's repne
+     * scasb with ECX = -1): past 4 GiB they run into the guard after the
+     * view, a fault the interpreter finishes from (the low 32 bits of
+     * RSI/RDI are then the wrapped ESI/EDI) */
+    bool reads = i->op == 0xa6 || i->op == 0xa7 || i->op == 0xae ||
+                 i->op == 0xaf;
+    for (int k = 0; k < (reads ? 0 : movs ? 2 : 1); k++) {
         unsigned base = k == 0 ? 7 : 6;                    /* rdi, rsi */
         e_u8(e, 0x4c); e_u8(e, 0x8d); e_u8(e, 0x0c);       /* lea r9, .. */
         e_u8(e, (uint8_t)(sc << 6 | 1 << 3 | base));       /* [b+rcx*s] */
