@@ -1514,6 +1514,32 @@ static void test_host_failures_stop_the_guest(void)
     close(fd);
 }
 
+static void test_bt_mem_reg_in_cache(void)
+{
+    /* bt/bts/btr/btc m32, r32 with bit offsets outside the dword
+     * (negative, large, into the next page) run in the cache and match
+     * the interpreter (CF; the other arithmetic flags are undefined) */
+    struct prog p = {0};
+    P(&p, "be"); P32(&p, DATA + 0x100);        /* esi = DATA + 0x100 */
+    P(&p, "b9 05 00 00 00 0f a3 0e 0f 92 c0"); /* bt [esi], 5; setc al */
+    P(&p, "b9 23 01 00 00 0f ab 0e 0f 92 c4"); /* bts [esi], 291; setc ah */
+    P(&p, "b9 f7 ff ff ff 0f b3 0e 0f 92 c3"); /* btr [esi], -9; setc bl */
+    P(&p, "b9 01 80 00 00 0f bb 4e 04");       /* btc [esi+4], 0x8001 */
+    P(&p, "0f 92 c7");                         /* setc bh */
+    P(&p, "ba 40 00 00 00 f0 0f ab 16");       /* lock bts [esi], 64 */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, NULL, &r, FLAG_CF | FLAG_ZF | FLAG_DF | FLAG_IF);
+    CHECKF(r.st.callouts_by_op[OP_MAP0F + 0xa3] +
+                   r.st.callouts_by_op[OP_MAP0F + 0xab] +
+                   r.st.callouts_by_op[OP_MAP0F + 0xb3] +
+                   r.st.callouts_by_op[OP_MAP0F + 0xbb] ==
+               0,
+           "bt callouts %llu",
+           (unsigned long long)r.st.callouts_by_op[OP_MAP0F + 0xa3]);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1549,6 +1575,7 @@ int main(void)
     RUN(test_pushf_cli_in_cache);
     RUN(test_rep_string_in_cache);
     RUN(test_rep_cmps_scas_in_cache);
+    RUN(test_bt_mem_reg_in_cache);
     RUN(test_map_budget_reclaims);
     RUN(test_unprotect_all_keeps_smc);
     RUN(test_tcache_w_xor_x);

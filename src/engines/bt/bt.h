@@ -410,6 +410,7 @@ struct bt {
                                  * flush (invalidating a page without one
                                  * leaves chains and the ibl alone) */
 
+    bool bmi2;                  /* flag-free shifts (rorx, shlx...) */
     /* stubs.c: entry points (offsets in tc) */
     uint32_t off_enter, off_exit[BT_EXIT_FAULT + 1], off_restore, off_ibl;
 

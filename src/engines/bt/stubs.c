@@ -136,7 +136,8 @@ static void gen_ibl_bmi2(struct bt *b, struct emit *e)
 
 static void gen_ibl(struct bt *b, struct emit *e)
 {
-    if (have_bmi2() && !getenv("POPEK_BT_NO_BMI2")) {
+    b->bmi2 = have_bmi2() && !getenv("POPEK_BT_NO_BMI2");
+    if (b->bmi2) {
         gen_ibl_bmi2(b, e);
         return;
     }

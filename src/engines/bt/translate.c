@@ -291,6 +291,44 @@ static bool emit_segbase_op(struct tx *t, const struct insn *i,
     return true;
 }
 
+/* bt/bts/btr/btc m32, r32 (0F A3/AB/B3/BB): the bit offset in the
+ * register reaches outside the ModRM dword.  With BMI2 (flag-free
+ * shifts): r10d = EA + (reg >> 5) * 4 (sarx, lea), r11d = reg & 31 (shlx,
+ * shrx), then the host's instruction on gs:[r10d] with r11d: it does the
+ * only access, so a fault is precise. */
+static bool emit_bt_mem_reg(struct tx *t, const struct insn *i,
+                            const uint8_t *raw)
+{
+    unsigned op = i->op;
+    if (!t->b->bmi2 || !i->has_modrm || i->mod == 3 || i->addrsize != 4 ||
+        i->rep || i->opsize != 4 || i->opsize_prefix ||
+        (op != OP_MAP0F + 0xa3 && op != OP_MAP0F + 0xab &&
+         op != OP_MAP0F + 0xb3 && op != OP_MAP0F + 0xbb) ||
+        (i->seg != SEG_NONE && i->seg != SEG_DS && i->seg != SEG_ES &&
+         i->seg != SEG_SS))
+        return false;
+    struct emit *e = &t->e;
+    unsigned r = i->reg;
+    e_u8(e, 0x67); e_u8(e, 0x44); e_u8(e, 0x8d);           /* lea r10d, EA */
+    emit_rm(t, i, raw, 2);
+    e_u8(e, 0x41); e_u8(e, 0xb9); e_u32(e, 5);             /* mov r9d, 5 */
+    e_u8(e, 0xc4); e_u8(e, 0x62); e_u8(e, 0x32);           /* sarx r11d, */
+    e_u8(e, 0xf7); e_u8(e, (uint8_t)(0xd8 | r));           /* reg, r9d */
+    e_u8(e, 0x47); e_u8(e, 0x8d); e_u8(e, 0x14);           /* lea r10d, */
+    e_u8(e, 0x9a);                                         /* [r10+r11*4] */
+    e_u8(e, 0x41); e_u8(e, 0xb9); e_u32(e, 27);            /* mov r9d, 27 */
+    e_u8(e, 0xc4); e_u8(e, 0x62); e_u8(e, 0x31);           /* shlx r11d, */
+    e_u8(e, 0xf7); e_u8(e, (uint8_t)(0xd8 | r));           /* reg, r9d */
+    static const uint8_t shr[] = {0xc4, 0x42, 0x33, 0xf7, 0xdb};
+    e_bytes(e, shr, sizeof(shr));                          /* shrx r11d */
+    if (i->lock)
+        e_u8(e, 0xf0);
+    e_u8(e, 0x65); e_u8(e, 0x67); e_u8(e, 0x45);           /* gs addr32 */
+    e_u8(e, 0x0f); e_u8(e, (uint8_t)(op & 0xff));
+    e_u8(e, 0x1a);                                         /* [r10d], r11d */
+    return true;
+}
+
 /* pushf (32-bit): host arith flags + DF, bt_ctx.vflags and vif<<9,
  * computed on the private flag stack (guest flags restored by popfq
  * before the store, the only access that can fault). */
@@ -512,6 +550,8 @@ static enum step translate_one(struct tx *t, const struct insn *i,
     }
     if (has_mem(i) && (i->ea_seg == SEG_FS || i->ea_seg == SEG_GS) &&
         emit_segbase_op(t, i, raw))
+        return STEP_NEXT;
+    if (emit_bt_mem_reg(t, i, raw))
         return STEP_NEXT;
     unsigned op = i->op;
     if (((i->rep == 0xf3 &&
