@@ -130,7 +130,12 @@
  *  any difference calls it out (up to 8 bytes on the next page; longer
  *  tails are called out).  Linux had ~0.7M such callouts per boot. [done]
  *  rep cmps/scas (F3 and F2) run in the cache the same way, the host's
- *  instruction setting the flags.                                    [done]
+ *  instruction setting the flags; upwards they skip the 4 GiB check
+ *  (they only read: past 4 GiB they fault on the guard after the view
+ *  and the interpreter finishes).                                    [done]
+ *  bt/bts/btr/btc m32, r32 (a bit offset outside the dword) run in the
+ *  cache with BMI2: r10d = EA + (reg >> 5) * 4, r11d = reg & 31, by
+ *  flag-free sarx/shlx/shrx and leas.                                [done]
  *  sti/popf (they may open the irq window) and rep lods are
  *  callouts.                                                     [missing]
  *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
@@ -176,9 +181,8 @@
  *  POPEK-LINUX-OK on bt (tests/run_linux.sh).
  *
  *  NEXT STEPS (measured need first): the callouts of a Linux boot (now
- *  ~0.8M: rdtsc, in/out, iret, invlpg, sti, push cs, bt with a register
- *  offset on memory, segment loads: translate
- *  the easy ones, chainable callout stubs for the rest; callouts of
+ *  ~0.6M: rdtsc, in/out, iret, invlpg, sti, push cs, segment loads:
+ *  translate the easy ones, chainable callout stubs for the rest; callouts of
  *  adaptively patched instructions are counted as opcode 00);
  *  popf/sti in the cache; pgfault: the true fault is still one host
  *  signal (an adaptive callout for instructions that keep taking true
