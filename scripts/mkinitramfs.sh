@@ -79,6 +79,8 @@ chmod 755 "$root/init"
 # The paper's forkwait benchmark, as a static i386 program (gcc-multilib).
 gcc -m32 -static -O2 -o "$root/bin/forkwait" "$repo/tests/linux/forkwait.c" ||
     die "cannot build tests/linux/forkwait.c (needs gcc-multilib)"
+gcc -m32 -static -O2 -o "$root/bin/userprog" "$repo/tests/linux/userprog.c" ||
+    die "cannot build tests/linux/userprog.c (needs gcc-multilib)"
 
 # One cpio newc entry: name mode uid gid nlink devmajor devminor.
 newc_entry() {

@@ -5,6 +5,7 @@
  * mechanisms under test were really used (chaining, ibl, callouts, faults,
  * self-modifying code, kicks) through the engine's counters. */
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -1190,6 +1191,355 @@ static void test_pt_store_leaves_no_alias_in_tlb(void)
     close(fd);
 }
 
+/* Every other page of 0x20000..1 MiB read twice (isolated shadow pages:
+ * one host mapping each), then a store into the code ahead. */
+static void budget_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    for (uint32_t k = 0; k < 112; k++) {
+        uint32_t v = k * 3 + 1;
+        memcpy(ram + 0x20000 + k * 0x2000, &v, 4);
+    }
+}
+
+static void budget_prog(struct prog *p)
+{
+    P(p, "31 c0 be 00 00 02 00 ba 02 00 00 00"); /* eax 0; esi; edx 2 */
+    P(p, "b9 70 00 00 00 89 f7");                /* outer: ecx 112 */
+    P(p, "03 07 81 c7 00 20 00 00 e2 f6");       /* add eax,[edi]... */
+    P(p, "4a 75 ec");                            /* dec edx; jnz outer */
+    P(p, "c6 05"); P32(p, CODE + 40); P(p, "55"); /* imm of the next */
+    P(p, "bb 11 00 00 00 f4");                   /* mov ebx, 0x11; hlt */
+}
+
+static void test_map_budget_reclaims(void)
+{
+    /* a budget of 120 host mappings: the engine must flush its shadows
+     * (and translations) again and again, and still compute what the
+     * interpreter does, seeing the store into code */
+    struct prog p = {0};
+    budget_prog(&p);
+    struct run in;
+    CHECK(run_interp(&p, budget_setup, &in));
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    b->map_base = bt_count_maps();
+    b->map_budget = b->map_base + 120;
+    char msg[256] = "";
+    enum bt_run_result r = bt_run(b, 1000000, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_HLT, "result %d %s", r, msg);
+    CHECKF(b->cpu.r[R_EAX] == in.cpu.r[R_EAX] &&
+               b->cpu.r[R_EBX] == in.cpu.r[R_EBX] &&
+               in.cpu.r[R_EBX] == 0x55,
+           "eax %#x/%#x ebx %#x/%#x", b->cpu.r[R_EAX], in.cpu.r[R_EAX],
+           b->cpu.r[R_EBX], in.cpu.r[R_EBX]);
+    CHECKF(b->st.map_reclaims >= 3 && b->st.hidden_page_faults >= 224,
+           "reclaims %llu hidden faults %llu",
+           (unsigned long long)b->st.map_reclaims,
+           (unsigned long long)b->st.hidden_page_faults);
+    CHECKF(b->st.maps_peak <= b->map_budget, "peak %llu budget %u",
+           (unsigned long long)b->st.maps_peak, b->map_budget);
+    CHECK(b->st.host_call_failures == 0);
+    free(in.ram);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+static void test_unprotect_all_keeps_smc(void)
+{
+    /* the last resort of a failed unprotect (all of RAM writable, every
+     * translation and shadow flushed before code runs again) must not
+     * lose a store into code */
+    struct prog p = {0};
+    budget_prog(&p);
+    struct run in;
+    CHECK(run_interp(&p, budget_setup, &in));
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    char msg[256] = "";
+    enum bt_run_result r = bt_run(b, 40, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_LIMIT, "result %d %s", r, msg);
+    bt_unprotect_all(b);
+    r = bt_run(b, 1000000, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_HLT, "result %d %s", r, msg);
+    CHECKF(b->cpu.r[R_EAX] == in.cpu.r[R_EAX] &&
+               b->cpu.r[R_EBX] == 0x55,
+           "eax %#x/%#x ebx %#x", b->cpu.r[R_EAX], in.cpu.r[R_EAX],
+           b->cpu.r[R_EBX]);
+    CHECKF(b->st.unprotect_all == 1 && b->st.flushes_smc == 1, "unprotect %llu flushes %llu", (unsigned long long)b->st.unprotect_all, (unsigned long long)b->st.flushes_smc);
+    free(in.ram);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+/* The permissions of the host mapping holding address a ("rwxp"...), or
+ * "" if none; and whether any mapping is writable and executable. */
+static bool maps_scan(uintptr_t a, char perms[5], bool *any_wx)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return false;
+    char line[512];
+    perms[0] = 0;
+    *any_wx = false;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        char p[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) != 3)
+            continue;
+        if (p[1] == 'w' && p[2] == 'x')
+            *any_wx = true;
+        if (a >= lo && a < hi)
+            memcpy(perms, p, 5);
+    }
+    fclose(f);
+    return true;
+}
+
+static void test_tcache_w_xor_x(void)
+{
+    /* after translating and chaining code: no host mapping in the
+     * process is writable and executable; the cache's code is executable
+     * and not writable, bt_ctx writable and not executable, and the
+     * writable alias not executable */
+    struct prog p = {0};
+    budget_prog(&p);
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    char msg[256] = "";
+    CHECKF(bt_run(b, 1000000, msg, sizeof(msg)) == BT_RUN_HLT, "%s", msg);
+    CHECK(b->st.chains_patched > 0 && b->st.fragments > 2);
+    char code[5], ctx[5], alias[5];
+    bool wx = true;
+    CHECK(maps_scan((uintptr_t)(b->tc + b->stubs_end), code, &wx));
+    CHECK(!wx);
+    CHECK(maps_scan((uintptr_t)b->ctx, ctx, &wx));
+    CHECK(maps_scan((uintptr_t)(b->tcw + b->stubs_end), alias, &wx));
+    CHECKF(code[0] == 'r' && code[1] == '-' && code[2] == 'x',
+           "code mapped %s", code);
+    CHECKF(ctx[1] == 'w' && ctx[2] == '-', "bt_ctx mapped %s", ctx);
+    CHECKF(alias[1] == 'w' && alias[2] == '-', "writable alias mapped %s",
+           alias);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+static void test_pd_write_precise(void)
+{
+    /* PDE writes into the current page directory drop only their 4 MiB
+     * regions (none at all for a PDE that was not present): the shadows
+     * of region 0 survive, and the new mappings are seen at once */
+    struct prog p = {0};
+    P(&p, "a1"); P32(&p, 0x8010);                     /* mov eax, [0x8010] */
+    P(&p, "c7 05"); P32(&p, PD + 8); P32(&p, 0x87);    /* pd[2] = 4 MiB */
+    P(&p, "8b 1d"); P32(&p, 0x809010);                /* mov ebx, [..] */
+    P(&p, "c7 05"); P32(&p, PD + 8); P32(&p, PT2 | 7); /* pd[2] = PT2 */
+    P(&p, "0f 20 d9 0f 22 d9");                       /* cr3 = cr3 */
+    P(&p, "8b 15"); P32(&p, 0x809010);                /* mov edx, [..] */
+    P(&p, "8b 35"); P32(&p, 0x8010);                  /* mov esi, [0x8010] */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, two_spaces_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0 && r.cpu.r[R_EDX] == 0x88776655u,
+           "ebx %#x edx %#x", r.cpu.r[R_EBX], r.cpu.r[R_EDX]);
+    CHECKF(r.st.pd_writes_precise == 2 && r.st.pd_writes_slot == 0,
+           "precise %llu whole-space %llu",
+           (unsigned long long)r.st.pd_writes_precise,
+           (unsigned long long)r.st.pd_writes_slot);
+    free(r.ram);
+}
+
+static void shared_region_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    two_spaces_setup(ram, c);
+    ((uint32_t *)(ram + PD2))[1] = ((uint32_t *)(ram + PD))[1];
+    memcpy(ram + 0x2000, "\x83\xc3\x03\xc3", 4); /* add ebx, 3; ret */
+    memcpy(ram + 0x3000, "\x83\xc3\x05\xc3", 4); /* add ebx, 5; ret */
+    memcpy(ram + 0x4000, "\x83\xc3\x07\xc3", 4); /* add ebx, 7; ret */
+    ((uint32_t *)(ram + PT2))[2] = 0x3000 | 7; /* space 2: 0x2000 -> that */
+}
+
+static void test_chains_kept_across_cr3(void)
+{
+    /* code in a 4 MiB region both address spaces map with the same PDE
+     * (like a kernel's) calls across pages while CR3 flips between them:
+     * those chains and ibl entries stay; so do those into 0x4000 (other
+     * page tables, the same frame); those into 0x2000 (a different
+     * function in each space) go */
+    struct prog p = {0};
+    P(&p, "e9"); P32(&p, 0x400000);          /* jmp 0x401005 */
+    P(&p, "b9 32 00 00 00");                 /* mov ecx, 50 */
+    P(&p, "e8"); P32(&p, 0x402000 - 0x40100f); /* loop: call 0x402000 */
+    P(&p, "0f 20 d8 35"); P32(&p, PD ^ PD2); P(&p, "0f 22 d8");
+    P(&p, "e8"); P32(&p, 0x2000 - 0x40101f); /* call 0x2000 (region 0) */
+    P(&p, "e8"); P32(&p, 0x4000 - 0x401024); /* call 0x4000: same frame */
+    P(&p, "e2 e4 f4");                       /* loop; hlt */
+    struct run r;
+    compare(&p, shared_region_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 700, "ebx %#x eip %#x ebp %#x ecx %#x cr2 %#x", r.cpu.r[R_EBX], r.cpu.eip, r.cpu.r[R_EBP], r.cpu.r[R_ECX], r.cpu.cr2);
+    CHECKF(r.st.xchains_kept > 40 && r.st.ibl_kept > 40 &&
+               r.st.xchain_unlinks > 40,
+           "kept %llu ibl %llu unlinked %llu",
+           (unsigned long long)r.st.xchains_kept,
+           (unsigned long long)r.st.ibl_kept,
+           (unsigned long long)r.st.xchain_unlinks);
+    free(r.ram);
+}
+
+static void test_rep_cmps_scas_in_cache(void)
+{
+    /* repe/repne cmps and scas run in the cache (the host's own, on the
+     * view): counts, pointers and flags as the interpreter's, including
+     * ecx = 0 (flags untouched) and an early stop */
+    struct prog p = {0};
+    P(&p, "be 00 00 02 00 bf 00 00 03 00");   /* esi=0x20000 edi=0x30000 */
+    P(&p, "b9 40 00 00 00 f3 a6 9c 5b");      /* repe cmpsb; ebx = flags */
+    P(&p, "be 00 00 02 00 bf 00 00 02 00");   /* the same bytes twice */
+    P(&p, "b9 10 00 00 00 f3 a7 9c 5d");      /* repe cmpsd: all equal */
+    P(&p, "b0 05 bf 00 00 02 00 b9 00 01 00 00 f2 ae"); /* repne scasb */
+    P(&p, "9c 5a");                           /* edx = flags */
+    P(&p, "31 c0 bf 00 00 02 00 b9 08 00 00 00 f3 af"); /* repe scasd */
+    P(&p, "b9 00 00 00 00 f3 a6");            /* ecx = 0: flags kept */
+    P(&p, "31 c0 bf 00 00 02 00 b9 ff ff ff ff f2 ae"); /* strlen's */
+    P(&p, "b0 ff bf f0 ff 0f 00 b9 ff ff ff ff f2 ae"); /* into MMIO */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, string_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.exits_callout == 0, "callouts %llu",
+           (unsigned long long)r.st.exits_callout);
+    free(r.ram);
+}
+
+static void unlink_range_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    ((uint32_t *)(ram + PT))[5] = 0x3000 | 7;
+    memcpy(ram + 0x2000, "\x83\xc3\x03\xc3", 4); /* add ebx, 3; ret */
+    memcpy(ram + 0x3000, "\x83\xc3\x05\xc3", 4); /* add ebx, 5; ret */
+    memcpy(ram + 0x4000, "\x83\xc3\x07\xc3", 4); /* add ebx, 7; ret */
+}
+
+static void test_unlink_only_the_page_remapped(void)
+{
+    /* a loop calls 0x2000 and 0x5000 and flips the frame behind 0x5000
+     * (PTE write, invlpg): the chains into 0x5000 go each time, the
+     * chains into 0x2000 stay, and every call runs the current code */
+    struct prog p = {0};
+    P(&p, "b9 14 00 00 00");                  /* mov ecx, 20 */
+    P(&p, "e8"); P32(&p, 0x2000 - 0x100a);    /* loop: call 0x2000 */
+    P(&p, "e8"); P32(&p, 0x5000 - 0x100f);    /* call 0x5000 */
+    P(&p, "81 35"); P32(&p, PT + 5 * 4); P32(&p, 0x7000); /* flip frame */
+    P(&p, "0f 01 3d"); P32(&p, 0x5000);       /* invlpg [0x5000] */
+    P(&p, "e2 e3 f4");                        /* loop; hlt */
+    struct run r;
+    compare(&p, unlink_range_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 180, "ebx %#x",
+           r.cpu.r[R_EBX]);
+    CHECKF(r.st.xchains_kept_range >= 10 && r.st.xchain_unlinks >= 10,
+           "kept %llu unlinked %llu",
+           (unsigned long long)r.st.xchains_kept_range,
+           (unsigned long long)r.st.xchain_unlinks);
+    free(r.ram);
+}
+
+static void test_freed_pd_reused_as_stack(void)
+{
+    /* a page directory used once (its space cached), then used as a
+     * stack: the first push traps, the page stops being traced (and the
+     * cached space is given up), the other pushes run in the cache */
+    struct prog p = {0};
+    P(&p, "b8"); P32(&p, PD2); P(&p, "0f 22 d8");  /* cr3 = PD2 */
+    P(&p, "8b 1d"); P32(&p, 0x9010);               /* mov ebx, [0x9010] */
+    P(&p, "b8"); P32(&p, PD); P(&p, "0f 22 d8");   /* cr3 = PD */
+    P(&p, "89 e5 bc"); P32(&p, PD2 + 0x1000);      /* esp = PD2 page top */
+    P(&p, "b9 c8 00 00 00");                       /* mov ecx, 200 */
+    P(&p, "51 51 5a 5a e2 fa");                    /* push push pop pop */
+    P(&p, "89 ec f4");                             /* esp back; hlt */
+    struct run r;
+    compare(&p, two_spaces_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x88776655u, "ebx %#x", r.cpu.r[R_EBX]);
+    CHECKF(r.st.pt_untraced >= 1 && r.st.pt_write_traps +
+                                        r.st.pt_writes_alias <= 4,
+           "untraced %llu traps %llu alias %llu",
+           (unsigned long long)r.st.pt_untraced,
+           (unsigned long long)r.st.pt_write_traps,
+           (unsigned long long)r.st.pt_writes_alias);
+    free(r.ram);
+}
+
+static void test_host_failures_stop_the_guest(void)
+{
+    /* host calls that keep failing (three in a row) stop the guest with
+     * a message (BT_RUN_FAILED: status 10), before any more translated
+     * code runs; one success in between resets the count */
+    struct prog p = {0};
+    budget_prog(&p);
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, budget_setup, &fd, &view);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    bt_budget_add(b, 2);
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    CHECK(bt_host_failed(b, "mmap (test)", ENOMEM));
+    CHECK(b->host_error[0] == 0);
+    CHECK(!bt_host_failed(b, "mmap (test)", ENOMEM));
+    char msg[256] = "";
+    uint64_t enters = b->st.enters;
+    enum bt_run_result r = bt_run(b, 1000000, msg, sizeof(msg));
+    CHECKF(r == BT_RUN_FAILED && strstr(msg, "mmap (test)") &&
+               strstr(msg, "max_map_count"),
+           "result %d msg %s", r, msg);
+    CHECK(b->st.enters == enters && b->st.host_call_failures == 5);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
+static void test_bt_mem_reg_in_cache(void)
+{
+    /* bt/bts/btr/btc m32, r32 with bit offsets outside the dword
+     * (negative, large, into the next page) run in the cache and match
+     * the interpreter (CF; the other arithmetic flags are undefined) */
+    struct prog p = {0};
+    P(&p, "be"); P32(&p, DATA + 0x100);        /* esi = DATA + 0x100 */
+    P(&p, "b9 05 00 00 00 0f a3 0e 0f 92 c0"); /* bt [esi], 5; setc al */
+    P(&p, "b9 23 01 00 00 0f ab 0e 0f 92 c4"); /* bts [esi], 291; setc ah */
+    P(&p, "b9 f7 ff ff ff 0f b3 0e 0f 92 c3"); /* btr [esi], -9; setc bl */
+    P(&p, "b9 01 80 00 00 0f bb 4e 04");       /* btc [esi+4], 0x8001 */
+    P(&p, "0f 92 c7");                         /* setc bh */
+    P(&p, "ba 40 00 00 00 f0 0f ab 16");       /* lock bts [esi], 64 */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, NULL, &r, FLAG_CF | FLAG_ZF | FLAG_DF | FLAG_IF);
+    CHECKF(r.st.callouts_by_op[OP_MAP0F + 0xa3] +
+                   r.st.callouts_by_op[OP_MAP0F + 0xab] +
+                   r.st.callouts_by_op[OP_MAP0F + 0xb3] +
+                   r.st.callouts_by_op[OP_MAP0F + 0xbb] ==
+               0,
+           "bt callouts %llu",
+           (unsigned long long)r.st.callouts_by_op[OP_MAP0F + 0xa3]);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1224,5 +1574,15 @@ int main(void)
     RUN(test_string_moffs_incdec_in_cache);
     RUN(test_pushf_cli_in_cache);
     RUN(test_rep_string_in_cache);
+    RUN(test_rep_cmps_scas_in_cache);
+    RUN(test_bt_mem_reg_in_cache);
+    RUN(test_map_budget_reclaims);
+    RUN(test_unprotect_all_keeps_smc);
+    RUN(test_tcache_w_xor_x);
+    RUN(test_host_failures_stop_the_guest);
+    RUN(test_pd_write_precise);
+    RUN(test_chains_kept_across_cr3);
+    RUN(test_unlink_only_the_page_remapped);
+    RUN(test_freed_pd_reused_as_stack);
     TEST_MAIN_END();
 }

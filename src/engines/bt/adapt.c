@@ -52,7 +52,7 @@ void bt_adapt_trap(struct bt *b, struct bt_frag *f, uint32_t eip)
     /* The instruction's host code is at least 5 bytes (gs, addr32,
      * opcode, ModRM and more) or is followed by other code of the same
      * fragment; nothing jumps into a fragment's middle. */
-    struct emit e = {.base = b->tc, .pos = b->tc_used};
+    struct emit e = {.base = b->tcw, .pos = b->tc_used};
     uint32_t stub = e.pos;
     e_store_imm(&e, CTX_OFF(next_eip), eip);
     e_jmp(&e, b->off_exit[BT_EXIT_CALLOUT]);

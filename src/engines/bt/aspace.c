@@ -6,6 +6,7 @@
  * that invalidations skip views with nothing there and emptying a view
  * costs nothing when it is empty.  shadow.c fills the views and keeps
  * them consistent with the guest's page tables. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -80,7 +81,7 @@ bool bt_as_smap_take(struct bt_as *a, int vi, uint32_t lin, uint64_t len)
 }
 
 /* Empty view vi of a (nothing mapped, all bits clear). */
-static void view_clear(struct bt_as *a, int vi)
+static void view_clear(struct bt *b, struct bt_as *a, int vi)
 {
     bool any = false;
     for (unsigned w = 0; w < 32; w++) {
@@ -96,9 +97,12 @@ static void view_clear(struct bt_as *a, int vi)
     size_t len = BT_WINDOW_SIZE + BT_WINDOW_GUARD;
     int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
     if (mmap(a->view[vi], len, PROT_NONE, fl, -1, 0) == MAP_FAILED) {
-        munmap(a->view[vi], len); /* then the range is free again */
-        if (mmap(a->view[vi], len, PROT_NONE, fl, -1, 0) == MAP_FAILED)
-            abort(); /* stale guest mappings must not survive */
+        bt_host_failed(b, "mmap (emptying a view)", errno);
+        if (munmap(a->view[vi], len) != 0 || /* then the range is free */
+            mmap(a->view[vi], len, PROT_NONE, fl, -1, 0) == MAP_FAILED) {
+            /* stale guest mappings must not be used: stop the guest */
+            bt_host_fatal(b, "mmap (emptying a view)", errno);
+        }
     }
 }
 
@@ -115,8 +119,8 @@ void bt_as_activate(struct bt *b, int s)
 /* Empty slot s; scan_rmap: drop its bits from the reverse map. */
 void bt_as_clear(struct bt *b, int s, bool scan_rmap)
 {
-    view_clear(&b->as[s], 0);
-    view_clear(&b->as[s], 1);
+    view_clear(b, &b->as[s], 0);
+    view_clear(b, &b->as[s], 1);
     if (!scan_rmap)
         return;
     uint64_t bits = bt_rmap_bit(s, VIEW_KERNEL) | bt_rmap_bit(s, VIEW_USER);
@@ -159,7 +163,8 @@ void bt_as_switch(struct bt *b, uint32_t cr3)
         b->as[s].used = true;
         b->as[s].cr3 = cr3;
     }
+    uint32_t old = b->sh_cr3;
     bt_as_activate(b, s);
     b->sh_cr3 = cr3;
-    bt_shadow_unlink_all(b);
+    bt_shadow_unlink_switch(b, old, cr3);
 }

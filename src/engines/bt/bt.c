@@ -201,6 +201,11 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "flushes_page_mapped_twice", s->flush_rmap_multi);
     json_u64(j, "page_tables_reused_for_another_region", s->pt_owner_reused);
     json_u64(j, "pd_writes_one_space", s->pd_writes_slot);
+    json_u64(j, "pd_writes_precise", s->pd_writes_precise);
+    json_u64(j, "xchains_kept_across_cr3_switches", s->xchains_kept);
+    json_u64(j, "ibl_entries_kept_across_cr3_switches", s->ibl_kept);
+    json_u64(j, "xchains_kept_across_invalidations", s->xchains_kept_range);
+    json_u64(j, "page_tables_untraced_unused", s->pt_untraced);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);
@@ -208,6 +213,12 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "shadow_map_failures", s->shadow_map_failures);
     json_u64(j, "hidden_faults_user_view", s->hidden_faults_user_view);
     json_u64(j, "adaptive_retranslations", s->adaptive_retranslations);
+    json_u64(j, "host_map_limit", b->map_limit);
+    json_u64(j, "host_maps_peak", s->maps_peak);
+    json_u64(j, "host_map_recounts", s->map_recounts);
+    json_u64(j, "host_map_reclaims", s->map_reclaims);
+    json_u64(j, "host_call_failures", s->host_call_failures);
+    json_u64(j, "ram_unprotected_whole", s->unprotect_all);
     json_u64(j, "interrupts_delivered", b->cpu.irqs_delivered);
     json_obj_begin(j, "callouts_by_opcode");
     for (int op = 0; op < OP_COUNT; op++) {

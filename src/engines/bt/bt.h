@@ -46,28 +46,39 @@
  *  used one) instead of flushing.  Page-table pages stay traced while any
  *  space may use them, and every PTE invalidation applies to all cached
  *  spaces (pt_owner gives the linear region; a table used at two regions
- *  flushes everything); a page-directory write empties only the spaces
- *  whose root it is.  CR0/CR4 paging-mode changes flush everything.
+ *  flushes everything); a page-directory write drops the 4 MiB regions
+ *  of the entries written in the spaces whose root it is (the whole
+ *  spaces when the entries are not known).  A write to a traced table no
+ *  cached space uses any more (a freed directory or table reused as
+ *  data: its cached space, if not current, is given up) untraces it.
+ *  CR0/CR4 paging-mode changes flush everything.
  *  invlpg drops one page (skipped when nothing was shadowed there since,
  *  or the shadow was just prefetched).  A reverse map (one writable
  *  mapping per RAM page: its linear page and (space, view) bits) lets
  *  pages that become traced lose writable shadows.  Chains between
- *  different linear pages are unlinked and the ibl table cleared at each
- *  address-space switch and at each invalidation of a linear page code
- *  was translated from (a per-linear-page bitmap since the last cache
- *  flush says which).  After a true #PF, the faulting instruction, when
+ *  different linear pages are recorded with their target; the chains
+ *  into, and ibl entries for, a linear range are dropped when its
+ *  mapping changes and code was translated from it (a per-linear-page
+ *  bitmap since the last cache flush says which).  At an address-space
+ *  switch, chains and ibl entries stay for pages both spaces map alike
+ *  (the same present PDE: the kernel's shared tables; or the same frame,
+ *  present, same U/S bit through other tables: a forked child's code;
+ *  the new space's A bits are then set as a fetch would), the others are
+ *  dropped.  After a true #PF, the faulting instruction, when
  *  the guest returns to it, runs once in the interpreter (which sets A/D
  *  itself): no hidden fault for the retried access.  Counters for every
  *  event.                                                           [done]
  *  Accessed bits of code pages are set at fragment lookup only (chained
  *  execution does not set them).                                 [partial]
  *
- *  Translation cache (tcache.c).  One RWX mmap: struct bt_ctx first (guest
+ *  Translation cache (tcache.c).  W^X: one memfd mapped twice.  Where
+ *  code runs: struct bt_ctx first, read-write, not executable (guest
  *  register save area, exit code, kick word, indirect-branch table: all
  *  reached RIP-relative from generated code), then the shared stubs
- *  (stubs.c), then fragments.  Fragments are keyed by (guest-physical
- *  address, linear EIP); the cache is flushed wholesale when full and when
- *  paging is switched on/off.                                        [done]
+ *  (stubs.c) and fragments, read+exec; code is emitted and patched
+ *  through a second, read-write mapping at the same offsets.  Fragments
+ *  are keyed by (guest-physical address, linear EIP); the cache is
+ *  flushed wholesale when full and when paging is switched on/off. [done]
  *
  *  Stubs (stubs.c, generated at start-up).  bt_enter: save host callee-
  *  saved registers, load guest registers and flags from bt_ctx, jump.  exit
@@ -118,7 +129,14 @@
  *  mapping), are compared flag-free with those it was translated from;
  *  any difference calls it out (up to 8 bytes on the next page; longer
  *  tails are called out).  Linux had ~0.7M such callouts per boot. [done]
- *  sti/popf (they may open the irq window) and rep cmps/scas/lods are
+ *  rep cmps/scas (F3 and F2) run in the cache the same way, the host's
+ *  instruction setting the flags; upwards they skip the 4 GiB check
+ *  (they only read: past 4 GiB they fault on the guard after the view
+ *  and the interpreter finishes).                                    [done]
+ *  bt/bts/btr/btc m32, r32 (a bit offset outside the dword) run in the
+ *  cache with BMI2: r10d = EA + (reg >> 5) * 4, r11d = reg & 31, by
+ *  flag-free sarx/shlx/shrx and leas.                                [done]
+ *  sti/popf (they may open the irq window) and rep lods are
  *  callouts.                                                     [missing]
  *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
  *  bt_ctx run_ok word), so kicks/stop requests end chained loops.     [done]
@@ -148,21 +166,32 @@
  *  translations call it out directly (no host signal any more).     [done]
  *  16-bit code, vm86, real mode run in the interpreter.           [missing]
  *
+ *  Host resources (budget.c).  Each page the engine maps or protects on
+ *  its own may add a host mapping (VMA); the host allows
+ *  vm.max_map_count (read at start-up).  Past half of it (an estimate,
+ *  recounted from /proc/self/maps when it reaches the budget) the
+ *  shadows, and if needed the translation cache, are flushed before the
+ *  next page operation.  A failed mmap/mprotect in a fault or tracing
+ *  path flushes and retries, or (third failure in a row) stops the guest
+ *  (host_error: BT_RUN_FAILED, status 10); an unprotect that fails makes
+ *  all of RAM writable and flushes everything traced (bt_unprotect_all,
+ *  also from the signal handler).                                    [done]
+ *
  *  Linux: Debian's i686 kernel (vmlinux and bzImage) boots to
  *  POPEK-LINUX-OK on bt (tests/run_linux.sh).
  *
- *  NEXT STEPS (measured need first): fewer xchain unlinks (each switch of
- *  address space unlinks all cross-page chains: ~0.5M per Linux boot;
- *  chains within the kernel half could survive); the callouts of a
- *  Linux boot (now ~0.65M: rep cmps/scas, rdtsc, in/out, iret, invlpg,
- *  sti, bt with a register offset on memory, segment loads: translate
- *  the easy ones, chainable callout stubs for the rest; callouts of
+ *  NEXT STEPS (measured need first): the callouts of a Linux boot (now
+ *  ~0.6M: rdtsc, in/out, iret, invlpg, sti, push cs, segment loads:
+ *  translate the easy ones, chainable callout stubs for the rest; callouts of
  *  adaptively patched instructions are counted as opcode 00);
  *  popf/sti in the cache; pgfault: the true fault is still one host
  *  signal (an adaptive callout for instructions that keep taking true
  *  #PFs, reverted when they stop, would remove it).
+ *  run fills of shadows (one mmap for a 4 MiB page or a run contiguous
+ *  in linear and physical space; needs run-aware reverse mapping).
  *  On this host (a PVM guest) mmap/mprotect and signal round trips cost
- *  8-20 us each, which dominates pgfault/ptemod.
+ *  8-20 us each (a TLB flush of a populated page far more under load),
+ *  which dominates pgfault/ptemod.
  */
 #ifndef POPEK_BT_H
 #define POPEK_BT_H
@@ -182,6 +211,7 @@ struct machine;
 #define BT_IBL_SIZE 4096            /* indirect-branch table entries */
 #define BT_FRAG_MAX_BYTES 4096      /* > worst case of one fragment (12 rep
                                      * movs of ~170 bytes + stubs) */
+#define BT_CTX_AREA 0x20000u        /* bytes before the stubs: bt_ctx */
 #define BT_WINDOW_SIZE (1ull << 32)
 #define BT_WINDOW_GUARD (1ull << 16)
 
@@ -301,10 +331,13 @@ struct bt_stats {
         pt_owner_reused,
         unlinks_skipped,
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
-        as_evictions, pd_writes_slot;
+        as_evictions, pd_writes_slot, pd_writes_precise, xchains_kept,
+        ibl_kept, xchains_kept_range, pt_untraced;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
+    uint64_t map_recounts, map_reclaims, host_call_failures, unprotect_all,
+        maps_peak;
 };
 
 struct bt {
@@ -362,11 +395,14 @@ struct bt {
     struct bt_as as[BT_AS_SLOTS]; /* cached shadow address spaces */
     int cur_as;                 /* the one in view[VIEW_KERNEL/USER] */
     uint64_t as_clock;          /* LRU stamps */
-    struct { uint32_t site, stub; } *xchains; /* cross-page chains */
+    struct { uint32_t site, stub, target; } *xchains; /* cross-page
+                                 * chains: rel32 site, its exit stub, the
+                                 * guest eip it jumps to */
     uint32_t nxchains;
 
     /* tcache.c */
-    uint8_t *tc;                /* region: ctx, stubs, fragments */
+    uint8_t *tc;                /* region: ctx (RW), stubs, fragments (RX) */
+    uint8_t *tcw;               /* the same memory, writable (W^X) */
     struct bt_ctx *ctx;
     uint32_t tc_used;           /* bytes used (offset of the next fragment) */
     uint32_t stubs_end;         /* fragments start here */
@@ -378,15 +414,49 @@ struct bt {
                                  * flush (invalidating a page without one
                                  * leaves chains and the ibl alone) */
 
+    bool bmi2;                  /* flag-free shifts (rorx, shlx...) */
     /* stubs.c: entry points (offsets in tc) */
     uint32_t off_enter, off_exit[BT_EXIT_FAULT + 1], off_restore, off_ibl;
 
     /* adapt.c */
     struct bt_adapt adapt[BT_ADAPT_SIZE];
 
+    /* budget.c */
+    uint32_t map_limit;         /* vm.max_map_count */
+    uint32_t map_budget;        /* what the engine lets the process reach */
+    uint64_t map_est;           /* host mappings now (an upper estimate) */
+    uint32_t map_base;          /* the process's own at start-up */
+    int fail_streak;            /* host calls failed since the last success */
+    char host_error[192];       /* set: stop the guest (BT_RUN_FAILED) */
+
     struct bt_stats st;
     uint64_t run_ns;
 };
+
+/* ---- budget.c: host mappings ---- */
+void bt_budget_init(struct bt *b);
+/* Lines of /proc/self/maps (0 if unreadable). */
+uint32_t bt_count_maps(void);
+/* A host call made n more mappings possible (and succeeded). */
+static inline void bt_budget_add(struct bt *b, unsigned n)
+{
+    b->map_est += n;
+    b->fail_streak = 0;
+}
+/* Must mappings be given back before the next page operation? */
+bool bt_budget_tight(struct bt *b);
+/* Give mappings back: flush the shadows (tc_too: and the translation
+ * cache if that was not enough). */
+void bt_budget_reclaim(struct bt *b, bool tc_too);
+/* A host call (what) failed with errno err: counted; true = the caller
+ * may flush and retry, false = give up (host_error is set). */
+bool bt_host_failed(struct bt *b, const char *what, int err);
+/* Stop the guest: host_error = why (the first reason is kept). */
+void bt_host_fatal(struct bt *b, const char *what, int err);
+/* Last resort when a page cannot be unprotected: all of guest RAM
+ * writable in the physical view, translations and shadows to be flushed
+ * before translated code runs again (signal handlers too). */
+void bt_unprotect_all(struct bt *b);
 
 /* ---- window.c ---- */
 int bt_window_create(struct bt *b, int ram_fd, uint64_t ram_size);
@@ -394,8 +464,12 @@ void bt_window_destroy(struct bt *b);
 void bt_set_gsbase(struct bt *b, uint64_t base);
 /* A PROT_NONE 4 GiB (+ guard) reservation on a 4 GiB boundary, or NULL. */
 uint8_t *bt_window_reserve(void);
-/* Write-protect a RAM page holding translated code (idempotent). */
-void bt_trace_page(struct bt *b, uint32_t pfn);
+/* Write-protect a RAM page holding translated code (idempotent); false:
+ * impossible (host_error is set). */
+bool bt_trace_page(struct bt *b, uint32_t pfn);
+/* Make a traced page writable again in the physical view (a failure
+ * unprotects all of RAM: bt_unprotect_all); false if it failed. */
+bool bt_untrace_page(struct bt *b, uint32_t pfn);
 /* Drop all write protection (after a flush). */
 void bt_untrace_all(struct bt *b);
 
@@ -422,6 +496,11 @@ void bt_shadow_flush(struct bt *b);
  * = let the interpreter execute the instruction (true #PF, MMIO, traced
  * page write). */
 bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write);
+/* A write to traced page table pfn: if no cached address space uses it
+ * any more (a freed directory or table, reused as data), stop tracing it
+ * (a cached non-current space it is the root of is given up) and return
+ * true: the write is an ordinary one. */
+bool bt_shadow_pt_unused(struct bt *b, uint32_t pfn);
 /* A RAM page became traced (code or page table): no writable shadow. */
 void bt_shadow_protect_phys(struct bt *b, uint32_t pfn);
 /* Drop the shadow mappings of linear [lin, lin+len) in both views. */
@@ -431,11 +510,23 @@ void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len);
 void bt_shadow_pt_write_done(struct bt *b, unsigned size);
 /* invlpg lin: drop its shadow (the 4 MiB region for a large page). */
 void bt_shadow_invlpg(struct bt *b, uint32_t lin);
-/* Remember a patched chain that crosses linear pages. */
-void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub);
+/* Remember a patched chain that crosses linear pages (to guest eip
+ * target). */
+void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub,
+                           uint32_t target);
+/* CR3 old_cr3 -> new_cr3: keep the chains into, and the ibl entries for,
+ * pages both spaces map alike: the same present page-directory entry (the
+ * kernel's shared mappings), or the same frame, present, same U/S (a
+ * forked child's code); drop the others. */
+void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
+                             uint32_t new_cr3);
 
 /* Drop all chains between linear pages and clear the ibl table. */
 void bt_shadow_unlink_all(struct bt *b);
+/* The mapping of linear [lin, lin + len) changed: drop the chains into
+ * it and its ibl entries (chains out of it are harmless: its code is only
+ * entered through a lookup or a chain into it). */
+void bt_shadow_unlink_range(struct bt *b, uint32_t lin, uint64_t len);
 
 /* ---- aspace.c: the cached shadow address spaces ---- */
 int bt_as_create(struct bt *b);

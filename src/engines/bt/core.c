@@ -73,6 +73,7 @@ struct bt *bt_new(int ram_fd, uint64_t ram_size, struct machine *m)
     }
     b->cpu.bt_engine = true; /* CPUID brand "popek bt", no SMAP */
     interp_cpu_init(&b->cpu, b->window, (uint32_t)ram_size, m);
+    bt_budget_init(b);
     return b;
 }
 
@@ -199,7 +200,8 @@ static int interp_one(struct bt *b, int op)
             if ((alin & 0xfff) + size <= 4096 &&
                 bt_walk(b, alin, c->cpl == 3, true, &pa) &&
                 (uint64_t)pa + size <= b->ram_size &&
-                b->pt_role[pa >> 12] == 1 && b->traced[pa >> 12] != 1) {
+                b->pt_role[pa >> 12] == 1 && b->traced[pa >> 12] != 1 &&
+                !bt_shadow_pt_unused(b, pa >> 12)) {
                 alias = true;
                 b->pt_written[0] = pa >> 12;
                 b->pt_written_pa[0] = pa;
@@ -266,7 +268,8 @@ static int interp_one(struct bt *b, int op)
 static struct bt_frag *frag_at(struct bt *b, uint32_t eip)
 {
     uint32_t pa;
-    if (!bt_walk(b, eip, b->cpu.cpl == 3, false, &pa) || pa >= b->ram_size)
+    if (b->host_error[0] ||
+        !bt_walk(b, eip, b->cpu.cpl == 3, false, &pa) || pa >= b->ram_size)
         return NULL;
     /* SMEP: a supervisor fetch from a user page faults: leave it to the
      * interpreter (which raises the #PF) */
@@ -292,8 +295,6 @@ static void chain(struct bt *b, uint32_t site, uint32_t eip)
     struct bt_frag *src = bt_tc_find_host(b, site);
     bool cross = bt_paging(&b->cpu) &&
                  (!src || (src->eip >> 12) != (eip >> 12));
-    if (cross && b->nxchains >= BT_MAX_XCHAINS)
-        return;
     uint64_t flushes = b->st.flushes, sflushes = b->st.shadow_flushes;
     struct bt_frag *g = frag_at(b, eip);
     if (!g || g->interp_only || b->st.flushes != flushes ||
@@ -301,7 +302,7 @@ static void chain(struct bt *b, uint32_t site, uint32_t eip)
         return;
     bt_patch_rel32(b, site, g->tc_off);
     if (cross)
-        bt_shadow_note_xchain(b, site, stub);
+        bt_shadow_note_xchain(b, site, stub, eip);
 }
 
 enum fault_action { FA_REENTER, FA_INTERP, FA_ADAPT, FA_FAILED };
@@ -360,6 +361,10 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
     c->check_irq = true;
     interp_dbg_resume(c);
     for (uint64_t it = 0; !max_iters || it < max_iters; it++) {
+        if (b->host_error[0]) {
+            snprintf(msg, msgn, "%s", b->host_error);
+            return BT_RUN_FAILED;
+        }
         if (atomic_load_explicit(&b->kicked, memory_order_relaxed)) {
             atomic_store(&b->ctx->run_ok, 1);
             atomic_store(&b->kicked, false);
@@ -406,6 +411,8 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
         }
         bt_shadow_sync(b);
         f = frag_at(b, c->eip);
+        if (b->host_error[0])
+            continue; /* stop before running any translated code */
         if (!f || f->interp_only) {
             b->st.interp_only_steps++;
             if (f)

@@ -143,7 +143,7 @@ void bt_touch(struct bt *b, uint32_t lin)
 
 void bt_shadow_unlink_all(struct bt *b)
 {
-    struct emit e = {.base = b->tc, .pos = 0};
+    struct emit e = {.base = b->tcw, .pos = 0};
     for (uint32_t k = 0; k < b->nxchains; k++)
         e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
     b->st.xchain_unlinks += b->nxchains;
@@ -152,11 +152,106 @@ void bt_shadow_unlink_all(struct bt *b)
         b->ctx->ibl[k].eip = ~0ull;
 }
 
-void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub)
+void bt_shadow_unlink_range(struct bt *b, uint32_t lin, uint64_t len)
 {
+    struct emit e = {.base = b->tcw, .pos = 0};
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < b->nxchains; k++) {
+        if ((uint64_t)(b->xchains[k].target - lin) >= len)
+            b->xchains[kept++] = b->xchains[k];
+        else
+            e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
+    }
+    b->st.xchain_unlinks += b->nxchains - kept;
+    b->st.xchains_kept_range += kept;
+    b->nxchains = kept;
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++) {
+        uint64_t key = b->ctx->ibl[k].eip;
+        if (key != ~0ull && (uint64_t)((uint32_t)key - lin) < len)
+            b->ctx->ibl[k].eip = ~0ull;
+    }
+}
+
+void bt_shadow_note_xchain(struct bt *b, uint32_t site, uint32_t stub,
+                           uint32_t target)
+{
+    if (b->nxchains >= BT_MAX_XCHAINS)
+        bt_shadow_unlink_all(b);
     b->xchains[b->nxchains].site = site;
     b->xchains[b->nxchains].stub = stub;
+    b->xchains[b->nxchains].target = target;
     b->nxchains++;
+}
+
+/* Does linear page lin map the same frame, present, with the same U/S
+ * bit, through PDE o (old space) and n (new space, directory at pd)?
+ * (Code translated from it is then the same code, reached with the same
+ * rights.)  If so, the new space's entries get their accessed bits, as a
+ * fetch through them would set (chained code does not look them up;
+ * setting A early is allowed, SDM 4.10.1.3). */
+static bool same_page(struct bt *b, uint32_t o, uint32_t n, uint32_t lin,
+                      uint32_t pd)
+{
+    if (!(o & PTE_P) || !(n & PTE_P))
+        return false;
+    bool pse = b->cpu.cr4 & CR4_PSE;
+    if ((pse && ((o | n) & PTE_PS)) || ((o ^ n) & PTE_U))
+        return false; /* a large page with another PDE: not the same */
+    uint32_t idx = ((lin >> 12) & 1023) * 4;
+    uint32_t po = rd(b, (o & ~0xfffu) + idx), pn = rd(b, (n & ~0xfffu) + idx);
+    if (!(po & PTE_P) || po == 0xffffffffu ||
+        ((po ^ pn) & (~0xfffu | PTE_P | PTE_U)))
+        return false;
+    if (!(n & PTE_A))
+        wr(b, pd + (lin >> 22) * 4, n | PTE_A);
+    if (!(pn & PTE_A))
+        wr(b, (n & ~0xfffu) + idx, pn | PTE_A);
+    return true;
+}
+
+void bt_shadow_unlink_switch(struct bt *b, uint32_t old_cr3,
+                             uint32_t new_cr3)
+{
+    uint64_t po = old_cr3 & ~0xfffu, pn = new_cr3 & ~0xfffu;
+    if (po + 4096 > b->ram_size || pn + 4096 > b->ram_size) {
+        bt_shadow_unlink_all(b);
+        return;
+    }
+    /* per 4 MiB region: the same present PDE in both directories (the
+     * same page table or large page: the same mappings) */
+    uint32_t same[32] = {0};
+    const uint32_t *o = (const uint32_t *)(b->ram_alias + po);
+    const uint32_t *n = (const uint32_t *)(b->ram_alias + pn);
+    for (unsigned i = 0; i < 1024; i++)
+        if ((o[i] & PTE_P) && o[i] == n[i])
+            same[i >> 5] |= 1u << (i & 31);
+#define SAME(lin) (same[(lin) >> 27] & (1u << (((lin) >> 22) & 31)))
+    /* else: the same frame through different page tables (a forked
+     * child's code) */
+#define KEEP(lin) (SAME(lin) || same_page(b, o[(lin) >> 22], n[(lin) >> 22], \
+                                          (lin), (uint32_t)pn))
+    struct emit e = {.base = b->tcw, .pos = 0};
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < b->nxchains; k++) {
+        if (KEEP(b->xchains[k].target))
+            b->xchains[kept++] = b->xchains[k];
+        else
+            e_set_rel32(&e, b->xchains[k].site, b->xchains[k].stub);
+    }
+    b->st.xchain_unlinks += b->nxchains - kept;
+    b->st.xchains_kept += kept;
+    b->nxchains = kept;
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++) {
+        uint64_t key = b->ctx->ibl[k].eip;
+        if (key == ~0ull)
+            continue;
+        if (KEEP((uint32_t)key))
+            b->st.ibl_kept++;
+        else
+            b->ctx->ibl[k].eip = ~0ull;
+    }
+#undef KEEP
+#undef SAME
 }
 
 void bt_shadow_flush(struct bt *b)
@@ -169,8 +264,7 @@ void bt_shadow_flush(struct bt *b)
     for (uint32_t k = 0; k < b->npt; k++) {
         uint32_t pfn = b->pt_list[k];
         if (b->pt_role[pfn] && b->traced[pfn] != 1)
-            mprotect(b->window + ((uint64_t)pfn << 12), 4096,
-                     PROT_READ | PROT_WRITE);
+            bt_untrace_page(b, pfn);
         b->pt_role[pfn] = 0;
         b->pt_owner[pfn] = 0;
     }
@@ -211,9 +305,11 @@ static void invalidate_views(struct bt *b, uint32_t lin, uint64_t len,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
                      -1, 0) == MAP_FAILED) {
                 b->st.shadow_map_failures++; /* splitting needs a mapping */
+                bt_host_failed(b, "mmap (dropping a shadow)", errno);
                 bt_shadow_flush(b);
                 return;
             }
+            bt_budget_add(b, 2);
         }
     }
     b->st.shadow_invalidations++;
@@ -223,7 +319,7 @@ static void invalidate_views(struct bt *b, uint32_t lin, uint64_t len,
         b->st.unlinks_skipped++;
         return;
     }
-    bt_shadow_unlink_all(b);
+    bt_shadow_unlink_range(b, lin, len);
 }
 
 void bt_shadow_invalidate(struct bt *b, uint32_t lin, uint64_t len)
@@ -249,6 +345,10 @@ static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
     if (!do_walk(b, lin, &w) || !w.pte_pa ||
         (uint64_t)w.pa + 4096 > b->ram_size)
         return false;
+    if (bt_budget_tight(b)) {
+        bt_budget_reclaim(b, true); /* everything dropped: nothing to do */
+        return true;
+    }
     uint32_t pfn = w.pa >> 12;
     int view = w.u ? VIEW_USER : VIEW_KERNEL;
     /* the other view, other address spaces sharing this table */
@@ -269,14 +369,64 @@ static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
     if (mmap(b->view[view] + lin, 4096, prot, MAP_SHARED | MAP_FIXED,
              b->ram_fd, (off_t)w.pa) == MAP_FAILED) {
         b->st.shadow_map_failures++;
+        bt_host_failed(b, "mmap (prefetching a shadow)", errno);
         bt_shadow_flush(b);
         return true;
     }
+    bt_budget_add(b, 2);
     bt_as_smap_set(&b->as[b->cur_as], view - VIEW_KERNEL, lin >> 12);
     if (prot & PROT_WRITE)
         rmap_add(b, pfn, lin >> 12, view);
     b->st.shadow_prefetches++;
     return true;
+}
+
+/* Write-protect page table pfn again after a write; false if that failed
+ * and every shadow was flushed instead. */
+static bool reprotect_pt(struct bt *b, uint32_t pfn)
+{
+    if (mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ) == 0) {
+        bt_budget_add(b, 2);
+        return true;
+    }
+    bt_host_failed(b, "mprotect (tracing a page table)", errno);
+    bt_shadow_flush(b); /* no page table is traced then */
+    return false;
+}
+
+/* Entries first..last of page directory pfn were written: drop the
+ * shadows of their 4 MiB regions in the address spaces it is the root of
+ * (a PDE that was not present has none: nothing to unmap there), and the
+ * chains into them if code was translated there. */
+static void pd_write_done(struct bt *b, uint32_t pfn, uint32_t first,
+                          uint32_t last)
+{
+    uint32_t lin = first << 22;
+    uint64_t len = (uint64_t)(last - first + 1) << 22;
+    for (int s = 0; s < BT_AS_SLOTS; s++) {
+        struct bt_as *a = &b->as[s];
+        if (!a->used || (a->cr3 >> 12) != pfn)
+            continue;
+        for (int vi = 0; vi < 2; vi++) {
+            if (!bt_as_smap_take(a, vi, lin, len)) {
+                b->st.view_unmaps_skipped++;
+                continue;
+            }
+            if (mmap(a->view[vi] + lin, len, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                     -1, 0) == MAP_FAILED) {
+                b->st.shadow_map_failures++;
+                bt_host_failed(b, "mmap (dropping a shadow)", errno);
+                bt_shadow_flush(b);
+                return;
+            }
+            bt_budget_add(b, 2);
+        }
+        if (s == b->cur_as && bt_tc_code_in(b, lin, len))
+            bt_shadow_unlink_range(b, lin, len);
+    }
+    b->clean_lin = -1;
+    b->st.pd_writes_precise++;
 }
 
 void bt_shadow_pt_write_done(struct bt *b, unsigned size)
@@ -287,7 +437,19 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     if (pa < 0 || b->npt_written != 1 || b->pt_written[0] != pfn)
         return; /* the general path (bt_shadow_sync) handles it */
     uint16_t own = b->pt_owner[pfn];
-    if (own == 0 || own == PT_OWNER_PD || own == PT_OWNER_MULTI)
+    if (own == PT_OWNER_PD) {
+        uint32_t first = ((uint32_t)pa & 0xfff) >> 2;
+        uint32_t last = (((uint32_t)pa & 0xfff) + size - 1) >> 2;
+        b->npt_written = 0;
+        if (b->pt_role[pfn] == 2) {
+            b->pt_role[pfn] = 1;
+            if (!reprotect_pt(b, pfn))
+                return;
+        }
+        pd_write_done(b, pfn, first, last > 1023 ? 1023 : last);
+        return;
+    }
+    if (own == 0 || own == PT_OWNER_MULTI)
         return;
     /* one store of `size` bytes into a page table of region own - 1 */
     uint32_t first = ((uint32_t)pa & 0xfff) >> 2;
@@ -299,7 +461,8 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     b->npt_written = 0;
     if (b->pt_role[pfn] == 2) {
         b->pt_role[pfn] = 1;
-        mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
+        if (!reprotect_pt(b, pfn))
+            return;
     }
     b->st.pt_writes_precise++;
     uint32_t lin = base + (first << 12);
@@ -359,9 +522,12 @@ static void process_pt_writes(struct bt *b)
         } else {
             bt_shadow_invalidate(b, (uint32_t)(own - 1) << 22, 1u << 22);
         }
+        if (b->pt_role[pfn] == 2 && bt_shadow_pt_unused(b, pfn))
+            continue; /* not a page table any more: stays writable */
         if (b->pt_role[pfn] == 2) {
             b->pt_role[pfn] = 1;
-            mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
+            if (!reprotect_pt(b, pfn))
+                return;
         }
     }
     b->npt_written = 0;
@@ -443,9 +609,12 @@ void bt_shadow_protect_phys(struct bt *b, uint32_t pfn)
             if (p == MAP_FAILED) {
                 /* the writable mapping must not survive: drop all */
                 b->st.shadow_map_failures++;
+                bt_host_failed(b, "mmap (write-protecting a shadow)",
+                               errno);
                 bt_shadow_flush(b);
                 return;
             }
+            bt_budget_add(b, 2);
         }
 }
 
@@ -478,11 +647,59 @@ static bool pt_in_use(struct bt *b, uint32_t pfn, uint16_t own)
     return false;
 }
 
+bool bt_shadow_pt_unused(struct bt *b, uint32_t pfn)
+{
+    uint16_t own = b->pt_owner[pfn];
+    if (b->pt_role[pfn] == 0 || own == 0 || own == PT_OWNER_MULTI)
+        return false;
+    if (own == PT_OWNER_PD) {
+        /* a directory is live while it is the current root; a cached
+         * space it is the root of is given up (its process is most
+         * likely gone: the page was freed and is reused) */
+        if ((b->cpu.cr3 >> 12) == pfn || (b->sh_cr3 >> 12) == pfn)
+            return false;
+        for (int s = 0; s < BT_AS_SLOTS; s++) {
+            if (!b->as[s].used || (b->as[s].cr3 >> 12) != pfn)
+                continue;
+            if (s == b->cur_as)
+                return false;
+            bt_as_clear(b, s, true);
+            b->as[s].used = false;
+        }
+    } else if (pt_in_use(b, pfn, own)) {
+        return false;
+    }
+    /* no cached space reaches a shadow through it: plain RAM again */
+    if (b->traced[pfn] != 1 && !bt_untrace_page(b, pfn))
+        return false;
+    b->pt_role[pfn] = 0;
+    b->pt_owner[pfn] = 0;
+    b->st.pt_untraced++;
+    return true;
+}
+
 static void mark_pt(struct bt *b, uint32_t pa, uint16_t owner)
 {
     uint32_t pfn = pa >> 12;
     if ((uint64_t)pa >= b->ram_size)
         return;
+    if (!b->pt_role[pfn]) {
+        if (b->npt >= (b->ram_size >> 12)) {
+            bt_shadow_flush(b); /* pages untraced and traced again */
+            return;
+        }
+        if (bt_budget_tight(b)) {
+            bt_budget_reclaim(b, true); /* the caller sees the flush */
+            return;
+        }
+        if (mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ)) {
+            /* an untraced page table: no shadow may derive from it */
+            bt_host_failed(b, "mprotect (tracing a page table)", errno);
+            bt_shadow_flush(b);
+            return;
+        }
+        bt_budget_add(b, 2);
+    }
     uint16_t old = b->pt_owner[pfn];
     if (old != owner) {
         /* a table freed and reused for another region: not "multiple"
@@ -497,7 +714,6 @@ static void mark_pt(struct bt *b, uint32_t pa, uint16_t owner)
         return;
     b->pt_role[pfn] = 1;
     b->pt_list[b->npt++] = pfn;
-    mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ);
     bt_shadow_protect_phys(b, pfn);
 }
 
@@ -516,6 +732,10 @@ static bool mark_tables(struct bt *b, uint32_t lin, const struct walk *w)
 bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
 {
     bool user = view == VIEW_USER;
+    if (bt_budget_tight(b)) {
+        bt_budget_reclaim(b, true);
+        return true; /* fault again with room for the mapping */
+    }
     struct walk w;
     if (!do_walk(b, lin, &w) || !rights(b, &w, user, write)) {
         b->st.true_page_faults++;
@@ -528,7 +748,10 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
     uint32_t pfn = w.pa >> 12;
     if (!mark_tables(b, lin, &w))
         return true; /* all shadows flushed meanwhile: fault again */
-    if (write && (b->traced[pfn] == 1 || b->pt_role[pfn])) {
+    if (write && b->pt_role[pfn] == 1 && b->traced[pfn] != 1 &&
+        bt_shadow_pt_unused(b, pfn)) {
+        /* a page table no longer used as one: written like RAM */
+    } else if (write && (b->traced[pfn] == 1 || b->pt_role[pfn])) {
         if (b->pt_role[pfn]) {
             b->st.pt_write_traps++;
             b->ptw_pa = w.pa | (lin & 0xfff);
@@ -560,12 +783,15 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
     if (mmap(at, 4096, prot, MAP_SHARED | MAP_FIXED, b->ram_fd,
              (off_t)w.pa) == MAP_FAILED) {
         /* Most likely out of mappings (vm.max_map_count: scattered pages
-         * do not merge into one VMA): start the views afresh, and let the
-         * interpreter do this access. */
+         * do not merge into one VMA): start afresh and fault again (or
+         * stop, if that keeps failing). */
         b->st.shadow_map_failures++;
-        bt_shadow_flush(b);
-        return false;
+        if (!bt_host_failed(b, "mmap (filling a shadow)", errno))
+            return false;
+        bt_budget_reclaim(b, true);
+        return true;
     }
+    bt_budget_add(b, 2);
     bt_as_smap_set(&b->as[b->cur_as], view - VIEW_KERNEL, lin >> 12);
     if (prot & PROT_WRITE)
         rmap_add(b, pfn, lin >> 12, view);

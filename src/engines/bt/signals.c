@@ -87,8 +87,13 @@ static bool fault_traced_write(struct bt *b, siginfo_t *si)
     if (!code && !pt)
         return false;
     if (mprotect(b->window + ((uint64_t)pfn << 12), 4096,
-                 PROT_READ | PROT_WRITE) != 0)
-        return false;
+                 PROT_READ | PROT_WRITE) != 0) {
+        /* out of host mappings: all of RAM writable, everything traced
+         * flushed before translated code runs again */
+        b->st.host_call_failures++;
+        bt_unprotect_all(b);
+        return true;
+    }
     if (code) {
         /* its fragments are killed by the engine before code runs again */
         b->traced[pfn] = 2;

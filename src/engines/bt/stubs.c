@@ -136,7 +136,8 @@ static void gen_ibl_bmi2(struct bt *b, struct emit *e)
 
 static void gen_ibl(struct bt *b, struct emit *e)
 {
-    if (have_bmi2() && !getenv("POPEK_BT_NO_BMI2")) {
+    b->bmi2 = have_bmi2() && !getenv("POPEK_BT_NO_BMI2");
+    if (b->bmi2) {
         gen_ibl_bmi2(b, e);
         return;
     }
@@ -169,8 +170,7 @@ static void gen_ibl(struct bt *b, struct emit *e)
 
 void bt_stubs_generate(struct bt *b)
 {
-    struct emit e = {.base = b->tc, .pos = (uint32_t)sizeof(struct bt_ctx)};
-    e.pos = (e.pos + 63) & ~63u;
+    struct emit e = {.base = b->tcw, .pos = BT_CTX_AREA};
     gen_enter(b, &e);
     gen_exits(b, &e);
     gen_ibl(b, &e);

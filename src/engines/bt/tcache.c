@@ -1,15 +1,26 @@
-/* tcache.c - the translation cache: one RWX region holding struct bt_ctx,
- * the stubs and the compiled code fragments (appended in order, so a host
- * address maps back to its fragment by binary search); a hash table from
- * guest-physical address to fragment; the indirect-branch table; wholesale
- * flush (when full, or when a traced code page was written). */
+/* tcache.c - the translation cache: struct bt_ctx, the stubs and the
+ * compiled code fragments (appended in order, so a host address maps back
+ * to its fragment by binary search); a hash table from guest-physical
+ * address to fragment; the indirect-branch table; wholesale flush (when
+ * full, or when a traced code page was written).
+ * Mapped W^X: one memfd of BT_TC_SIZE bytes, mapped twice.  The region
+ * generated code runs in (b->tc) maps its first BT_CTX_AREA bytes
+ * (struct bt_ctx, which generated code reads and writes RIP-relatively)
+ * read-write and the rest (stubs, fragments) read+exec; a second mapping
+ * of the whole memfd (b->tcw, same offsets) is read-write, and all code is
+ * emitted and patched through it.  No mapping is writable and executable. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "../../core/util.h"
 #include "emit.h"
+
+_Static_assert(sizeof(struct bt_ctx) <= BT_CTX_AREA &&
+                   (BT_CTX_AREA & 4095) == 0,
+               "bt_ctx fits in its own pages before the code");
 
 static void ibl_clear(struct bt *b)
 {
@@ -21,13 +32,40 @@ static void ibl_clear(struct bt *b)
 
 int bt_tc_create(struct bt *b)
 {
-    void *p = mmap(NULL, BT_TC_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    /* MFD_EXEC: hosts with vm.memfd_noexec = 1 make memfds
+     * non-executable by default (kernels before 6.3 reject the flag) */
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x10u
+#endif
+    int fd = memfd_create("popek-bt-tcache", MFD_CLOEXEC | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL)
+        fd = memfd_create("popek-bt-tcache", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, BT_TC_SIZE) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return fail("bt: cannot create the translation cache: %s",
+                    strerror(e));
+    }
+    uint8_t *x = mmap(NULL, BT_TC_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      fd, 0);
+    uint8_t *w = mmap(NULL, BT_TC_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      fd, 0);
+    int e = errno;
+    close(fd); /* the mappings keep the memory */
+    if (x == MAP_FAILED || w == MAP_FAILED ||
+        mprotect(x + BT_CTX_AREA, BT_TC_SIZE - BT_CTX_AREA,
+                 PROT_READ | PROT_EXEC) != 0) {
+        if (x != MAP_FAILED)
+            munmap(x, BT_TC_SIZE);
+        if (w != MAP_FAILED)
+            munmap(w, BT_TC_SIZE);
         return fail("bt: cannot map the translation cache: %s",
-                    strerror(errno));
-    b->tc = p;
-    b->ctx = p;
+                    strerror(e));
+    }
+    b->tc = x;
+    b->tcw = w;
+    b->ctx = (struct bt_ctx *)x;
     b->frags = calloc(BT_MAX_FRAGS, sizeof(*b->frags));
     b->hash = calloc(BT_HASH_SIZE, sizeof(*b->hash));
     b->code_lin = calloc(1u << 14, sizeof(uint64_t));
@@ -45,7 +83,10 @@ void bt_tc_destroy(struct bt *b)
 {
     if (b->tc)
         munmap(b->tc, BT_TC_SIZE);
+    if (b->tcw)
+        munmap(b->tcw, BT_TC_SIZE);
     b->tc = NULL;
+    b->tcw = NULL;
     b->ctx = NULL;
     free(b->frags);
     free(b->hash);
@@ -141,7 +182,7 @@ static void kill(struct bt *b, struct bt_frag *f)
     }
     /* chained jumps still arrive at the entry: send them back to the
      * dispatcher, which looks the eip up afresh */
-    struct emit e = {.base = b->tc, .pos = b->tc_used};
+    struct emit e = {.base = b->tcw, .pos = b->tc_used};
     uint32_t stub = e.pos;
     e_store_imm(&e, CTX_OFF(next_eip), f->eip);
     e_jmp(&e, b->off_exit[BT_EXIT_INDIRECT]);
@@ -164,8 +205,7 @@ void bt_tc_invalidate_page(struct bt *b, uint32_t pfn)
     }
     b->page_frags[pfn] = -1;
     if (b->traced[pfn] == 1 && !(b->pt_role && b->pt_role[pfn] == 1))
-        mprotect(b->window + ((uint64_t)pfn << 12), 4096,
-                 PROT_READ | PROT_WRITE);
+        bt_untrace_page(b, pfn);
     if (b->traced[pfn])
         b->traced[pfn] = 2;
     for (unsigned k = 0; k < BT_IBL_SIZE; k++)
@@ -207,7 +247,7 @@ bool bt_tc_code_in(const struct bt *b, uint32_t lin, uint64_t len)
 
 void bt_patch_rel32(struct bt *b, uint32_t site, uint32_t target)
 {
-    struct emit e = {.base = b->tc, .pos = 0};
+    struct emit e = {.base = b->tcw, .pos = 0};
     e_set_rel32(&e, site, target);
     b->st.chains_patched++;
 }

@@ -291,6 +291,44 @@ static bool emit_segbase_op(struct tx *t, const struct insn *i,
     return true;
 }
 
+/* bt/bts/btr/btc m32, r32 (0F A3/AB/B3/BB): the bit offset in the
+ * register reaches outside the ModRM dword.  With BMI2 (flag-free
+ * shifts): r10d = EA + (reg >> 5) * 4 (sarx, lea), r11d = reg & 31 (shlx,
+ * shrx), then the host's instruction on gs:[r10d] with r11d: it does the
+ * only access, so a fault is precise. */
+static bool emit_bt_mem_reg(struct tx *t, const struct insn *i,
+                            const uint8_t *raw)
+{
+    unsigned op = i->op;
+    if (!t->b->bmi2 || !i->has_modrm || i->mod == 3 || i->addrsize != 4 ||
+        i->rep || i->opsize != 4 || i->opsize_prefix ||
+        (op != OP_MAP0F + 0xa3 && op != OP_MAP0F + 0xab &&
+         op != OP_MAP0F + 0xb3 && op != OP_MAP0F + 0xbb) ||
+        (i->seg != SEG_NONE && i->seg != SEG_DS && i->seg != SEG_ES &&
+         i->seg != SEG_SS))
+        return false;
+    struct emit *e = &t->e;
+    unsigned r = i->reg;
+    e_u8(e, 0x67); e_u8(e, 0x44); e_u8(e, 0x8d);           /* lea r10d, EA */
+    emit_rm(t, i, raw, 2);
+    e_u8(e, 0x41); e_u8(e, 0xb9); e_u32(e, 5);             /* mov r9d, 5 */
+    e_u8(e, 0xc4); e_u8(e, 0x62); e_u8(e, 0x32);           /* sarx r11d, */
+    e_u8(e, 0xf7); e_u8(e, (uint8_t)(0xd8 | r));           /* reg, r9d */
+    e_u8(e, 0x47); e_u8(e, 0x8d); e_u8(e, 0x14);           /* lea r10d, */
+    e_u8(e, 0x9a);                                         /* [r10+r11*4] */
+    e_u8(e, 0x41); e_u8(e, 0xb9); e_u32(e, 27);            /* mov r9d, 27 */
+    e_u8(e, 0xc4); e_u8(e, 0x62); e_u8(e, 0x31);           /* shlx r11d, */
+    e_u8(e, 0xf7); e_u8(e, (uint8_t)(0xd8 | r));           /* reg, r9d */
+    static const uint8_t shr[] = {0xc4, 0x42, 0x33, 0xf7, 0xdb};
+    e_bytes(e, shr, sizeof(shr));                          /* shrx r11d */
+    if (i->lock)
+        e_u8(e, 0xf0);
+    e_u8(e, 0x65); e_u8(e, 0x67); e_u8(e, 0x45);           /* gs addr32 */
+    e_u8(e, 0x0f); e_u8(e, (uint8_t)(op & 0xff));
+    e_u8(e, 0x1a);                                         /* [r10d], r11d */
+    return true;
+}
+
 /* pushf (32-bit): host arith flags + DF, bt_ctx.vflags and vif<<9,
  * computed on the private flag stack (guest flags restored by popfq
  * before the store, the only access that can fault). */
@@ -318,15 +356,20 @@ static void emit_pushf(struct tx *t)
     emit_push_reg(t, 11);
 }
 
-/* rep movs / rep stos in the cache: check on the private flag stack that
- * the whole string stays inside the 4 GiB window (else call out), then
- * point RSI/RDI into the view (views are 4 GiB aligned, so the low 32
- * bits stay the guest's ESI/EDI, even in the ucontext of a fault half
- * way), run the host's own rep movs/stos, and drop the view bits. */
+/* rep movs / stos / cmps / scas in the cache: check on the private flag
+ * stack that the whole string (all ECX elements, even if a cmps/scas may
+ * stop early) stays inside the 4 GiB window (else call out), then point
+ * RSI/RDI into the view (views are 4 GiB aligned, so the low 32 bits stay
+ * the guest's ESI/EDI, even in the ucontext of a fault half way), run the
+ * host's own instruction with the guest's prefix (cmps/scas set the host
+ * flags, which are the guest's; ECX = 0 leaves them alone, as the guest's
+ * would be), and drop the view bits. */
 static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
 {
-    bool movs = i->op == 0xa4 || i->op == 0xa5;
-    unsigned size = (i->op == 0xa4 || i->op == 0xaa) ? 1 : i->opsize;
+    bool movs = i->op == 0xa4 || i->op == 0xa5 || i->op == 0xa6 ||
+                i->op == 0xa7; /* both RSI and RDI */
+    unsigned size = (i->op == 0xa4 || i->op == 0xaa || i->op == 0xa6 ||
+                     i->op == 0xae) ? 1 : i->opsize;
     unsigned sc = size == 1 ? 0 : size == 2 ? 1 : 2;
     struct emit *e = &t->e;
     e_u8(e, 0x49); e_u8(e, 0x89); e_u8(e, 0xe2);           /* mov r10, rsp */
@@ -342,7 +385,13 @@ static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
     e_u8(e, 0);
     uint32_t slow[4];
     int ns = 0;
-    for (int k = 0; k < (movs ? 2 : 1); k++) {
+    /* upwards, cmps/scas only read and may stop early (strlen's repne
+     * scasb with ECX = -1): past 4 GiB they run into the guard after the
+     * view, a fault the interpreter finishes from (the low 32 bits of
+     * RSI/RDI are then the wrapped ESI/EDI) */
+    bool reads = i->op == 0xa6 || i->op == 0xa7 || i->op == 0xae ||
+                 i->op == 0xaf;
+    for (int k = 0; k < (reads ? 0 : movs ? 2 : 1); k++) {
         unsigned base = k == 0 ? 7 : 6;                    /* rdi, rsi */
         e_u8(e, 0x4c); e_u8(e, 0x8d); e_u8(e, 0x0c);       /* lea r9, .. */
         e_u8(e, (uint8_t)(sc << 6 | 1 << 3 | base));       /* [b+rcx*s] */
@@ -373,8 +422,8 @@ static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
     }
     if (size == 2)
         e_u8(e, 0x66);
-    e_u8(e, 0xf3);
-    e_u8(e, (uint8_t)i->op);                               /* rep movs/stos */
+    e_u8(e, (uint8_t)i->rep);
+    e_u8(e, (uint8_t)i->op);                               /* rep string */
     e_u8(e, 0x89); e_u8(e, 0xff);                          /* mov edi, edi */
     if (movs) {
         e_u8(e, 0x89); e_u8(e, 0xf6);                      /* mov esi, esi */
@@ -502,9 +551,14 @@ static enum step translate_one(struct tx *t, const struct insn *i,
     if (has_mem(i) && (i->ea_seg == SEG_FS || i->ea_seg == SEG_GS) &&
         emit_segbase_op(t, i, raw))
         return STEP_NEXT;
+    if (emit_bt_mem_reg(t, i, raw))
+        return STEP_NEXT;
     unsigned op = i->op;
-    if (i->rep == 0xf3 && i->addrsize == 4 &&
-        (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab) &&
+    if (((i->rep == 0xf3 &&
+          (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab)) ||
+         ((i->rep == 0xf3 || i->rep == 0xf2) &&
+          (op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf))) &&
+        i->addrsize == 4 &&
         (op >= 0xaa || i->seg == SEG_NONE || i->seg == SEG_DS ||
          i->seg == SEG_ES || i->seg == SEG_SS)) {
         emit_rep_string(t, i, eip);
@@ -669,6 +723,8 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
                              unsigned mode)
 {
     tables_init();
+    if (bt_budget_tight(b))
+        bt_budget_reclaim(b, true); /* before tracing another page */
     if (b->tc_used + BT_FRAG_MAX_BYTES > BT_TC_SIZE ||
         b->nfrags >= BT_MAX_FRAGS) {
         bt_tc_flush(b);
@@ -684,7 +740,7 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
     uint32_t nxt = (eip >> 12) + 1;
     if (nxt < (1u << 20))
         b->code_lin[nxt >> 6] |= 1ull << (nxt & 63);
-    struct tx t = {.b = b, .e = {.base = b->tc, .pos = b->tc_used}, .f = f};
+    struct tx t = {.b = b, .e = {.base = b->tcw, .pos = b->tc_used}, .f = f};
     f->tc_start = t.e.pos;
     if (pa < b->ram_size && b->smc_count[pa >> 12] >= BT_SMC_VOLATILE) {
         /* rewritten too often: interpret it, untraced */
@@ -794,8 +850,8 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
         f->link[k] = b->page_frags[f->page[k]];
         b->page_frags[f->page[k]] = (int32_t)(f - b->frags);
     }
-    bt_trace_page(b, pa >> 12);
-    bt_trace_page(b, last_byte >> 12);
+    if (!bt_trace_page(b, pa >> 12) || !bt_trace_page(b, last_byte >> 12))
+        return f; /* host_error: the engine stops before running it */
     bt_ibl_insert(b, eip, mode, f->tc_off);
     return f;
 }

@@ -119,16 +119,35 @@ void bt_set_gsbase(struct bt *b, uint64_t base)
         syscall(SYS_arch_prctl, ARCH_SET_GS, base);
 }
 
-void bt_trace_page(struct bt *b, uint32_t pfn)
+bool bt_trace_page(struct bt *b, uint32_t pfn)
 {
     if ((uint64_t)pfn << 12 >= b->ram_size || b->traced[pfn] == 1)
-        return;
-    if (mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ) == 0) {
-        if (b->traced[pfn] == 0)
-            b->traced_list[b->ntraced++] = pfn;
-        b->traced[pfn] = 1;
+        return true;
+    while (mprotect(b->window + ((uint64_t)pfn << 12), 4096, PROT_READ)) {
+        /* out of host mappings: give the shadows' back and retry */
+        if (!bt_host_failed(b, "mprotect (tracing a code page)", errno))
+            return false;
+        bt_shadow_flush(b);
+        b->map_est = bt_count_maps();
     }
+    bt_budget_add(b, 2);
+    if (b->traced[pfn] == 0)
+        b->traced_list[b->ntraced++] = pfn;
+    b->traced[pfn] = 1;
     bt_shadow_protect_phys(b, pfn);
+    return true;
+}
+
+bool bt_untrace_page(struct bt *b, uint32_t pfn)
+{
+    if (mprotect(b->window + ((uint64_t)pfn << 12), 4096,
+                 PROT_READ | PROT_WRITE) == 0) {
+        bt_budget_add(b, 2);
+        return true;
+    }
+    bt_host_failed(b, "mprotect (untracing a page)", errno);
+    bt_unprotect_all(b);
+    return false;
 }
 
 void bt_untrace_all(struct bt *b)
@@ -136,8 +155,7 @@ void bt_untrace_all(struct bt *b)
     for (uint32_t k = 0; k < b->ntraced; k++) {
         uint32_t pfn = b->traced_list[k];
         if (b->traced[pfn] == 1 && !(b->pt_role && b->pt_role[pfn] == 1))
-            mprotect(b->window + ((uint64_t)pfn << 12), 4096,
-                     PROT_READ | PROT_WRITE);
+            bt_untrace_page(b, pfn);
         b->traced[pfn] = 0;
     }
     b->ntraced = 0;
