@@ -117,7 +117,7 @@ static void do_stats(struct machine *m, void *arg)
         r->rc = -1;
         return;
     }
-    machine_stats_json(m, f);
+    machine_stats_json(m, f, false);
     fclose(f);
     /* one line: drop the writer's newlines and indentation (strings
      * never hold a raw newline) */

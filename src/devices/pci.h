@@ -51,6 +51,7 @@ struct pci_bar {
 struct pci_bus {
     struct machine *m;
     uint32_t addr;                      /* 0xcf8 */
+    uint8_t rcr;                        /* reset control register 0xcf9 */
     struct pci_device *slot[PCI_SLOTS];
     uint32_t mem_next, io_next;         /* BAR pre-assignment */
     int gsi_count[24];                  /* INTx wired-OR per GSI */
