@@ -87,6 +87,29 @@ static const struct allowed base_list[] = {
     {__NR_pwritev, "disk images: gather writes"},
     {__NR_fdatasync, "disk images: flush requests"},
     {__NR_fsync, "disk images: flush requests"},
+    {__NR_fallocate, "virtio-blk discard (punch a hole in the image)"},
+    {__NR_getrandom, "virtio-rng: entropy from the host"},
+    /* an engine created after set-up (live engine switching) */
+    {__NR_memfd_create, "bt's W^X translation cache: one memfd mapped twice"},
+    /* sockets: libslirp's user networking (the guest's connections to the
+     * host's loopback, hostfwd listeners), the gdb stub's and monitor's
+     * connections */
+    {__NR_socket, "libslirp opens a host socket per guest connection"},
+    {__NR_connect, "libslirp: guest connections to host services"},
+    {__NR_bind, "libslirp: UDP and hostfwd sockets"},
+    {__NR_listen, "libslirp: hostfwd listeners"},
+    {__NR_accept, "gdb stub, monitor, hostfwd connections"},
+    {__NR_accept4, "gdb stub, monitor, hostfwd connections"},
+    {__NR_sendto, "sockets: libslirp, gdb stub, monitor"},
+    {__NR_recvfrom, "sockets: libslirp, gdb stub, monitor"},
+    {__NR_sendmsg, "sockets: libslirp"},
+    {__NR_recvmsg, "sockets: libslirp"},
+    {__NR_setsockopt, "libslirp sets socket options"},
+    {__NR_getsockopt, "libslirp reads SO_ERROR"},
+    {__NR_getsockname, "libslirp"},
+    {__NR_getpeername, "libslirp"},
+    {__NR_shutdown, "libslirp closes half a connection"},
+    {__NR_fcntl, "libslirp makes sockets non-blocking"},
     /* leaving */
     {__NR_exit, "a thread ends"},
     {__NR_exit_group, "popek exits"},

@@ -23,6 +23,11 @@
 
 #define DEFAULT_MAX_MAP_COUNT 65530u
 
+/* Both files are opened when popek starts, before the sandbox (which
+ * forbids open): an engine may be created later, by a live switch. */
+static int maps_fd = -1;
+static uint32_t map_limit;
+
 static uint32_t read_limit(void)
 {
     int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
@@ -38,24 +43,28 @@ static uint32_t read_limit(void)
     return v >= 1024 && v < (1ul << 31) ? (uint32_t)v : DEFAULT_MAX_MAP_COUNT;
 }
 
+__attribute__((constructor)) static void budget_open(void)
+{
+    map_limit = read_limit();
+    maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+}
+
 uint32_t bt_count_maps(void)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (maps_fd < 0 || lseek(maps_fd, 0, SEEK_SET) != 0)
         return 0;
     static char buf[1 << 16];
     uint32_t lines = 0;
     ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
+    while ((n = read(maps_fd, buf, sizeof(buf))) > 0)
         for (ssize_t k = 0; k < n; k++)
             lines += buf[k] == '\n';
-    close(fd);
     return lines;
 }
 
 void bt_budget_init(struct bt *b)
 {
-    b->map_limit = read_limit();
+    b->map_limit = map_limit ? map_limit : read_limit();
     /* a safe fraction: the rest of popek (and the C library, ASan) map
      * things too */
     b->map_budget = b->map_limit / 2;
