@@ -50,7 +50,19 @@ const char *kvm_exit_name(unsigned slot)
     return NULL;
 }
 
+static const char *backend_probe(void);
+
+/* Cached: popek's sandbox forbids file lookups once the guest runs, and
+ * --stats asks again at the end (the first call is before the sandbox). */
 const char *kvm_backend_name(void)
+{
+    static const char *cached;
+    if (!cached)
+        cached = backend_probe();
+    return cached;
+}
+
+static const char *backend_probe(void)
 {
     if (access("/sys/module/kvm_intel", F_OK) == 0)
         return "vmx";
