@@ -68,8 +68,8 @@ done
 ln -s bin/busybox "$root/linuxrc"
 if [ $virtio = 1 ]; then
     for applet in insmod ifconfig route udhcpc wget httpd nc sync hexdump \
-                  sha256sum tr sed cut head tail dd ip; do
-        ln -s busybox "$root/bin/$applet"
+                  sha256sum tr cut head tail dd ip; do
+        ln -sf busybox "$root/bin/$applet"
     done
     mkdir -p "$root/lib/modules" "$root/mnt" "$root/www"
     cp "$cache"/modules-686/*.ko "$cache/modules-686/load-order" "$root/lib/modules/"

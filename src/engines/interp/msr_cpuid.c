@@ -170,7 +170,11 @@ void cpu_cpuid(struct interp_cpu *c)
             cc = 2048u << 16 | 0x6u << 12 | 64u; /* L2 2 MiB 8-way 64 B */
             break;
         case 0x80000007u:
-            d = X7D_INVTSC;
+            /* With KVM's paravirtual leaves offered, as KVM by default:
+             * no invariant-TSC bit, so that Linux rates kvm-clock above
+             * the TSC and takes it (it lowers kvm-clock's rating when the
+             * TSC is invariant). */
+            d = pv_hypervisor_bit(c->m) ? 0 : X7D_INVTSC;
             break;
         case 0x80000008u:
             a = 32u | 32u << 8; /* physical and linear address bits */
