@@ -91,6 +91,7 @@ static const struct allowed base_list[] = {
     {__NR_getrandom, "virtio-rng: entropy from the host"},
     /* an engine created after set-up (live engine switching) */
     {__NR_memfd_create, "bt's W^X translation cache: one memfd mapped twice"},
+    {__NR_ftruncate, "... sized with ftruncate"},
     /* sockets: libslirp's user networking (the guest's connections to the
      * host's loopback, hostfwd listeners), the gdb stub's and monitor's
      * connections */

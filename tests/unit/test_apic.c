@@ -9,6 +9,8 @@
 #include "board/board.h"
 #include "core/machine.h"
 #include "devices/devices.h"
+#include <sys/mman.h>
+
 #include "test.h"
 
 static uint64_t fake_ns = 1000000000ull;
@@ -34,6 +36,12 @@ static struct machine *bare_machine(void)
     io_space_init(&m->msr, "msr");
     m->ram_fd = m->timer_fd = m->wake_fd = -1;
     m->ram_size = 16 << 20;
+    /* the board's devices may touch RAM (the CGA text buffer is RAM);
+     * machine_destroy unmaps it */
+    m->ram = mmap(NULL, m->ram_size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m->ram == MAP_FAILED)
+        abort();
     return m;
 }
 
