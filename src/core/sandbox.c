@@ -110,6 +110,7 @@ static const struct allowed base_list[] = {
     {__NR_getsockname, "libslirp"},
     {__NR_getpeername, "libslirp"},
     {__NR_shutdown, "libslirp closes half a connection"},
+    {__NR_unlink, "the monitor removes its unix socket when popek ends"},
     {__NR_fcntl, "libslirp makes sockets non-blocking"},
     /* leaving */
     {__NR_exit, "a thread ends"},
@@ -140,7 +141,7 @@ static const int asan_deny[] = {
     __NR_chroot, __NR_pivot_root, __NR_setns, __NR_unshare,
     __NR_init_module, __NR_finit_module, __NR_kexec_load, __NR_reboot,
     __NR_bpf, __NR_perf_event_open, __NR_io_uring_setup,
-    __NR_creat, __NR_unlink, __NR_unlinkat, __NR_rename, __NR_renameat,
+    __NR_creat, __NR_unlinkat, __NR_rename, __NR_renameat,
     __NR_mkdir, __NR_mkdirat, __NR_chmod, __NR_fchmodat, __NR_chown,
     __NR_fchownat, __NR_symlink, __NR_link, __NR_setuid,
     __NR_setgid, __NR_userfaultfd, __NR_process_vm_writev,
