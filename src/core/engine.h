@@ -42,6 +42,9 @@ struct vcpu_state {
     struct cpu_state regs;           /* incl. EFER and SYSENTER_* */
     _Alignas(16) uint8_t fxsave[512]; /* x87/SSE, FXSAVE layout */
     uint64_t tsc;                    /* guest TSC when the state was taken */
+    uint64_t tsc_taken_ns;           /* clock_ns() then (0: unknown): the
+                                      * TSC keeps counting across a switch,
+                                      * as on a real machine */
     uint64_t apic_base, pat, misc_enable;
     uint32_t dr[8];                  /* DR0-3, DR6, DR7 (4, 5 unused) */
     /* Pending events. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../core/engine.h"
+#include "../../core/machine.h"
 #include "../../core/util.h"
 #include "cpu.h"
 #include "sys.h"
@@ -79,7 +80,8 @@ void interp_cpu_get_vcpu(const struct interp_cpu *c, struct vcpu_state *s)
     memset(s, 0, sizeof(*s));
     interp_cpu_get_state(c, &s->regs);
     memcpy(s->fxsave, c->fpu.fx, sizeof(s->fxsave));
-    s->tsc = clock_ns() + c->tsc_offset;
+    s->tsc_taken_ns = clock_ns();
+    s->tsc = s->tsc_taken_ns + c->tsc_offset;
     s->apic_base = c->apic_base;
     s->pat = c->pat;
     s->misc_enable = c->misc_enable;
@@ -117,7 +119,9 @@ int interp_cpu_set_vcpu(struct interp_cpu *c, const struct vcpu_state *s,
     c->cpl = !(c->cr0 & CR0_PE) ? 0
              : (c->eflags & FLAG_VM) ? 3 : (c->seg[SEG_CS].sel & 3);
     memcpy(c->fpu.fx, s->fxsave, sizeof(c->fpu.fx));
-    c->tsc_offset = s->tsc - clock_ns();
+    c->tsc_offset = s->tsc - (s->tsc_taken_ns ? s->tsc_taken_ns : clock_ns());
+    if (c->m)
+        c->m->tsc_offset = c->tsc_offset; /* the TSC-deadline timer's view */
     c->apic_base = s->apic_base;
     c->pat = s->pat;
     c->misc_enable = s->misc_enable;
