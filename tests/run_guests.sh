@@ -88,8 +88,14 @@ for e in $ENGINES; do
             extra+=(--ide "$disk")
         fi
         sw=()
+        [ "$e" = bt ] && other=interp || other=bt
+        # A guest limited to some engines (engines: interp) is not
+        # switched to one it cannot run on (SMAP is interp-only).
+        if [ "${SWITCH:-0}" = 1 ] && [ -n "$only" ] && [[ " $only " != *" $other "* ]]; then
+            echo "SKIP $e/$name: not switched: runs only on: $only"
+            continue
+        fi
         if [ "${SWITCH:-0}" = 1 ]; then
-            [ "$e" = bt ] && other=interp || other=bt
             t=0.00005 to=$other
             sw=(--stats "$out/stats")
             for _ in $(seq 16); do
