@@ -1146,7 +1146,7 @@ static void test_tlb_drop_one_slot(void)
                               .host = b->window + 0x2000};
     t[3] = (struct tlb_entry){.vpage = 0x3000 | 1, .ppage = 0x3000,
                               .host = b->ram_alias + 0x3000};
-    b->cpu.tlb_has_large = true;
+    b->cpu.tlb_large[0] = 1; /* region 0 holds a large-page entry */
     CHECK(tlb_alias_entries(b) == 2);
     bt_tlb_drop(b, 0x1234, true);
     bt_tlb_drop(b, 0x2000, true);
@@ -1540,6 +1540,83 @@ static void test_bt_mem_reg_in_cache(void)
     free(r.ram);
 }
 
+static void test_hot_pte_page_not_shadowed(void)
+{
+    /* a PTE rewritten again and again between accesses through it (a
+     * kernel's temporary mapping slot): past BT_HOT_THRESHOLD rewrites
+     * the page is no longer shadowed (no host mapping to replace), its
+     * accesses run in the interpreter (then as adaptive callouts), and
+     * every read and write sees the frame just mapped */
+    struct prog p = {0};
+    P(&p, "b9 28 00 00 00");                 /* mov ecx, 40 */
+    P(&p, "89 c8 83 e0 01 c1 e0 0c");        /* eax = (ecx & 1) << 12 */
+    P(&p, "05 03 70 00 00");                 /* add eax, 0x7003 */
+    P(&p, "89 05"); P32(&p, PT + 9 * 4);     /* mov [pte 9], eax */
+    P(&p, "0f 01 3d"); P32(&p, 0x9000);      /* invlpg [0x9000] */
+    P(&p, "03 1d"); P32(&p, 0x9010);         /* add ebx, [0x9010] */
+    P(&p, "01 1d"); P32(&p, 0x9020);         /* add [0x9020], ebx */
+    P(&p, "e2 d8 f4");                       /* loop; hlt */
+    struct run r;
+    compare(&p, paging_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.hot_pages == 1 && r.st.hot_pte_writes >= 40 - BT_HOT_THRESHOLD - 2,
+           "hot pages %llu unshadowed writes %llu",
+           (unsigned long long)r.st.hot_pages,
+           (unsigned long long)r.st.hot_pte_writes);
+    CHECKF(r.st.hot_faults_interp >= 1 && r.st.adaptive_retranslations >= 1,
+           "faults to interp %llu adaptive %llu",
+           (unsigned long long)r.st.hot_faults_interp,
+           (unsigned long long)r.st.adaptive_retranslations);
+    CHECKF(r.st.shadow_prefetches <= BT_HOT_THRESHOLD + 1,
+           "prefetches %llu", (unsigned long long)r.st.shadow_prefetches);
+    free(r.ram);
+}
+
+/* paging_setup, pages 0x40000..0x4f000 not present, and a #PF handler
+ * at 0x3000 that maps the faulting page (identity) and returns */
+static void demand_paging_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    uint32_t *pt = (uint32_t *)(ram + PT);
+    for (uint32_t k = 0x40; k < 0x50; k++)
+        pt[k] = 0;
+    uint8_t *g = ram + 14 * 8;
+    g[0] = 0x00; g[1] = 0x30; g[6] = g[7] = 0;
+    static const uint8_t h[] = {
+        0x50, 0x53, 0x0f, 0x20, 0xd0,       /* push eax; push ebx; eax=cr2 */
+        0x25, 0x00, 0xf0, 0xff, 0xff,       /* and eax, ~0xfff */
+        0x89, 0xc3, 0x83, 0xcb, 0x03,       /* ebx = eax | 3 */
+        0xc1, 0xe8, 0x0a,                   /* shr eax, 10 */
+        0x89, 0x98, PT & 0xff, (PT >> 8) & 0xff, PT >> 16, 0, /* pte=ebx */
+        0x5b, 0x58, 0x83, 0xc4, 0x04, 0xcf, /* pop; pop; drop err; iret */
+    };
+    memcpy(ram + 0x3000, h, sizeof(h));
+}
+
+static void test_pf_callout_adaptive(void)
+{
+    /* one store takes true page faults again and again (demand paging):
+     * it becomes a callout, so later faults are raised by the
+     * interpreter without a host signal; once it stops faulting it is
+     * translated again */
+    struct prog p = {0};
+    P(&p, "b9 78 00 00 00");                 /* mov ecx, 120 */
+    P(&p, "89 c8 83 e0 0f c1 e0 0c");        /* eax = (ecx & 15) << 12 */
+    P(&p, "05 00 00 04 00");                 /* add eax, 0x40000 */
+    P(&p, "89 08 e2 ef f4");                 /* mov [eax], ecx; loop; hlt */
+    struct run r;
+    compare(&p, demand_paging_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.pf_callouts_made >= 1 && r.st.pf_callout_faults >= 8,
+           "pf callouts %llu faults without a signal %llu",
+           (unsigned long long)r.st.pf_callouts_made,
+           (unsigned long long)r.st.pf_callout_faults);
+    CHECKF(r.st.true_page_faults <= BT_ADAPT_THRESHOLD + 1,
+           "true page faults seen by host signals %llu",
+           (unsigned long long)r.st.true_page_faults);
+    CHECKF(r.st.pf_callouts_reverted >= 1, "reverted %llu",
+           (unsigned long long)r.st.pf_callouts_reverted);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1584,5 +1661,7 @@ int main(void)
     RUN(test_chains_kept_across_cr3);
     RUN(test_unlink_only_the_page_remapped);
     RUN(test_freed_pd_reused_as_stack);
+    RUN(test_hot_pte_page_not_shadowed);
+    RUN(test_pf_callout_adaptive);
     TEST_MAIN_END();
 }

@@ -206,6 +206,15 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "ibl_entries_kept_across_cr3_switches", s->ibl_kept);
     json_u64(j, "xchains_kept_across_invalidations", s->xchains_kept_range);
     json_u64(j, "page_tables_untraced_unused", s->pt_untraced);
+    json_u64(j, "hot_pte_pages", s->hot_pages);
+    json_u64(j, "hot_pte_writes_unshadowed", s->hot_pte_writes);
+    json_u64(j, "hot_page_faults_to_interp", s->hot_faults_interp);
+    json_u64(j, "hot_pages_cooled", s->hot_pages_cooled);
+    json_u64(j, "pf_callouts_made", s->pf_callouts_made);
+    json_u64(j, "pf_callouts_reverted", s->pf_callouts_reverted);
+    json_u64(j, "pf_callout_faults_no_signal", s->pf_callout_faults);
+    json_u64(j, "hot_callouts_made", s->hot_callouts_made);
+    json_u64(j, "hot_callouts_reverted", s->hot_callouts_reverted);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);

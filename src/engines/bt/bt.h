@@ -285,10 +285,31 @@ struct bt_frag {
 /* Adaptive translation: traps per guest instruction. */
 #define BT_ADAPT_SIZE 4096
 #define BT_ADAPT_THRESHOLD 4
+#define BT_ADAPT_QUIET 64       /* callouts without a #PF: translate again */
 struct bt_adapt {
     uint32_t eip, pa;       /* instruction (pa = ~0: empty) */
     uint16_t traps;
     bool callout;           /* translate it as a callout from now on */
+    uint8_t kind;           /* ADAPT_*: why, and when to revert */
+    uint16_t quiet;         /* callouts since the last reason for it */
+    uint64_t hot_seen;      /* ADAPT_HOT: st.hot_pte_writes then */
+};
+enum { ADAPT_FIXED, /* MMIO, traced-page writes, #DE: for good */
+       ADAPT_PF,    /* true #PFs: until BT_ADAPT_QUIET callouts without */
+       ADAPT_HOT,   /* hot-page accesses: until BT_ADAPT_QUIET callouts
+                     * with no hot PTE write between them */
+};
+
+/* ptwrite.c: linear pages whose PTE keeps being rewritten. */
+#define BT_HOT_SIZE 256
+#define BT_HOT_THRESHOLD 8      /* rewrites of a present PTE: hot */
+#define BT_HOT_WINDOW 16        /* ... each within this many precise PTE
+                                 * writes of the previous one */
+#define BT_HOT_COOL 1024        /* precise PTE writes elsewhere: cold */
+struct bt_hot {
+    uint32_t lpn1;          /* linear page + 1, 0 = empty */
+    uint32_t writes;        /* rewrites of its present PTE */
+    uint64_t last;          /* st.pt_writes_precise at the last one */
 };
 
 enum bt_view { VIEW_PHYS, VIEW_KERNEL, VIEW_USER, NR_VIEWS };
@@ -333,6 +354,10 @@ struct bt_stats {
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
         as_evictions, pd_writes_slot, pd_writes_precise, xchains_kept,
         ibl_kept, xchains_kept_range, pt_untraced;
+    uint64_t hot_pages, hot_pte_writes, hot_faults_interp,
+        hot_pages_cooled;
+    uint64_t pf_callouts_made, pf_callouts_reverted, pf_callout_faults,
+        hot_callouts_made, hot_callouts_reverted;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -420,6 +445,12 @@ struct bt {
 
     /* adapt.c */
     struct bt_adapt adapt[BT_ADAPT_SIZE];
+
+    /* ptwrite.c */
+    struct bt_hot hot[BT_HOT_SIZE];
+    bool fault_adapt;           /* bt_shadow_fault: the access is left to
+                                 * the interpreter for good (hot page):
+                                 * count it for adaptive translation */
 
     /* budget.c */
     uint32_t map_limit;         /* vm.max_map_count */
@@ -576,6 +607,9 @@ void bt_tc_invalidate_page(struct bt *b, uint32_t pfn);
 /* One interpreted step of volatile fragment f: count it, and past
  * BT_SMC_QUIET let the page be translated again. */
 void bt_tc_volatile_step(struct bt *b, struct bt_frag *f);
+/* Kill the fragments that hold the instruction at (pa, eip) or call it
+ * out (they are translated again at their next lookup). */
+void bt_tc_kill_eip(struct bt *b, uint32_t pa, uint32_t eip);
 /* Was code translated from a linear page in [lin, lin + len)? */
 bool bt_tc_code_in(const struct bt *b, uint32_t lin, uint64_t len);
 /* Point the rel32 at cache offset `site` to cache offset `target`. */
@@ -599,6 +633,24 @@ bool bt_adapt_is_callout(const struct bt *b, uint32_t eip, uint32_t pa);
 /* The instruction at eip (inside fragment f) trapped and was emulated:
  * count it; past the threshold, patch f to call it out from now on. */
 void bt_adapt_trap(struct bt *b, struct bt_frag *f, uint32_t eip);
+/* The same for a true page fault (kind ADAPT_PF) or an access to a hot
+ * page (ADAPT_HOT): such callouts are taken back when their reason
+ * stops (see ADAPT_*). */
+void bt_adapt_revertible(struct bt *b, struct bt_frag *f, uint32_t eip,
+                         int kind);
+/* Is the instruction at eip a revertible callout? */
+bool bt_adapt_watched(const struct bt *b, uint32_t eip);
+/* Such a callout ran at eip; pf: it raised #PF. */
+void bt_adapt_callout_done(struct bt *b, uint32_t eip, bool pf);
+
+/* ---- ptwrite.c: hot PTE pages ---- */
+/* A precise write of the 4 KiB PTE of linear page lin (was_present: it
+ * replaced a present entry): true = the page is hot, do not shadow it
+ * (no prefetch: drop its shadow). */
+bool bt_hot_pte_write(struct bt *b, uint32_t lin, bool was_present);
+/* A hidden fault at lin: true = hot page, let the interpreter do the
+ * access (no shadow). */
+bool bt_hot_refuse(struct bt *b, uint32_t lin);
 
 /* ---- signals.c ---- */
 int bt_signals_install(struct bt *b);

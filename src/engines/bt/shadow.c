@@ -381,6 +381,19 @@ static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
     return true;
 }
 
+/* Set the accessed bits of lin's PDE and PTE (as a speculative access
+ * may, SDM 4.10.1.3) through the RAM alias. */
+static void set_accessed(struct bt *b, uint32_t lin)
+{
+    struct walk w;
+    if (!do_walk(b, lin, &w))
+        return;
+    if (!(w.pde & PTE_A))
+        wr(b, w.pde_pa, w.pde | PTE_A);
+    if (w.pte_pa && !(w.pte & PTE_A))
+        wr(b, w.pte_pa, w.pte | PTE_A);
+}
+
 /* Write-protect page table pfn again after a write; false if that failed
  * and every shadow was flushed instead. */
 static bool reprotect_pt(struct bt *b, uint32_t pfn)
@@ -466,11 +479,15 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     }
     b->st.pt_writes_precise++;
     uint32_t lin = base + (first << 12);
-    if (first == last && prefetch(b, lin, was_present)) {
+    bool hot = first == last && bt_hot_pte_write(b, lin, was_present);
+    if (first == last && !hot && prefetch(b, lin, was_present)) {
         b->clean_lin = (int64_t)lin; /* the shadow is current */
         return;
     }
-    if (first == last && !was_present)
+    if (hot)
+        set_accessed(b, lin); /* the interpreter's walk need not (a
+                               * write into a traced table) */
+    if (first == last && !was_present && !hot)
         b->st.pt_writes_not_present++; /* nothing was shadowed there */
     else
         bt_shadow_invalidate(b, lin, (last - first + 1) << 12);
@@ -746,6 +763,10 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         return false;
     }
     uint32_t pfn = w.pa >> 12;
+    if (bt_hot_refuse(b, lin)) {
+        b->fault_adapt = true;
+        return false; /* the interpreter does the access: no shadow */
+    }
     if (!mark_tables(b, lin, &w))
         return true; /* all shadows flushed meanwhile: fault again */
     if (write && b->pt_role[pfn] == 1 && b->traced[pfn] != 1 &&
