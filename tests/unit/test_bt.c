@@ -1617,6 +1617,44 @@ static void test_pf_callout_adaptive(void)
     free(r.ram);
 }
 
+/* paging_setup, and PT2 maps 0x400000.. to frames 0x20000.. (4 KiB) */
+static void runfill_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    uint32_t *pt2 = (uint32_t *)(ram + PT2);
+    for (uint32_t k = 0; k < 1024; k++)
+        pt2[k] = ((0x20 + (k & 0x3f)) << 12) | 7;
+    uint32_t v = 0x5eed1234u;
+    memcpy(ram + 0x20000, &v, 4);
+    for (uint32_t k = 0; k < 16; k++)
+        memcpy(ram + k * 0x1000 + 0x40, &k, 4);
+}
+
+static void test_run_fill_large_page(void)
+{
+    /* reads across a 4 MiB page: the first hidden fault maps the region
+     * (as far as RAM goes) with one host mmap, read-only; the other pages
+     * need no fault; a write still maps its page writable; a PDE write
+     * drops the run, and the new mapping is seen */
+    struct prog p = {0};
+    P(&p, "be 40 00 40 00 b9 10 00 00 00");   /* esi = 0x400040, ecx = 16 */
+    P(&p, "03 06 81 c6 00 10 00 00 e2 f6");   /* add eax,[esi]; esi+=4K; loop */
+    P(&p, "a3"); P32(&p, 0x408010);           /* mov [0x408010], eax */
+    P(&p, "c7 05"); P32(&p, PD + 4); P32(&p, PT2 | 7); /* pd[1] = PT2 */
+    P(&p, "0f 20 d8 0f 22 d8");               /* reload cr3 */
+    P(&p, "8b 1d"); P32(&p, 0x400000);        /* mov ebx, [0x400000] */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, runfill_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x5eed1234u, "ebx %#x", r.cpu.r[R_EBX]);
+    CHECKF(r.st.run_fills >= 1 && r.st.run_fill_pages >= 256,
+           "run fills %llu pages %llu", (unsigned long long)r.st.run_fills,
+           (unsigned long long)r.st.run_fill_pages);
+    CHECKF(r.st.hidden_page_faults <= 8, "hidden faults %llu",
+           (unsigned long long)r.st.hidden_page_faults);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1663,5 +1701,6 @@ int main(void)
     RUN(test_freed_pd_reused_as_stack);
     RUN(test_hot_pte_page_not_shadowed);
     RUN(test_pf_callout_adaptive);
+    RUN(test_run_fill_large_page);
     TEST_MAIN_END();
 }

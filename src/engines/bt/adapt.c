@@ -8,7 +8,8 @@
  * signal, until it runs BT_ADAPT_QUIET times without one: then the
  * fragments holding it are killed and it is translated again.  The same
  * for an instruction that keeps accessing a hot page (ptwrite.c), until
- * it runs BT_ADAPT_QUIET times with no hot PTE write in between.
+ * it runs BT_ADAPT_QUIET times with no write of that page's PTE in
+ * between.
  * The trap table is direct-mapped by EIP; a collision just restarts a
  * count. */
 #include <string.h>
@@ -53,7 +54,8 @@ static void trap(struct bt *b, struct bt_frag *f, uint32_t eip, int kind)
         return;
     a->callout = true;
     a->quiet = 0;
-    a->hot_seen = b->st.hot_pte_writes;
+    a->hot_lpn = (uint32_t)(b->ctx->fault_addr >> 12);
+    a->hot_seen = bt_hot_stamp(b, a->hot_lpn);
     if (kind == ADAPT_PF)
         b->st.pf_callouts_made++;
     if (kind == ADAPT_HOT)
@@ -99,9 +101,9 @@ void bt_adapt_callout_done(struct bt *b, uint32_t eip, bool pf)
     struct bt_adapt *a = slot(b, eip);
     if (!a->callout || a->kind == ADAPT_FIXED || a->eip != eip)
         return;
-    bool reason = a->kind == ADAPT_PF ? pf
-                                      : b->st.hot_pte_writes != a->hot_seen;
-    a->hot_seen = b->st.hot_pte_writes;
+    uint64_t stamp = a->kind == ADAPT_HOT ? bt_hot_stamp(b, a->hot_lpn) : 0;
+    bool reason = a->kind == ADAPT_PF ? pf : stamp && stamp != a->hot_seen;
+    a->hot_seen = stamp;
     if (reason) {
         a->quiet = 0;
         if (pf)

@@ -215,6 +215,8 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "pf_callout_faults_no_signal", s->pf_callout_faults);
     json_u64(j, "hot_callouts_made", s->hot_callouts_made);
     json_u64(j, "hot_callouts_reverted", s->hot_callouts_reverted);
+    json_u64(j, "run_fills", s->run_fills);
+    json_u64(j, "run_fill_pages", s->run_fill_pages);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);

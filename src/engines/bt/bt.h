@@ -164,7 +164,19 @@
  *  page-table writes, #DE) are counted; past BT_ADAPT_THRESHOLD the
  *  instruction's host code is patched to jump to a callout stub and later
  *  translations call it out directly (no host signal any more).     [done]
+ *  Instructions that keep taking true page faults (a demand-paging loop)
+ *  or keep accessing a hot page (below) are called out the same way, but
+ *  revertibly: after BT_ADAPT_QUIET callouts without their reason, the
+ *  fragments holding them are killed and they are translated again. [done]
  *  16-bit code, vm86, real mode run in the interpreter.           [missing]
+ *
+ *  Hot PTE pages (ptwrite.c).  A linear page whose present 4 KiB PTE is
+ *  rewritten BT_HOT_THRESHOLD times in quick succession (a temporary-
+ *  mapping slot; ptemod) is no longer shadowed: replacing a populated
+ *  host mapping costs a host TLB flush per PTE write, so its PTE writes
+ *  only set A (speculatively allowed) and drop nothing, and its accesses
+ *  run in the interpreter (adaptive callouts: no host signal).  Cooled
+ *  after BT_HOT_COOL precise PTE writes elsewhere.                  [done]
  *
  *  Host resources (budget.c).  Each page the engine maps or protects on
  *  its own may add a host mapping (VMA); the host allows
@@ -292,12 +304,13 @@ struct bt_adapt {
     bool callout;           /* translate it as a callout from now on */
     uint8_t kind;           /* ADAPT_*: why, and when to revert */
     uint16_t quiet;         /* callouts since the last reason for it */
-    uint64_t hot_seen;      /* ADAPT_HOT: st.hot_pte_writes then */
+    uint32_t hot_lpn;       /* ADAPT_HOT: the hot page it accessed */
+    uint64_t hot_seen;      /* ... and bt_hot_stamp of it then */
 };
 enum { ADAPT_FIXED, /* MMIO, traced-page writes, #DE: for good */
        ADAPT_PF,    /* true #PFs: until BT_ADAPT_QUIET callouts without */
        ADAPT_HOT,   /* hot-page accesses: until BT_ADAPT_QUIET callouts
-                     * with no hot PTE write between them */
+                     * with no write of that page's PTE between them */
 };
 
 /* ptwrite.c: linear pages whose PTE keeps being rewritten. */
@@ -358,6 +371,7 @@ struct bt_stats {
         hot_pages_cooled;
     uint64_t pf_callouts_made, pf_callouts_reverted, pf_callout_faults,
         hot_callouts_made, hot_callouts_reverted;
+    uint64_t run_fills, run_fill_pages;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -651,6 +665,13 @@ bool bt_hot_pte_write(struct bt *b, uint32_t lin, bool was_present);
 /* A hidden fault at lin: true = hot page, let the interpreter do the
  * access (no shadow). */
 bool bt_hot_refuse(struct bt *b, uint32_t lin);
+/* When the PTE of hot page lpn was last written (0: not hot). */
+uint64_t bt_hot_stamp(struct bt *b, uint32_t lpn);
+
+/* ---- runfill.c: shadows filled in runs ---- */
+/* A hidden fault at lin in a 4 MiB page (PDE pde) in view: map its whole
+ * region read-only if nothing is mapped there yet; true if it did. */
+bool bt_run_fill_large(struct bt *b, int view, uint32_t lin, uint32_t pde);
 
 /* ---- signals.c ---- */
 int bt_signals_install(struct bt *b);

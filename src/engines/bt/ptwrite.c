@@ -58,3 +58,10 @@ bool bt_hot_refuse(struct bt *b, uint32_t lin)
     b->st.hot_faults_interp++;
     return true;
 }
+
+uint64_t bt_hot_stamp(struct bt *b, uint32_t lpn)
+{
+    struct bt_hot *h = hot_slot(b, lpn);
+    return h->lpn1 == lpn + 1 && h->writes >= BT_HOT_THRESHOLD ? h->last + 1
+                                                               : 0;
+}

@@ -800,6 +800,11 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         prot |= PROT_WRITE;
     if (b->clean_lin == (int64_t)(lin & ~0xfffu))
         b->clean_lin = -1;
+    if (!w.pte_pa && bt_run_fill_large(b, view, lin, w.pde) &&
+        prot == PROT_READ) {
+        b->st.hidden_page_faults++;
+        return true; /* the page is in the run */
+    }
     uint8_t *at = b->view[view] + (lin & ~0xfffu);
     if (mmap(at, 4096, prot, MAP_SHARED | MAP_FIXED, b->ram_fd,
              (off_t)w.pa) == MAP_FAILED) {
