@@ -1655,6 +1655,40 @@ static void test_run_fill_large_page(void)
     free(r.ram);
 }
 
+/* paging_setup, with the PTEs of 0x20000..0x3ffff accessed before */
+static void runfill_4k_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    uint32_t *pt = (uint32_t *)(ram + PT);
+    for (uint32_t k = 0x20; k < 0x40; k++)
+        pt[k] |= PTE_A;
+    pt[0x30] = (0x50 << 12) | 7 | PTE_A; /* a frame out of line: not in the run */
+    for (uint32_t k = 0; k < 0x60; k++)
+        memcpy(ram + k * 0x1000 + 0x800, &k, 4);
+}
+
+static void test_run_fill_4k_pages(void)
+{
+    /* reads across pages whose PTEs are contiguous in linear and physical
+     * space and accessed before: one hidden fault maps the run read-only
+     * (no A bit set on entries not accessed: RAM equals the interpreter's);
+     * the run stops at the entry whose frame is out of line */
+    struct prog p = {0};
+    P(&p, "be 00 08 02 00 b9 18 00 00 00");   /* esi = 0x20800, ecx = 24 */
+    P(&p, "03 06 81 c6 00 10 00 00 e2 f6");   /* add eax,[esi]; esi+=4K; loop */
+    P(&p, "89 05"); P32(&p, 0x28010);         /* mov [0x28010], eax */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, runfill_4k_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EAX] == 0x11111111u + (0x20 + 0x37) * 24 / 2 - 0x30 + 0x50,
+           "eax %#x", r.cpu.r[R_EAX]);
+    CHECKF(r.st.run_fills_small >= 1, "4 KiB run fills %llu",
+           (unsigned long long)r.st.run_fills_small);
+    CHECKF(r.st.hidden_page_faults <= 6, "hidden faults %llu",
+           (unsigned long long)r.st.hidden_page_faults);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1702,5 +1736,6 @@ int main(void)
     RUN(test_hot_pte_page_not_shadowed);
     RUN(test_pf_callout_adaptive);
     RUN(test_run_fill_large_page);
+    RUN(test_run_fill_4k_pages);
     TEST_MAIN_END();
 }

@@ -216,6 +216,7 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "hot_callouts_made", s->hot_callouts_made);
     json_u64(j, "hot_callouts_reverted", s->hot_callouts_reverted);
     json_u64(j, "run_fills", s->run_fills);
+    json_u64(j, "run_fills_4k", s->run_fills_small);
     json_u64(j, "run_fill_pages", s->run_fill_pages);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);

@@ -194,7 +194,7 @@ struct bt_stats {
         hot_pages_cooled;
     uint64_t pf_callouts_made, pf_callouts_reverted, pf_callout_faults,
         hot_callouts_made, hot_callouts_reverted;
-    uint64_t run_fills, run_fill_pages;
+    uint64_t run_fills, run_fill_pages, run_fills_small;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -495,6 +495,13 @@ uint64_t bt_hot_stamp(struct bt *b, uint32_t lpn);
 /* A hidden fault at lin in a 4 MiB page (PDE pde) in view: map its whole
  * region read-only if nothing is mapped there yet; true if it did. */
 bool bt_run_fill_large(struct bt *b, int view, uint32_t lin, uint32_t pde);
+/* The same in a 4 KiB page table (entry at pte_pa, PDE pde): the run of
+ * present, accessed entries around lin's, contiguous in linear and
+ * physical space (at most BT_RUN_MAX pages), where nothing is mapped yet,
+ * is mapped read-only with one mmap; true if it did. */
+#define BT_RUN_MAX 64
+bool bt_run_fill_small(struct bt *b, int view, uint32_t lin, uint32_t pde,
+                       uint32_t pte_pa);
 
 /* ---- signals.c ---- */
 int bt_signals_install(struct bt *b);

@@ -800,7 +800,8 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         prot |= PROT_WRITE;
     if (b->clean_lin == (int64_t)(lin & ~0xfffu))
         b->clean_lin = -1;
-    if (!w.pte_pa && bt_run_fill_large(b, view, lin, w.pde) &&
+    if ((w.pte_pa ? bt_run_fill_small(b, view, lin, npde, w.pte_pa)
+                  : bt_run_fill_large(b, view, lin, w.pde)) &&
         prot == PROT_READ) {
         b->st.hidden_page_faults++;
         return true; /* the page is in the run */
