@@ -1689,6 +1689,41 @@ static void test_run_fill_4k_pages(void)
     free(r.ram);
 }
 
+static void values_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    for (uint32_t k = 0x20; k < 0x60; k++)
+        memcpy(ram + k * 0x1000 + 0x800, &k, 4);
+}
+
+static void test_unsync_page_table(void)
+{
+    /* a page table rewritten entry after entry (as a fork write-protects
+     * the parent's) goes unsynchronised: its writes no longer touch the
+     * shadows one by one; the CR3 reload (a TLB flush) drops the shadows
+     * of the entries written, and the new frames are seen */
+    struct prog p = {0};
+    P(&p, "be 00 08 02 00 b9 08 00 00 00");   /* esi = 0x20800, ecx = 8 */
+    P(&p, "03 06 81 c6 00 10 00 00 e2 f6");   /* add eax,[esi]; esi+=4K; loop */
+    P(&p, "bf"); P32(&p, PT + 0x20 * 4);      /* edi = &pte[0x20] */
+    P(&p, "ba 07 00 04 00 b9 08 00 00 00");   /* edx = 0x40007, ecx = 8 */
+    P(&p, "89 17 83 c7 04 81 c2 00 10 00 00 e2 f3"); /* pte = edx; next */
+    P(&p, "0f 20 d8 0f 22 d8");               /* reload cr3: flush */
+    P(&p, "be 00 08 02 00 b9 08 00 00 00");
+    P(&p, "03 1e 81 c6 00 10 00 00 e2 f6 f4"); /* add ebx,[esi]...; hlt */
+    struct run r;
+    compare(&p, values_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 8 * 0x40 + 28, "ebx %#x",
+           r.cpu.r[R_EBX]);
+    CHECKF(r.st.unsync_tables >= 1 && r.st.unsync_writes >= 3 &&
+               r.st.unsync_resyncs >= 1,
+           "unsync tables %llu deferred writes %llu resyncs %llu",
+           (unsigned long long)r.st.unsync_tables,
+           (unsigned long long)r.st.unsync_writes,
+           (unsigned long long)r.st.unsync_resyncs);
+    free(r.ram);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1737,5 +1772,6 @@ int main(void)
     RUN(test_pf_callout_adaptive);
     RUN(test_run_fill_large_page);
     RUN(test_run_fill_4k_pages);
+    RUN(test_unsync_page_table);
     TEST_MAIN_END();
 }

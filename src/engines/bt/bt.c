@@ -218,6 +218,9 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "run_fills", s->run_fills);
     json_u64(j, "run_fills_4k", s->run_fills_small);
     json_u64(j, "run_fill_pages", s->run_fill_pages);
+    json_u64(j, "unsync_page_tables", s->unsync_tables);
+    json_u64(j, "unsync_pte_writes_deferred", s->unsync_writes);
+    json_u64(j, "unsync_resyncs", s->unsync_resyncs);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);

@@ -148,6 +148,14 @@ struct bt_hot {
     uint64_t last;          /* st.pt_writes_precise at the last one */
 };
 
+/* ptwrite.c: unsynchronised page tables. */
+#define BT_UNSYNC_MAX 16
+#define BT_UNSYNC_AFTER 4       /* precise writes in a row to one table */
+struct bt_unsync {
+    uint32_t pfn, base;     /* the table, the linear region it maps */
+    uint64_t written[16];   /* entries written since it went unsync */
+};
+
 enum bt_view { VIEW_PHYS, VIEW_KERNEL, VIEW_USER, NR_VIEWS };
 
 /* A cached shadow address space: kernel and user views for one CR3 value,
@@ -195,6 +203,7 @@ struct bt_stats {
     uint64_t pf_callouts_made, pf_callouts_reverted, pf_callout_faults,
         hot_callouts_made, hot_callouts_reverted;
     uint64_t run_fills, run_fill_pages, run_fills_small;
+    uint64_t unsync_tables, unsync_writes, unsync_resyncs;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -285,6 +294,10 @@ struct bt {
 
     /* ptwrite.c */
     struct bt_hot hot[BT_HOT_SIZE];
+    struct bt_unsync unsync[BT_UNSYNC_MAX];
+    uint32_t nunsync;
+    uint32_t burst_pfn, burst_n; /* table of the last precise PTE writes */
+    uint64_t unsync_flushes;    /* cpu.tlb_flushes when the first went */
     bool fault_adapt;           /* bt_shadow_fault: the access is left to
                                  * the interpreter for good (hot page):
                                  * count it for adaptive translation */
@@ -502,6 +515,15 @@ bool bt_run_fill_large(struct bt *b, int view, uint32_t lin, uint32_t pde);
 #define BT_RUN_MAX 64
 bool bt_run_fill_small(struct bt *b, int view, uint32_t lin, uint32_t pde,
                        uint32_t pte_pa);
+
+/* A precise write of entries first..last of page table pfn (mapping
+ * linear base..): true = the table is unsynchronised, the shadows are
+ * dealt with at the next TLB flush (bt_unsync_check). */
+bool bt_unsync_pte_write(struct bt *b, uint32_t pfn, uint32_t base,
+                         uint32_t first, uint32_t last);
+/* Before translated code runs: if the interpreter's TLB was flushed since
+ * tables went unsynchronised, drop the shadows of their entries written. */
+void bt_unsync_check(struct bt *b);
 
 /* ---- signals.c ---- */
 int bt_signals_install(struct bt *b);

@@ -270,6 +270,7 @@ void bt_shadow_flush(struct bt *b)
     }
     b->npt = 0;
     b->npt_written = 0;
+    b->nunsync = 0;
     bt_shadow_unlink_all(b);
     atomic_store(&b->pt_dirty, false);
     b->as[b->cur_as].used = true;
@@ -480,6 +481,10 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     b->st.pt_writes_precise++;
     uint32_t lin = base + (first << 12);
     bool hot = first == last && bt_hot_pte_write(b, lin, was_present);
+    if (!hot && bt_unsync_pte_write(b, pfn, base, first, last)) {
+        b->clean_lin = -1;
+        return; /* dropped at the next TLB flush */
+    }
     if (first == last && !hot && prefetch(b, lin, was_present)) {
         b->clean_lin = (int64_t)lin; /* the shadow is current */
         return;
@@ -555,6 +560,7 @@ void bt_shadow_sync(struct bt *b)
     const struct interp_cpu *c = &b->cpu;
     const uint32_t cr0_bits = CR0_PG | CR0_WP | CR0_PE;
     const uint32_t cr4_bits = CR4_PSE | CR4_PAE | CR4_PGE;
+    bt_unsync_check(b);
     if (b->sh_valid && (((c->cr0 ^ b->sh_cr0) & CR0_PG) ||
                         ((c->cr4 ^ b->sh_cr4) & CR4_SMEP))) {
         /* (SMEP: fragments made without it may run from user pages) */
