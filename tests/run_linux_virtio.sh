@@ -15,7 +15,9 @@
 #     the interrupts it took must be INTx (XT-PIC/IO-APIC) with the
 #     command line of tests/linux/cmdline when that says nolapic, and the
 #     run is repeated without nolapic, where they must be MSI-X through
-#     the local APIC;
+#     the local APIC; with the usual command line (ACPI and the APICs on:
+#     the PCI bus found through the DSDT's \_SB.PCI0) the run is repeated
+#     with pci=nomsi, where they must be INTx routed by the DSDT's _PRT;
 #   - durability: a guest that wrote and synced, after which popek is
 #     killed with SIGKILL, leaves the file in the image (e2fsck replays the
 #     journal, then debugfs reads it).
@@ -61,9 +63,9 @@ free_port() {
 }
 token() { od -An -tx8 -N8 /dev/urandom | tr -d ' '; }
 cmdline=$(cat tests/linux/cmdline)
-# The DSDT describes no PCI root bridge or _PRT yet: Linux finds the PCI
-# devices through the MP table and config mechanism #1 with acpi=off.
-cmdline="${VIRTIO_CMDLINE:-$cmdline acpi=off}"
+# With ACPI on (the default), Linux finds the PCI bus through the DSDT's
+# root bridge \_SB.PCI0 and routes INTx through its _PRT.
+cmdline="${VIRTIO_CMDLINE:-$cmdline}"
 # With only the PIC (no local APIC), Linux cannot use MSI-X: keep it from
 # trying (and warning); the devices fall back to INTx.
 case " $cmdline " in *" nolapic "*) cmdline="$cmdline pci=nomsi" ;; esac
@@ -198,7 +200,10 @@ for e in $ENGINES; do
         full_run "$e" linux-virtio "$cmdline" intx
         # the same with the local APIC: MSI-X
         full_run "$e" linux-virtio-msix "$(sed 's/ nolapic//; s/ pci=nomsi//' <<<"$cmdline")" msix ;;
-    *) full_run "$e" linux-virtio "$cmdline" msix ;;
+    *)
+        full_run "$e" linux-virtio "$cmdline" msix
+        # INTx through the DSDT's _PRT (GSI 10/11 on the I/O APIC)
+        full_run "$e" linux-virtio-intx "$cmdline pci=nomsi" intx ;;
     esac
 
     # Durability: SIGKILL right after the guest says it synced.
