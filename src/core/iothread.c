@@ -213,7 +213,8 @@ void machine_bh_schedule(struct machine *m, struct machine_bh *bh)
 
 void machine_bh_poll(struct machine *m)
 {
-    if (!atomic_exchange(&m->bh_pending, false))
+    if (!atomic_load_explicit(&m->bh_pending, memory_order_relaxed) ||
+        !atomic_exchange(&m->bh_pending, false))
         return;
     for (struct machine_bh *b = m->bhs; b; b = b->next)
         if (atomic_exchange(&b->scheduled, false))

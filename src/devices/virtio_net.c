@@ -8,14 +8,25 @@
  * so frames move as soon as they arrive, without polling and without the
  * vCPU; finished chains are published by the vCPU thread (virtio_pci.h).
  * Frames for the guest wait in a small queue until the driver offers
- * receive buffers. */
+ * receive buffers.
+ * `--net tap,ifname=NAME` uses the host's tap interface NAME instead of
+ * slirp (opened, or created when the name is free, through /dev/net/tun:
+ * IFF_TAP | IFF_NO_PI, non-blocking): frames the guest sends are written
+ * to it, frames read from it (polled by the I/O thread while the receive
+ * queue has room) go to the guest.  A tap that cannot be opened is a clear
+ * error (status 2) before the guest starts. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <poll.h>
 #include <slirp/libslirp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "../core/util.h"
 #include "devices.h"
@@ -40,7 +51,9 @@ struct snet_timer;
 struct vnet {
     struct virtio_dev v;
     struct machine *m;
-    Slirp *slirp;
+    Slirp *slirp;                   /* --net user */
+    int tap_fd;                     /* --net tap (else -1) */
+    int tap_idx;
     struct io_poll *poll;           /* this round's (I/O thread) */
     int kick_idx[2];
     struct snet_timer *timers;      /* slirp's timers */
@@ -50,7 +63,7 @@ struct vnet {
      * (ARP, DHCP), which fills receive buffers before tx() pushes */
     struct virtq_elem rx_elem, tx_elem;
     uint8_t frame[FRAME_MAX];
-    uint64_t tx_frames, rx_frames, rx_dropped;
+    uint64_t tx_frames, rx_frames, rx_dropped, tx_dropped;
 };
 
 struct snet_timer {
@@ -158,6 +171,13 @@ static void net_prepare(void *opaque, struct io_poll *p)
     n->poll = p;
     n->kick_idx[RXQ] = io_poll_add(p, n->v.kick_fd[RXQ], POLLIN);
     n->kick_idx[TXQ] = io_poll_add(p, n->v.kick_fd[TXQ], POLLIN);
+    if (n->tap_fd >= 0) {
+        /* read the tap only while frames have somewhere to go */
+        n->tap_idx = n->pt - n->ph < PENDING
+                         ? io_poll_add(p, n->tap_fd, POLLIN) : -1;
+        virtio_unlock(&n->v);
+        return;
+    }
     uint32_t timeout_ms = UINT32_MAX;
     slirp_pollfds_fill(n->slirp, &timeout_ms, add_poll, n);
     uint64_t dl = 0;
@@ -173,6 +193,17 @@ static void net_prepare(void *opaque, struct io_poll *p)
 
 static void tx(struct vnet *n);
 
+/* Frames waiting on the tap, into the pending queue (I/O thread). */
+static void tap_read(struct vnet *n)
+{
+    while (n->pt - n->ph < PENDING) {
+        ssize_t r = read(n->tap_fd, n->frame, sizeof(n->frame));
+        if (r <= 0)
+            return; /* EAGAIN: drained (errors: try again next round) */
+        snet_send(n->frame, (size_t)r, n);
+    }
+}
+
 static void net_dispatch(void *opaque, struct io_poll *p)
 {
     struct vnet *n = opaque;
@@ -182,6 +213,14 @@ static void net_dispatch(void *opaque, struct io_poll *p)
     if (virtio_kick_take(&n->v, TXQ, io_poll_revents(p, n->kick_idx[TXQ])) &&
         n->v.q[TXQ].enabled && virtio_active(&n->v))
         tx(n);
+    if (n->tap_fd >= 0) {
+        if (io_poll_revents(p, n->tap_idx) & POLLIN)
+            tap_read(n);
+        rx_flush(n);
+        n->poll = NULL;
+        virtio_unlock(&n->v);
+        return;
+    }
     slirp_pollfds_poll(n->slirp, 0, get_revents, n);
     /* slirp's timers that are due (a callback may re-arm its own) */
     uint64_t now = clock_ns();
@@ -288,7 +327,11 @@ static void tx(struct vnet *n)
         if (e->out_len > NET_HDR_LEN && e->out_len - NET_HDR_LEN <= FRAME_MAX) {
             size_t len = iov_to_buf(e->iov, e->n_out, NET_HDR_LEN, n->frame,
                                     e->out_len - NET_HDR_LEN);
-            slirp_input(n->slirp, n->frame, (int)len);
+            if (n->slirp) {
+                slirp_input(n->slirp, n->frame, (int)len);
+            } else if (write(n->tap_fd, n->frame, len) != (ssize_t)len) {
+                n->tx_dropped++; /* the host queue is full: as a wire */
+            }
             n->tx_frames++;
         }
         virtio_complete(v, TXQ, e, 0);
@@ -331,6 +374,8 @@ static void net_destroy(void *opaque)
     struct vnet *n = opaque;
     if (n->slirp)
         slirp_cleanup(n->slirp);
+    if (n->tap_fd >= 0)
+        close(n->tap_fd);
     while (n->timers)
         snet_timer_free(n->timers, n);
     for (unsigned i = 0; i < PENDING; i++)
@@ -386,21 +431,63 @@ static int parse_hostfwd(const char *s, int *udp, struct in_addr *haddr,
     return 0;
 }
 
+/* "tap,ifname=NAME": attach to (or create) the host's tap NAME. */
+static int tap_open(struct vnet *n, const char *spec)
+{
+    const char *o = spec[3] ? spec + 4 : "";
+    if (strncmp(o, "ifname=", 7) || !o[7] || strchr(o + 7, ','))
+        return fail("--net '%s': expected tap,ifname=NAME", spec), -2;
+    const char *name = o + 7;
+    if (strlen(name) >= IFNAMSIZ)
+        return fail("--net %s: interface name '%s' is longer than %d "
+                    "characters", spec, name, IFNAMSIZ - 1), -2;
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return fail("--net %s: cannot open /dev/net/tun: %s", spec,
+                    strerror(errno)), -2;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    memcpy(ifr.ifr_name, name, strlen(name));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return fail("--net %s: cannot attach to tap interface '%s': %s%s",
+                    spec, name, strerror(e),
+                    e == EPERM ? " (needs CAP_NET_ADMIN, or a tap owned by "
+                                 "this user: ip tuntap add NAME mode tap "
+                                 "user USER)"
+                    : e == EINVAL || e == EBUSY
+                        ? " (is it a tun device, or in use?)" : ""), -2;
+    }
+    n->tap_fd = fd;
+    return 0;
+}
+
 int virtio_net_create(struct machine *m, const char *spec)
 {
     if (machine_find_device(m, "virtio-net"))
         return fail("--net: only one network device is supported"), -2;
-    if (strncmp(spec, "user", 4) || (spec[4] && spec[4] != ',')) {
-        if (!strncmp(spec, "tap", 3))
-            return fail("--net %s: tap networking is not supported by this "
-                        "build (use --net user)", spec), -2;
+    bool tap = !strncmp(spec, "tap", 3) && (!spec[3] || spec[3] == ',');
+    if (!tap && (strncmp(spec, "user", 4) || (spec[4] && spec[4] != ',')))
         return fail("--net '%s': expected user[,hostfwd=tcp:HOSTADDR:"
-                    "HOSTPORT-:GUESTPORT]...", spec), -2;
-    }
+                    "HOSTPORT-:GUESTPORT]... or tap,ifname=NAME", spec), -2;
     struct vnet *n = calloc(1, sizeof(*n));
     if (!n)
         return fail("out of memory");
     n->m = m;
+    n->tap_fd = -1;
+    if (tap) {
+        if (machine_add_device(m, "virtio-net", n, net_reset,
+                               net_destroy) < 0) {
+            free(n);
+            return -1;
+        }
+        int rc = tap_open(n, spec);
+        if (rc < 0)
+            return rc;
+        goto transport;
+    }
     if (machine_add_device(m, "virtio-net", n, net_reset, net_destroy) < 0) {
         free(n);
         return -1;
@@ -441,6 +528,7 @@ int virtio_net_create(struct machine *m, const char *spec)
     free(opts);
     if (rc < 0)
         return -2;
+transport:;
     uint8_t *c = n->v.config;
     static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     memcpy(c, mac, 6);
