@@ -412,6 +412,16 @@ static void wait_for_event(struct machine *m)
     }
 }
 
+void machine_set_device_stats(struct machine *m, const char *name,
+                              void (*fn)(void *opaque, struct json *j))
+{
+    for (struct device *d = m->devices; d; d = d->next)
+        if (!strcmp(d->name, name)) {
+            d->stats = fn;
+            return;
+        }
+}
+
 void machine_stats_json(struct machine *m, FILE *f, bool watchdog)
 {
     struct json j;
@@ -436,6 +446,12 @@ void machine_stats_json(struct machine *m, FILE *f, bool watchdog)
     json_u64(&j, "unclaimed_mmio_writes", m->mmio.unclaimed_writes);
     json_u64(&j, "ram_pages_written_by_devices", m->ram_dirty_pages);
     json_obj_end(&j);
+    for (struct device *d = m->devices; d; d = d->next)
+        if (d->stats) {
+            json_obj_begin(&j, d->name);
+            d->stats(d->opaque, &j);
+            json_obj_end(&j);
+        }
     control_write_stats(m, &j);
     /* After the watchdog fired the vCPU thread still runs inside the
      * engine: leave the engine's own counters out. */

@@ -18,6 +18,8 @@
 #include "iothread.h"
 #include "log.h"
 
+struct json;
+
 /* Exit statuses of popek.  Odd values come from the guest through
  * isa-debug-exit ((v << 1) | 1, as in QEMU); popek's own are even. */
 enum popek_status {
@@ -59,6 +61,7 @@ struct machine_config {
     /* --cpu: paravirtual interfaces offered to the guest (src/pv). */
     bool cpu_kvm;           /* KVM's CPUID leaves (Linux's KVM guest) */
     bool cpu_kvmclock;      /* ... with kvmclock (needs cpu_kvm) */
+    bool cpu_pv_eoi;        /* ... with PV EOI (needs cpu_kvm) */
     /* IDE drives (--ide FILE[,ro]): primary master, then slave. */
     struct { const char *path; bool ro; } ide[2];
     int n_ide;
@@ -84,6 +87,9 @@ struct device {
     void *opaque;
     void (*reset)(void *opaque);    /* may be NULL */
     void (*destroy)(void *opaque);  /* may be NULL (then free(opaque)) */
+    /* its counters for --stats, as an object named after it (NULL: none;
+     * set with machine_set_device_stats) */
+    void (*stats)(void *opaque, struct json *j);
     struct device *next;
 };
 
@@ -202,6 +208,9 @@ int machine_add_device(struct machine *m, const char *name, void *opaque,
                        void (*reset)(void *), void (*destroy)(void *));
 /* The state of the first device called name, or NULL. */
 void *machine_find_device(struct machine *m, const char *name);
+/* Give the device called name a --stats hook. */
+void machine_set_device_stats(struct machine *m, const char *name,
+                              void (*fn)(void *opaque, struct json *j));
 /* Run every device's reset hook, in creation order. */
 void machine_reset_devices(struct machine *m);
 
