@@ -64,6 +64,8 @@ static void usage(FILE *f)
         "      --disk F[,ro]   virtio-blk disk on raw image F (repeatable)\n"
         "      --net user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]...\n"
         "                      virtio-net with user-mode networking (slirp)\n"
+        "      --net tap,ifname=NAME\n"
+        "                      virtio-net on the host's tap interface NAME\n"
         "      --rng           virtio-rng fed by the host's getrandom\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
