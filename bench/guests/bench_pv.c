@@ -167,13 +167,20 @@ static void bench_pgfault(void)
     report("pv_pgfault", n, cycles);
 }
 
-static void bench_ptemod(void)
+/* Frames A and B (the first two of FRAMES_PA) hold different values. */
+static void fill_frames(void)
 {
-    uint32_t *pte = kit_pte(pv_pd, WINDOW_VA);
     pv_map(WINDOW_VA, FRAMES_PA, PTE_W);
     *(volatile uint32_t *)WINDOW_VA = 0xaaaa0001u;
     pv_map(WINDOW_VA, FRAMES_PA + PAGE_SIZE, PTE_W);
     *(volatile uint32_t *)WINDOW_VA = 0xbbbb0002u;
+    clear_window(1);
+}
+
+static void bench_ptemod(void)
+{
+    uint32_t *pte = kit_pte(pv_pd, WINDOW_VA);
+    fill_frames();
     static const uint32_t want[2] = {0xaaaa0001u, 0xbbbb0002u};
     uint32_t stale = 0;
     req[0][0] = (uint32_t)pte;
@@ -192,6 +199,7 @@ static void bench_ptemod(void)
 static void bench_ptemod_batch(void)
 {
     uint32_t *pte = kit_pte(pv_pd, WINDOW_VA);
+    fill_frames();
     for (uint32_t j = 0; j < BATCH; j++)
         req[j][0] = (uint32_t)&pte[j];
     uint32_t rounds = (n + BATCH - 1) / BATCH, stale = 0;
