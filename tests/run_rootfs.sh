@@ -86,7 +86,8 @@ for e in $ENGINES; do
     st=$?
     exec 3>&-
     pid=""
-    tr -d '\r' < "$out" > "$out.txt"
+    # no CRs, no terminal escapes (bash's bracketed-paste mode)
+    tr -d '\r' < "$out" | sed 's/\x1b\[[?0-9;]*[a-zA-Z]//g' > "$out.txt"
     why=""
     [ -n "$ready" ] || why="$why no-READY-line"
     [ $st -eq 0 ] || why="$why status=$st"
