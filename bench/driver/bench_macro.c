@@ -110,7 +110,7 @@ void bench_macro_detect(struct bench_run *r)
         bench_fmt(m_kernel, sizeof(m_kernel), "%s/../cache/linux/vmlinuz-686", b);
     bench_fmt(m_vol, sizeof(m_vol), "%s/bench/macro", b);
     if (!r->o.macro_timeout_s)
-        r->o.macro_timeout_s = r->o.quick ? 600 : 1200;
+        r->o.macro_timeout_s = r->o.quick ? 1800 : 3600;
 
     char path[4400];
     bench_fmt(path, sizeof(path), "%s/compile.expected", m_vol);
@@ -500,8 +500,12 @@ static void run_once(struct bench_run *r, int ti, struct macro_result *mr)
         ;
     int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     const char *out = s.out ? s.out : "";
+    char line[512];
     char last[160], ctx[BENCH_WHY];
     last_line(out, last, sizeof(last));
+    /* The rootfs initramfs says why it gave up before its shell. */
+    if (macro_find_line(out, "popek-rootfs:", line, sizeof(line)))
+        bench_fmt(last, sizeof(last), "%s", line);
     if (!last[0]) {
         FILE *f = fopen(s.errlog, "r");
         char line[256];
@@ -524,13 +528,13 @@ static void run_once(struct bench_run *r, int ti, struct macro_result *mr)
         note_missing(mr, M_BOOT, "no POPEK-ROOTFS-READY: %s%s", ctx, "");
     /* forkwait */
     struct bench_line bl;
+    char val[64];
     if (bench_parse(out, "forkwait", &bl))
         mr->v[M_FORKWAIT][mr->nv[M_FORKWAIT]++] = (double)bl.cycles * t->tsc_scale /
                                                   (double)bl.ops * 40000.0 / r->tsc_hz;
     else
         note_missing(mr, M_FORKWAIT, "no 'BENCH name=forkwait' line: %s%s", ctx, "");
     /* compile */
-    char line[512], val[64];
     if (macro_find_line(out, "MACRO-END compile", line, sizeof(line)) && s.t_begin >= 0) {
         double stv = -1;
         macro_field_num(line, "status", &stv);

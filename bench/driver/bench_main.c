@@ -46,7 +46,7 @@ static void bench_usage(FILE *f)
         "  --macro-image F, --macro-initrd F, --macro-timeout SECS\n"
         "                     the Debian image (cache/debian-i386.img), its\n"
         "                     initramfs (cache/linux/initramfs-rootfs.gz), the\n"
-        "                     limit for one boot (1200 s; quick 600 s)\n"
+        "                     limit for one boot (3600 s; quick 1800 s)\n"
         "  -v, --verbose      print every command run\n"
         "Writes DIR/results.{json,csv,md,png}.\n");
 }
