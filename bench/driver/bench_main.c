@@ -262,6 +262,8 @@ int main(int argc, char **argv)
                 not_runnable(c, d->native_why);
             else if (d->kind == BK_MACRO)
                 bench_macro_measure(r, di, ti);
+            else if (t->kind == TK_QEMU && !strncmp(d->name, "pv_", 3))
+                not_runnable(c, "popek's hypercalls: QEMU has none");
             else if (d->kind == BK_LINUX && t->kind != TK_NATIVE)
                 bench_linux_measure(r, di, ti);
             else
