@@ -116,13 +116,13 @@ $(BUILD)/guests/%.elf: tests/guests/%.asm tests/guests/lib/guest64.ld
 # Native baselines for `popek bench`: a 32-bit host program (bench/native).
 BENCH_NATIVE := $(BUILD)/bench/native32
 all: $(BENCH_NATIVE)
-$(BUILD)/bench/native32: bench/native/native32.c bench/guests/crc32_core.h
+$(BUILD)/bench/native32: bench/native/native32.c bench/guests/crc32_core.h tests/linux/userprog.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) -m32 -O2 -g -std=gnu11 -Wall -Wextra -Werror -fno-pie -no-pie -o $@ $<
 # The same baselines as a 64-bit program, for hosts that cannot run 32-bit
 # programs (the bench says which one it used).
 all: $(BUILD)/bench/native64
-$(BUILD)/bench/native64: bench/native/native32.c bench/guests/crc32_core.h
+$(BUILD)/bench/native64: bench/native/native32.c bench/guests/crc32_core.h tests/linux/userprog.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) -m64 -O2 -g -std=gnu11 -Wall -Wextra -Werror -o $@ $<
 

@@ -56,6 +56,9 @@ const struct bench_def bench_defs[] = {
      "cycles/byte", false, 64, 4000000, NO_PAPER, NULL},
     {"forkwait", "fork + exit + wait, 40,000 processes", BK_LINUX, NULL, NULL,
      "s/40k", true, 200, 40000, {6.0, 36.9, 106.4, "s/40k"}, NULL},
+    {"userprog", "user programs in Linux: qsort, hash, list, malloc, memcpy "
+     "(tests/linux/userprog.c; one op = one round)", BK_LINUX, NULL, NULL,
+     "cycles/op", false, 1, 1000, NO_PAPER, NULL},
     {"linux_boot", "Linux boot to the initramfs marker", BK_LINUX, NULL,
      "boot time has no native counterpart here (the host is not rebooted)",
      "s", false, 1, 1, NO_PAPER, NULL},
