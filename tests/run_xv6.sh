@@ -89,7 +89,7 @@ run() {
 # attempt ENGINE: one boot and session; sets fail (empty on success),
 # stalled, shell (s to the prompt) and took (s in all)
 attempt() {
-    local e=$1 c o
+    local e=$1 c o last
     cp "$XV6_DIR/xv6.img" "$tmp/xv6.img"
     cp "$XV6_DIR/fs.img" "$tmp/fs.img"
     rm -f "$tmp/in" && mkfifo "$tmp/in"
@@ -112,12 +112,13 @@ attempt() {
         run "$c" || fail="'$c' did not come back to the prompt"
     done
     exec 3>&-
+    last=$(grep -a . "$tmp/out" | tail -n 1 | tr -cd '[:print:]')
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     took=$((SECONDS - start))
     o="$tmp/out"
     if [ "$stalled" = yes ]; then
-        fail="$fail: no progress for $STALL s after '$(grep -a . "$o" | tail -n 1 | tr -cd '[:print:]')'"
+        fail="$fail: no progress for $STALL s after '$last'"
     elif [ -z "$fail" ]; then
         if ! grep -aq '^hello xv6' "$o"; then
             fail="echo printed nothing"
