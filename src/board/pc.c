@@ -82,6 +82,12 @@ static int pc_ack(void *ctx)
     return p->cpu.ack(p->cpu.ctx);
 }
 
+static bool pc_nmi(void *ctx, bool take)
+{
+    struct pc_irq *p = ctx;
+    return p->cpu.nmi && p->cpu.nmi(p->cpu.ctx, take);
+}
+
 /* Local APIC and I/O APIC in front of the PIC (created before them). */
 static int pc_apic_create(struct machine *m)
 {
@@ -100,7 +106,8 @@ static int pc_apic_create(struct machine *m)
         return -1;
     lapic_set_eoi_hook(l, ioapic_eoi, p->ioapic);
     m->intc = (struct intc_ops){.ctx = p, .set_irq = pc_set_irq,
-                                .intr = pc_intr, .ack = pc_ack};
+                                .intr = pc_intr, .ack = pc_ack,
+                                .nmi = pc_nmi};
     return 0;
 }
 

@@ -46,6 +46,11 @@ struct intc_ops {
     void (*set_irq)(void *ctx, int irq, int level);
     bool (*intr)(void *ctx);   /* is INTR asserted to the CPU? */
     int (*ack)(void *ctx);     /* INTA cycle: returns the vector */
+    /* Optional: an NMI is pending for the CPU (take: and hand it over,
+     * once per NMI).  NMIs do not wait for EFLAGS.IF; the CPU blocks the
+     * next one until IRET.  Without it (or an engine without inject_nmi)
+     * an NMI is answered by ack() as vector 2. */
+    bool (*nmi)(void *ctx, bool take);
 };
 
 struct machine_config {
@@ -211,6 +216,8 @@ static inline void irq_set(struct irq_line l, int level)
     machine_set_irq(l.m, l.irq, level);
 }
 bool machine_intr_pending(struct machine *m);
+/* An NMI waits for the CPU (only with an engine that takes NMIs). */
+bool machine_nmi_pending(struct machine *m);
 /* Deliver a message-signalled interrupt (a DWORD write of data to addr). */
 void machine_msi(struct machine *m, uint64_t addr, uint32_t data);
 /* rdmsr/wrmsr of an MSR a device serves (m->msr): true if one claimed it
