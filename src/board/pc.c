@@ -167,6 +167,14 @@ int pc_board_load(struct machine *m)
      * (whatever the kernel format; the e820 map reserves their area). */
     if (fw_write_tables(m) < 0 || load_kernel(m, &req, &entry) < 0)
         goto out;
+    /* QEMU runs SeaBIOS before its multiboot loader: leave the IVT, PIC
+     * and PIT as a BIOS does (firmware/bios_state.c). */
+    if (multiboot_detect(req.kernel, req.kernel_len)) {
+        uint8_t *low = gpa_to_hva(m, 0, FW_LOW_SIZE);
+        if (low)
+            fw_bios_ivt_build(low);
+        fw_bios_hw_init(m);
+    }
     rc = m->ops->set_state(m, &entry);
 out:
     free(k);
