@@ -122,3 +122,11 @@ put("initrd", "gzip-trunc", initrd_gz[:len(initrd_gz) // 2])
 for i in range(8):
     put("devices", "random%d" % i, bytes(rnd.randrange(256) for _ in range(512)))
     put("diff", "random%d" % i, bytes(rnd.randrange(256) for _ in range(400)))
+
+# fuzz_diff's extended mode (mode bit 7): one seed per feature bit (ring 3,
+# remapped second code page, GS base, wrapping FS base), each with paging
+# and page-crossing code, and one with all of them, paging off.
+ext_modes = [0x87, 0x8f, 0x97, 0xa7, 0xc7, 0xff, 0xfe]
+for m in ext_modes:
+    put("diff", "ext-%02x" % m,
+        bytes([m]) + bytes(rnd.randrange(256) for _ in range(600)))

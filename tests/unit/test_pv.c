@@ -5,6 +5,7 @@
  * kvmclock MSRs filling pvclock structures in guest RAM. */
 #include <time.h>
 
+#include "bare_machine.h"
 #include "core/machine.h"
 #include "devices/devices.h"
 #include "pv/pv.h"
@@ -14,24 +15,9 @@
 
 static struct machine *new_machine(bool kvm)
 {
-    struct machine *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
-    io_space_init(&m->pio, "port");
-    io_space_init(&m->mmio, "mmio");
-    io_space_init(&m->msr, "msr");
-    m->ram_fd = m->timer_fd = m->wake_fd = -1;
-    m->ram_size = RAM;
-    m->ram = calloc(1, RAM);
+    struct machine *m = bare_machine_with_ram(RAM);
     m->cfg.cpu_kvm = m->cfg.cpu_kvmclock = kvm;
     return m;
-}
-
-static void free_machine(struct machine *m)
-{
-    free(m->ram);
-    m->ram = NULL;
-    machine_destroy(m);
 }
 
 /* A fake vCPU over the machine's RAM that records what the hypercall did. */
@@ -82,7 +68,7 @@ static void test_cpuid_leaves(void)
     CHECK(pv_cpuid(m, 0x40000000u, r) && !memcmp(&r[1], "popekpopekpk", 12));
     CHECK(pv_cpuid(m, 0x40000100u, r) && r[0] == 0 && r[1] == 0);
     CHECK(!pv_hypervisor_bit(m));
-    free_machine(m);
+    machine_destroy(m);
     m = new_machine(true);
     CHECK(pv_cpuid(m, 0x40000100u, r) && r[0] == 0x40000101u &&
           !memcmp(&r[1], "KVMKVMKVM\0\0\0", 12));
@@ -91,7 +77,7 @@ static void test_cpuid_leaves(void)
     CHECK(pv_hypervisor_bit(m));
     m->cfg.cpu_kvmclock = false;
     CHECK(pv_cpuid(m, 0x40000101u, r) && r[0] == 0);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 static void test_hypercall_checks(void)
@@ -136,7 +122,7 @@ static void test_hypercall_checks(void)
     CHECK(call(&f, 0, PV_HC_CONSOLE_WRITE, RAM - 2, 4, 0, 0) ==
           (uint32_t)-PV_EFAULT);
     CHECK(call(&f, 0, PV_HC_BLOCK, 0, 0, 0, 0) == 0 && f.blocks == 1);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 struct pvclock {
@@ -172,7 +158,7 @@ static void test_kvmclock_msrs(void)
     v = RAM + 0x1000; /* outside RAM: ignored, no crash */
     CHECK(machine_msr(m, 0x4b564d00, &v, true));
     CHECK(!machine_msr(m, 0x4b564d05, &v, false));
-    free_machine(m);
+    machine_destroy(m);
 }
 
 int main(void)

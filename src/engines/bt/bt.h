@@ -1,197 +1,29 @@
 /* bt.h - the binary-translation engine (software VMM, after Adams & Agesen,
  * ASPLOS 2006): private interface shared by the files of src/engines/bt.
+ * docs/bt.md has the long form: every part with its status, measurements
+ * and the next steps.
  *
- * ARCHITECTURE (as built; [done]/[partial]/[missing] = state of each part)
+ * Guest state: the reference copy is the interpreter's struct interp_cpu
+ * (bt->cpu).  While translated code runs, guest EAX..EDI live in host
+ * RAX..RDI, guest arithmetic flags and DF in host RFLAGS; host R8-R11 are
+ * scratch; the rest stays in bt->cpu.
  *
- *  Guest state.  The reference copy is the interpreter's struct interp_cpu
- *  (bt->cpu).  While translated code runs, guest EAX..EDI live in host
- *  RAX..RDI (same numbers, low 32 bits; ESP in RSP), guest CF PF AF ZF SF
- *  OF DF in host RFLAGS; everything else (IF, IOPL, segments, CRs...) stays
- *  in bt->cpu.  Host R8-R11 are scratch for translated code; the host stack
- *  is never used by it.                                              [done]
+ * Memory: translated code reaches guest memory only as gs:[addr32]; gs.base
+ * is a 4 GiB view: the physical view (RAM 1:1, paging off) or a shadow view
+ * (kernel/user, per cached address space) filled on demand from host
+ * SIGSEGVs (shadow.c, aspace.c, window.c); page-table pages and pages with
+ * translated code are write-protected (tracing, self-modifying code).
  *
- *  Views (window.c, shadow.c).  4 GiB (+guard) PROT_NONE reservations,
- *  each 4 GiB aligned: the physical view (RAM from the machine's memfd
- *  mapped 1:1; the interpreter's `ram` pointer, and the view translated
- *  code uses while paging is off), and per cached address space
- *  (BT_AS_SLOTS) a kernel and a user view (shadow page tables);
- *  view[VIEW_KERNEL/USER] are the current space's.  Translated code
- *  reaches guest memory only as gs:[addr32] (prefixes 0x65 0x67); gs.base
- *  = the view for the current mode/CPL, set with wrgsbase (AT_HWCAP2
- *  FSGSBASE) or arch_prctl(ARCH_SET_GS) before each entry.          [done]
- *
- *  Shadow paging (shadow.c).  32-bit paging with 4 KiB and 4 MiB pages (no
- *  PAE: PAE guests run in the interpreter).  Views are filled on demand
- *  from host SIGSEGVs: hidden fault -> set A/D in the guest tables, mmap
- *  the RAM page (read-only until D is set, or while traced); true fault ->
- *  the interpreter re-executes the instruction and delivers #PF.  The user
- *  view never maps supervisor pages.  Page-table pages are write-protected
- *  in all views and in the physical view (tracing).  A trapped write is
- *  emulated by interp_step, which for a single ModRM store (mov, ALU r/m,
- *  xchg, cmpxchg...) writes through the unprotected RAM alias (core.c:
- *  no second host signal, the page stays protected: no mprotect pair;
- *  the interpreter's TLB slots of the store and code pages are dropped
- *  if they point into the alias, all of it after an exception).
- *  Then only the entries written are dealt with (the 4 MiB region of the
- *  table, or everything for a page directory, when that is not known):
- *  a 4 KiB PTE that replaced a present one, or is written with A set, is
- *  mapped at once in the view likely to use it (user view for a user
- *  page, else kernel) (prefetch: caching a translation for a speculative
- *  access, which sets A, is allowed by SDM 4.10.1.3; D is never set
- *  early), and dropped elsewhere.  Per view, a bitmap of linear pages
- *  that may be mapped (with a 4 MiB summary) lets invalidations skip the
- *  mmap where nothing is.
- *  Address spaces: BT_AS_SLOTS pairs of views are kept, keyed by CR3; a
- *  CR3 switch activates the cached pair (or empties the least recently
- *  used one) instead of flushing.  Page-table pages stay traced while any
- *  space may use them, and every PTE invalidation applies to all cached
- *  spaces (pt_owner gives the linear region; a table used at two regions
- *  flushes everything); a page-directory write drops the 4 MiB regions
- *  of the entries written in the spaces whose root it is (the whole
- *  spaces when the entries are not known).  A write to a traced table no
- *  cached space uses any more (a freed directory or table reused as
- *  data: its cached space, if not current, is given up) untraces it.
- *  CR0/CR4 paging-mode changes flush everything.
- *  invlpg drops one page (skipped when nothing was shadowed there since,
- *  or the shadow was just prefetched).  A reverse map (one writable
- *  mapping per RAM page: its linear page and (space, view) bits) lets
- *  pages that become traced lose writable shadows.  Chains between
- *  different linear pages are recorded with their target; the chains
- *  into, and ibl entries for, a linear range are dropped when its
- *  mapping changes and code was translated from it (a per-linear-page
- *  bitmap since the last cache flush says which).  At an address-space
- *  switch, chains and ibl entries stay for pages both spaces map alike
- *  (the same present PDE: the kernel's shared tables; or the same frame,
- *  present, same U/S bit through other tables: a forked child's code;
- *  the new space's A bits are then set as a fetch would), the others are
- *  dropped.  After a true #PF, the faulting instruction, when
- *  the guest returns to it, runs once in the interpreter (which sets A/D
- *  itself): no hidden fault for the retried access.  Counters for every
- *  event.                                                           [done]
- *  Accessed bits of code pages are set at fragment lookup only (chained
- *  execution does not set them).                                 [partial]
- *
- *  Translation cache (tcache.c).  W^X: one memfd mapped twice.  Where
- *  code runs: struct bt_ctx first, read-write, not executable (guest
- *  register save area, exit code, kick word, indirect-branch table: all
- *  reached RIP-relative from generated code), then the shared stubs
- *  (stubs.c) and fragments, read+exec; code is emitted and patched
- *  through a second, read-write mapping at the same offsets.  Fragments
- *  are keyed by (guest-physical address, linear EIP); the cache is
- *  flushed wholesale when full and when paging is switched on/off. [done]
- *
- *  Stubs (stubs.c, generated at start-up).  bt_enter: save host callee-
- *  saved registers, load guest registers and flags from bt_ctx, jump.  exit
- *  entries: store the exit code, save guest registers and flags, restore
- *  the host stack, return the code.  ibl: indirect-branch lookup in a
- *  direct-mapped table {linear eip -> host address} using a private flag
- *  stack in bt_ctx (so guest flags survive); a miss exits.          [done]
- *
- *  Translator (translate.c, emit.h).  Up to BT_MAX_INSN guest instructions
- *  or up to a control transfer, within one page.  IDENT: integer ALU, mov,
- *  lea, shifts, mul/div, setcc, cmov, bt/bts (register offsets only with
- *  register operands), xchg, cmpxchg(8b), xadd, bswap, pause, hint NOPs;
- *  memory operands re-encoded with gs+addr32 (disp32-only ModRM -> SIB
- *  form, else it would be RIP-relative).  Rewritten: inc/dec 40-4F,
- *  push/pop reg/imm/mem, leave, call/ret/jmp/jcc/loop/jecxz (direct: exit
- *  stubs patched to the target fragment once it exists = chaining;
- *  indirect: ibl).  Everything else (privileged and sensitive instructions,
- *  segment loads, string ops, x87, far transfers, pusha/popa, 16-bit
- *  operand-size stack/branch ops, 16-bit addressing, fs/gs/cs overrides,
- *  rep-prefixed non-string ops) ends the fragment with a CALLOUT exit: the
- *  engine runs interp_step() for that one instruction.  A fragment whose
- *  first instruction is a callout holds no code (interp-only).  Code runs
- *  translated only when bt_mode_ok (protected mode, no PAE, 32-bit flat
- *  CS/SS/DS/ES, no TF, no DR7 breakpoints, no alignment checks); otherwise
- *  the interpreter runs batches.                                    [done]
- *  Fragments and ibl entries are keyed by a mode word too (MODE_*: CPL 0,
- *  FS usable with a 4 GiB limit, GS likewise): at CPL 0, cli runs in the
- *  cache (virtual IF in bt_ctx.vif); fs:/gs: memory operands of IDENT
- *  instructions run in the cache as r10d = segbase + EA (two flag-free
- *  32-bit leas) and gs:[r10d] (not with AH..BH operands, which cannot
- *  take a REX prefix).  pushf (32-bit) runs in the cache at any CPL:
- *  host arith flags | bt_ctx.vflags | vif << 9, built on the private flag
- *  stack.                                                            [done]
- *  rep movs/rep stos (addr32, F3) run in the cache: after a check (on the
- *  private flag stack) that the string stays below 4 GiB, RSI/RDI point
- *  into the view, which is 4 GiB aligned, so their low 32 bits stay the
- *  guest's ESI/EDI even in the ucontext of a fault half way; a string
- *  that would wrap is called out.                                    [done]
- *  Single (non-rep) movs/cmps/stos/lods/scas (addr32, default source
- *  segment) run in the cache the same way: RSI/RDI moved into the view
- *  by flag-free leas, the host's own instruction (host DF = guest DF),
- *  mov esi, esi / mov edi, edi.  fs:/gs: moffs moves (A0-A3, Linux's
- *  per-cpu accesses) become gs:[r10d] ModRM moves; inc/dec of memory
- *  (FF /0 /1) is IDENT.                                             [done]
- *  An instruction running into the next linear page (the decoder gets
- *  its bytes from both pages) is translated behind a guard: the 8 bytes
- *  at the start of the next page, read through the view (the current
- *  mapping), are compared flag-free with those it was translated from;
- *  any difference calls it out (up to 8 bytes on the next page; longer
- *  tails are called out).  Linux had ~0.7M such callouts per boot. [done]
- *  rep cmps/scas (F3 and F2) run in the cache the same way, the host's
- *  instruction setting the flags; upwards they skip the 4 GiB check
- *  (they only read: past 4 GiB they fault on the guard after the view
- *  and the interpreter finishes).                                    [done]
- *  bt/bts/btr/btc m32, r32 (a bit offset outside the dword) run in the
- *  cache with BMI2: r10d = EA + (reg >> 5) * 4, r11d = reg & 31, by
- *  flag-free sarx/shlx/shrx and leas.                                [done]
- *  sti/popf (they may open the irq window) and rep lods are
- *  callouts.                                                     [missing]
- *  Each fragment starts with a kick check (flag-preserving: jrcxz on the
- *  bt_ctx run_ok word), so kicks/stop requests end chained loops.     [done]
- *
- *  Faults (signals.c).  SIGSEGV/SIGBUS/SIGFPE run on a sigaltstack.  With
- *  host RIP in a fragment: host RIP -> guest EIP through the fragment's
- *  per-instruction map (every rewritten sequence does its faulting access
- *  before changing guest state), registers and flags from the ucontext,
- *  exit BT_EXIT_FAULT; the engine then fixes a hidden page fault and
- *  re-enters, or re-executes the instruction with interp_step() (MMIO
- *  outside RAM, #DE, true #PF, writes to traced pages).  A write by C code
- *  (the interpreter) to a traced page unprotects it, marks the cache or the
- *  shadows stale, and retries.                                       [done]
- *
- *  Self-modifying code.  Pages holding translated code are write-protected
- *  (physical view and, through the reverse map, the shadow views); a write
- *  kills the fragments of that page (per-page lists; a dead fragment's
- *  entry is patched to exit to the dispatcher, so stale chains into it
- *  are harmless) before the next fragment runs.  A page invalidated
- *  BT_SMC_VOLATILE times is "volatile": its code is interpreted, untraced.
- *  RAM written behind the engine's back (the machine's own mapping:
- *  loaders, DMA) is not traced.                                   [partial]
- *
- *  Adaptive translation (adapt.c).  Traps per guest instruction (MMIO,
- *  page-table writes, #DE) are counted; past BT_ADAPT_THRESHOLD the
- *  instruction's host code is patched to jump to a callout stub and later
- *  translations call it out directly (no host signal any more).     [done]
- *  16-bit code, vm86, real mode run in the interpreter.           [missing]
- *
- *  Host resources (budget.c).  Each page the engine maps or protects on
- *  its own may add a host mapping (VMA); the host allows
- *  vm.max_map_count (read at start-up).  Past half of it (an estimate,
- *  recounted from /proc/self/maps when it reaches the budget) the
- *  shadows, and if needed the translation cache, are flushed before the
- *  next page operation.  A failed mmap/mprotect in a fault or tracing
- *  path flushes and retries, or (third failure in a row) stops the guest
- *  (host_error: BT_RUN_FAILED, status 10); an unprotect that fails makes
- *  all of RAM writable and flushes everything traced (bt_unprotect_all,
- *  also from the signal handler).                                    [done]
- *
- *  Linux: Debian's i686 kernel (vmlinux and bzImage) boots to
- *  POPEK-LINUX-OK on bt (tests/run_linux.sh).
- *
- *  NEXT STEPS (measured need first): the callouts of a Linux boot (now
- *  ~0.6M: rdtsc, in/out, iret, invlpg, sti, push cs, segment loads:
- *  translate the easy ones, chainable callout stubs for the rest; callouts of
- *  adaptively patched instructions are counted as opcode 00);
- *  popf/sti in the cache; pgfault: the true fault is still one host
- *  signal (an adaptive callout for instructions that keep taking true
- *  #PFs, reverted when they stop, would remove it).
- *  run fills of shadows (one mmap for a 4 MiB page or a run contiguous
- *  in linear and physical space; needs run-aware reverse mapping).
- *  On this host (a PVM guest) mmap/mprotect and signal round trips cost
- *  8-20 us each (a TLB flush of a populated page far more under load),
- *  which dominates pgfault/ptemod.
+ * Translation (translate.c, x64.h, emit.h): up to BT_MAX_INSN guest
+ * instructions within one page become a fragment in the translation cache
+ * (tcache.c: W^X, struct bt_ctx first, reached RIP-relative); IDENT
+ * instructions are copied, stack and control transfers rewritten, the rest
+ * ends the fragment with a callout that runs interp_step().  Direct exits
+ * chain to the target fragment; indirect ones go through the ibl table
+ * (stubs.c).  Faults in translated code (signals.c) map back to a guest
+ * EIP; traps that repeat make the instruction a callout (adapt.c).  Host
+ * mapping budget: budget.c.  Code runs translated only when bt_mode_ok;
+ * otherwise the interpreter runs batches.
  */
 #ifndef POPEK_BT_H
 #define POPEK_BT_H

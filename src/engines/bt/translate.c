@@ -1,15 +1,19 @@
 /* translate.c - guest IA-32 code -> compiled code fragments.  A fragment is
  *   kick stub | entry: kick check | body (<= BT_MAX_INSN guest insns) |
  *   exit stubs
- * IDENT instructions are copied with gs+addr32 on memory operands; stack
- * and control-transfer instructions are rewritten; anything else ends the
- * fragment with a callout exit (interp_step runs it).  Rewritten sequences
- * do their only faulting access first, so a fault anywhere in an
- * instruction's host code leaves the guest state of its start. */
+ * Each guest instruction goes through xlat_tab[opcode] (like the
+ * interpreter's exec table), whose handler emits its host code with the
+ * named encoders of x64.h or returns STEP_CALLOUT.  IDENT instructions are
+ * copied with gs+addr32 on memory operands; stack and control-transfer
+ * instructions are rewritten; anything else ends the fragment with a
+ * callout exit (interp_step runs it).  Rewritten sequences do their only
+ * faulting access first, so a fault anywhere in an instruction's host code
+ * leaves the guest state of its start. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "emit.h"
+#include "x64.h"
 
 struct exit_ref {
     uint32_t site;   /* rel32 to patch */
@@ -24,14 +28,19 @@ struct tx {
     int nex;
 };
 
+enum step { STEP_NEXT, STEP_END, STEP_CALLOUT };
+
+/* A translation handler: host code for guest instruction i at eip (raw:
+ * its bytes). */
+typedef enum step (*xlat_fn)(struct tx *t, const struct insn *i,
+                             const uint8_t *raw, uint32_t eip);
+static xlat_fn xlat_tab[OP_COUNT];
+
 /* IDENT opcode tables: 1 = always, 2 = register form only, 3 = special */
 static uint8_t ident0[256], ident0f[256];
-static bool tables_ready;
 
-static void tables_init(void)
+static void ident_init(void)
 {
-    if (tables_ready)
-        return;
     for (int base = 0x00; base <= 0x38; base += 8)
         for (int k = 0; k < 6; k++)
             ident0[base + k] = 1;
@@ -65,7 +74,6 @@ static void tables_init(void)
      * from the operand: register forms only. */
     ident0f[0xa3] = ident0f[0xab] = ident0f[0xb3] = ident0f[0xbb] = 2;
     ident0f[0xc7] = 3; /* cmpxchg8b only */
-    tables_ready = true;
 }
 
 static bool has_mem(const struct insn *i)
@@ -89,10 +97,10 @@ static unsigned oplen(const struct insn *i)
     return i->op < OP_MAP0F ? 1 : i->op < OP_MAP0F38 ? 2 : 3;
 }
 
-static bool is_ident(const struct insn *i)
+/* The IDENT class of i's opcode and form (register/memory, /reg), ignoring
+ * prefixes and the memory operand's segment. */
+static bool ident_form(const struct insn *i)
 {
-    if (i->rep || !mem_ok(i))
-        return false;
     unsigned op = i->op & 0xff;
     unsigned k = i->op < OP_MAP0F ? ident0[op]
                  : i->op < OP_MAP0F38 ? ident0f[op] : 0;
@@ -109,6 +117,11 @@ static bool is_ident(const struct insn *i)
     }
 }
 
+static bool is_ident(const struct insn *i)
+{
+    return !i->rep && mem_ok(i) && ident_form(i);
+}
+
 /* ModRM (+SIB, disp) of i's memory operand with reg field reg3; a
  * disp32-only operand becomes SIB form (else it would be RIP-relative). */
 static void emit_rm(struct tx *t, const struct insn *i, const uint8_t *raw,
@@ -116,26 +129,37 @@ static void emit_rm(struct tx *t, const struct insn *i, const uint8_t *raw,
 {
     unsigned at = i->nprefixes + oplen(i);
     if (i->mod == 0 && i->rm == 5) {
-        e_u8(&t->e, (uint8_t)((reg3 << 3) | 4));
-        e_u8(&t->e, 0x25);
-        e_bytes(&t->e, raw + at + 1, 4);
+        int32_t disp;
+        memcpy(&disp, raw + at + 1, 4);
+        x64_modrm_mem(&t->e, reg3, x64_m(X_NONE, X_NONE, 0, disp, 4));
         return;
     }
+    /* the guest's ModRM (reg field replaced), SIB and displacement */
     e_u8(&t->e, (uint8_t)((i->modrm & 0xc7) | (reg3 << 3)));
     e_bytes(&t->e, raw + at + 1, (size_t)(i->has_sib + i->disp_size));
 }
 
+/* [REX.R] op /r: host register reg (r8-r15 too) with the guest
+ * instruction's memory operand (prefixes emitted by the caller).
+ *   e.g. 44 8b 04 24: mov r8d, [esp]  (after 65 67: gs:[esp]) */
+static void emit_op_guest_mem(struct tx *t, const struct insn *i,
+                              const uint8_t *raw, uint8_t op, unsigned reg)
+{
+    x64_rex(&t->e, false, (int)reg, 0, 0);
+    e_u8(&t->e, op);
+    emit_rm(t, i, raw, reg & 7);
+}
+
+/* The guest instruction itself: [66] [f0] [65 67] opcode ModRM.. imm. */
 static void emit_ident(struct tx *t, const struct insn *i, const uint8_t *raw)
 {
     if (i->opsize_prefix)
-        e_u8(&t->e, 0x66);
+        x64_o16(&t->e);
     if (i->lock)
-        e_u8(&t->e, 0xf0);
+        x64_lock(&t->e);
     bool mem = has_mem(i);
-    if (mem) {
-        e_u8(&t->e, 0x65);
-        e_u8(&t->e, 0x67);
-    }
+    if (mem)
+        x64_gs_a32(&t->e);
     unsigned at = i->nprefixes;
     e_bytes(&t->e, raw + at, oplen(i));
     at += oplen(i);
@@ -146,60 +170,57 @@ static void emit_ident(struct tx *t, const struct insn *i, const uint8_t *raw)
     e_bytes(&t->e, raw + at, i->len - at);
 }
 
-static const uint8_t LEA_ESP_M4[] = {0x67, 0x8d, 0x64, 0x24, 0xfc};
-static const uint8_t LEA_ESP_P4[] = {0x67, 0x8d, 0x64, 0x24, 0x04};
+/* [esp + d] with a disp8 (the guest stack through gs/a32) */
+static struct x64_mem m_esp(int32_t d)
+{
+    return x64_m(X_SP, X_NONE, 0, d, d ? 1 : 0);
+}
 
-/* mov dword gs:[esp-4], imm32 ; lea esp, [esp-4] */
+/* 67 8d 64 24 fc: lea esp, [esp-4] (flag-free) */
+static void emit_esp_sub4(struct tx *t)
+{
+    x64_a32(&t->e);
+    x64_lea(&t->e, false, X_SP, m_esp(-4));
+}
+
+/* 65 67 c7 44 24 fc imm32: mov dword gs:[esp-4], imm32 ; lea esp, [esp-4] */
 static void emit_push_imm(struct tx *t, uint32_t v)
 {
-    static const uint8_t m[] = {0x65, 0x67, 0xc7, 0x44, 0x24, 0xfc};
-    e_bytes(&t->e, m, sizeof(m));
-    e_u32(&t->e, v);
-    e_bytes(&t->e, LEA_ESP_M4, sizeof(LEA_ESP_M4));
+    x64_gs_a32(&t->e);
+    x64_mov_m_imm32(&t->e, m_esp(-4), v);
+    emit_esp_sub4(t);
 }
 
-/* mov gs:[esp-4], r32 (r = 0..7, or 11 for r11d) ; lea esp, [esp-4] */
+/* 65 67 [44] 89 44+8r 24 fc: mov gs:[esp-4], r32 (r = 0..7, or 11 for
+ * r11d) ; lea esp, [esp-4] */
 static void emit_push_reg(struct tx *t, unsigned r)
 {
-    e_u8(&t->e, 0x65);
-    e_u8(&t->e, 0x67);
-    if (r >= 8)
-        e_u8(&t->e, 0x44);
-    e_u8(&t->e, 0x89);
-    e_u8(&t->e, (uint8_t)(0x44 | ((r & 7) << 3)));
-    e_u8(&t->e, 0x24);
-    e_u8(&t->e, 0xfc);
-    e_bytes(&t->e, LEA_ESP_M4, sizeof(LEA_ESP_M4));
+    x64_gs_a32(&t->e);
+    x64_mov_m_r32(&t->e, m_esp(-4), r);
+    emit_esp_sub4(t);
 }
 
-/* mov r11d, <r/m32 of i> */
+/* mov r11d, <r/m32 of i>: 41 89 c3+8r (mov r11d, r32) or
+ * 65 67 44 8b /r (mov r11d, gs:[EA]) */
 static void emit_load_r11(struct tx *t, const struct insn *i,
                           const uint8_t *raw)
 {
     if (i->mod == 3) {
-        e_u8(&t->e, 0x41);
-        e_u8(&t->e, 0x89);
-        e_u8(&t->e, (uint8_t)(0xc3 | (i->rm << 3)));
+        x64_mov_r32_r32(&t->e, X_R11, i->rm);
         return;
     }
-    e_u8(&t->e, 0x65);
-    e_u8(&t->e, 0x67);
-    e_u8(&t->e, 0x44);
-    e_u8(&t->e, 0x8b);
-    emit_rm(t, i, raw, 3);
+    x64_gs_a32(&t->e);
+    emit_op_guest_mem(t, i, raw, 0x8b, X_R11);
 }
 
 /* Indirect branch: target eip in r11d; the ibl key also holds the mode:
- * movabs r10, mode << 32; lea r11, [r11 + r10]; jmp ibl. */
+ * 49 ba imm64: movabs r10, mode << 32; 4f 8d 1c 13: lea r11, [r11+r10];
+ * e9: jmp ibl. */
 static void emit_ibl_jump(struct tx *t)
 {
     if (t->f->mode) {
-        e_u8(&t->e, 0x49);
-        e_u8(&t->e, 0xba);
-        e_u32(&t->e, 0);
-        e_u32(&t->e, t->f->mode);
-        static const uint8_t lea[] = {0x4f, 0x8d, 0x1c, 0x13};
-        e_bytes(&t->e, lea, sizeof(lea));
+        x64_mov_r64_imm64(&t->e, X_R10, (uint64_t)t->f->mode << 32);
+        x64_lea(&t->e, true, X_R11, x64_m(X_R11, X_R10, 0, 0, 0));
     }
     e_jmp(&t->e, t->b->off_ibl);
 }
@@ -214,37 +235,39 @@ static bool reg_is_byte(const struct insn *i)
            op == OP_MAP0F + 0xb0 || op == OP_MAP0F + 0xc0;
 }
 
-/* An IDENT instruction whose memory operand is fs:/gs: with a usable
- * 4 GiB segment: r10d = base + EA (32-bit wrap), then the instruction on
- * gs:[r10d].  Returns false if it cannot (the caller calls it out). */
+/* [r10d]: the address computed into r10d (after 65 67: gs:[r10d]) */
+static const struct x64_mem M_R10 = {X_R10, X_NONE, 0, 0, 0};
+
 /* mov al/eax <-> fs:/gs:[moffs32] (A0-A3): r10d = base + offset, then
- * the ModRM form (8A/8B/88/89) on gs:[r10d]. */
+ * the ModRM form (8A/8B/88/89) on gs:[r10d]:
+ *   44 8b 15 disp32: mov r10d, [rip+segbase]
+ *   67 45 8d 92 disp32: lea r10d, [r10d+moffs]
+ *   [66] 65 67 41 8b 02: mov eax, gs:[r10d] (or 8a/88/89) */
 static bool emit_segbase_moffs(struct tx *t, const struct insn *i)
 {
     unsigned which = i->ea_seg == SEG_FS ? 0 : 1;
     if (!(t->f->mode & (which ? MODE_GS_OK : MODE_FS_OK)) ||
         i->addrsize != 4 || i->rep)
         return false;
-    e_u8(&t->e, 0x44);                          /* mov r10d, [rip+base] */
-    e_u8(&t->e, 0x8b);
-    e_u8(&t->e, 0x15);
-    e_ripdisp(&t->e, CTX_OFF(segbase) + 4 * which, 0);
-    e_u8(&t->e, 0x67);                          /* lea r10d, [r10+disp32] */
-    e_u8(&t->e, 0x45);
-    e_u8(&t->e, 0x8d);
-    e_u8(&t->e, 0x92);
-    e_u32(&t->e, i->disp);
+    struct emit *e = &t->e;
+    x64_mov_r32_ctx(e, X_R10, CTX_OFF(segbase) + 4 * which);
+    x64_a32(e);
+    x64_lea(e, false, X_R10, x64_m(X_R10, X_NONE, 0, i->disp, 4));
     if (i->opsize_prefix)
-        e_u8(&t->e, 0x66);
-    e_u8(&t->e, 0x65);
-    e_u8(&t->e, 0x67);
-    e_u8(&t->e, 0x41);                          /* REX.B: rm = r10 */
+        x64_o16(e);
+    x64_gs_a32(e);
     static const uint8_t op[] = {0x8a, 0x8b, 0x88, 0x89};
-    e_u8(&t->e, op[i->op - 0xa0]);
-    e_u8(&t->e, 0x02);                          /* [r10], reg = al/eax */
+    x64_op_m(e, false, &op[i->op - 0xa0], 1, X_AX, M_R10);
     return true;
 }
 
+/* An IDENT instruction whose memory operand is fs:/gs: with a usable
+ * 4 GiB segment: r10d = base + EA (32-bit wrap), then the instruction on
+ * gs:[r10d].  Returns false if it cannot (the caller calls it out).
+ *   44 8b 1d disp32: mov r11d, [rip+segbase]
+ *   67 44 8d /r: lea r10d, [EA]
+ *   67 47 8d 14 1a: lea r10d, [r10d+r11d]
+ *   [66] [f0] 65 67 41 op /r: op gs:[r10d] */
 static bool emit_segbase_op(struct tx *t, const struct insn *i,
                             const uint8_t *raw)
 {
@@ -253,41 +276,23 @@ static bool emit_segbase_op(struct tx *t, const struct insn *i,
         return emit_segbase_moffs(t, i);
     if (!(t->f->mode & (which ? MODE_GS_OK : MODE_FS_OK)) ||
         !i->has_modrm || i->mod == 3 || i->addrsize != 4 || i->rep ||
-        (reg_is_byte(i) && i->reg >= 4))
-        return false;
-    unsigned op = i->op & 0xff;
-    unsigned k = i->op < OP_MAP0F ? ident0[op]
-                 : i->op < OP_MAP0F38 ? ident0f[op] : 0;
-    if (k == 0 || k == 2 ||
-        (k == 3 && (i->op == OP_MAP0F + 0xc7 ? i->reg != 1
-                    : i->op == 0xff          ? i->reg > 1
-                                             : i->reg == 6)))
-        return false;
-    if (i->op == 0x8d)
+        (reg_is_byte(i) && i->reg >= 4) || !ident_form(i) || i->op == 0x8d)
         return false; /* lea ignores segments: plain IDENT handles it */
-    e_u8(&t->e, 0x44);                          /* mov r11d, [rip+base] */
-    e_u8(&t->e, 0x8b);
-    e_u8(&t->e, 0x1d);
-    e_ripdisp(&t->e, CTX_OFF(segbase) + 4 * which, 0);
-    e_u8(&t->e, 0x67);                          /* lea r10d, [EA] */
-    e_u8(&t->e, 0x44);
-    e_u8(&t->e, 0x8d);
-    emit_rm(t, i, raw, 2);
-    static const uint8_t add[] = {0x67, 0x47, 0x8d, 0x14, 0x1a};
-    e_bytes(&t->e, add, sizeof(add));           /* lea r10d, [r10+r11] */
+    struct emit *e = &t->e;
+    x64_mov_r32_ctx(e, X_R11, CTX_OFF(segbase) + 4 * which);
+    x64_a32(e);
+    emit_op_guest_mem(t, i, raw, 0x8d, X_R10);
+    x64_a32(e);
+    x64_lea(e, false, X_R10, x64_m(X_R10, X_R11, 0, 0, 0));
     if (i->opsize_prefix)
-        e_u8(&t->e, 0x66);
+        x64_o16(e);
     if (i->lock)
-        e_u8(&t->e, 0xf0);
-    e_u8(&t->e, 0x65);
-    e_u8(&t->e, 0x67);
-    e_u8(&t->e, 0x41);                          /* REX.B: rm = r10 */
+        x64_lock(e);
+    x64_gs_a32(e);
     unsigned at = i->nprefixes;
-    e_bytes(&t->e, raw + at, oplen(i));
-    at += oplen(i);
-    e_u8(&t->e, (uint8_t)((i->modrm & 0x38) | 0x02));
-    at += 1u + i->has_sib + i->disp_size;
-    e_bytes(&t->e, raw + at, i->len - at);
+    x64_op_m(e, false, raw + at, oplen(i), i->reg, M_R10);
+    at += oplen(i) + 1u + i->has_sib + i->disp_size;
+    e_bytes(e, raw + at, i->len - at); /* the immediate, if any */
     return true;
 }
 
@@ -295,65 +300,84 @@ static bool emit_segbase_op(struct tx *t, const struct insn *i,
  * register reaches outside the ModRM dword.  With BMI2 (flag-free
  * shifts): r10d = EA + (reg >> 5) * 4 (sarx, lea), r11d = reg & 31 (shlx,
  * shrx), then the host's instruction on gs:[r10d] with r11d: it does the
- * only access, so a fault is precise. */
+ * only access, so a fault is precise.
+ *   67 44 8d /r: lea r10d, [EA]
+ *   41 b9 05 00 00 00: mov r9d, 5
+ *   c4 62 32 f7 d8+r: sarx r11d, reg, r9d
+ *   47 8d 14 9a: lea r10d, [r10+r11*4]
+ *   41 b9 1b 00 00 00: mov r9d, 27
+ *   c4 62 31 f7 d8+r: shlx r11d, reg, r9d
+ *   c4 42 33 f7 db: shrx r11d, r11d, r9d
+ *   [f0] 65 67 45 0f xx 1a: bt* gs:[r10d], r11d */
 static bool emit_bt_mem_reg(struct tx *t, const struct insn *i,
                             const uint8_t *raw)
 {
     unsigned op = i->op;
     if (!t->b->bmi2 || !i->has_modrm || i->mod == 3 || i->addrsize != 4 ||
         i->rep || i->opsize != 4 || i->opsize_prefix ||
-        (op != OP_MAP0F + 0xa3 && op != OP_MAP0F + 0xab &&
-         op != OP_MAP0F + 0xb3 && op != OP_MAP0F + 0xbb) ||
         (i->seg != SEG_NONE && i->seg != SEG_DS && i->seg != SEG_ES &&
          i->seg != SEG_SS))
         return false;
     struct emit *e = &t->e;
     unsigned r = i->reg;
-    e_u8(e, 0x67); e_u8(e, 0x44); e_u8(e, 0x8d);           /* lea r10d, EA */
-    emit_rm(t, i, raw, 2);
-    e_u8(e, 0x41); e_u8(e, 0xb9); e_u32(e, 5);             /* mov r9d, 5 */
-    e_u8(e, 0xc4); e_u8(e, 0x62); e_u8(e, 0x32);           /* sarx r11d, */
-    e_u8(e, 0xf7); e_u8(e, (uint8_t)(0xd8 | r));           /* reg, r9d */
-    e_u8(e, 0x47); e_u8(e, 0x8d); e_u8(e, 0x14);           /* lea r10d, */
-    e_u8(e, 0x9a);                                         /* [r10+r11*4] */
-    e_u8(e, 0x41); e_u8(e, 0xb9); e_u32(e, 27);            /* mov r9d, 27 */
-    e_u8(e, 0xc4); e_u8(e, 0x62); e_u8(e, 0x31);           /* shlx r11d, */
-    e_u8(e, 0xf7); e_u8(e, (uint8_t)(0xd8 | r));           /* reg, r9d */
-    static const uint8_t shr[] = {0xc4, 0x42, 0x33, 0xf7, 0xdb};
-    e_bytes(e, shr, sizeof(shr));                          /* shrx r11d */
+    x64_a32(e);
+    emit_op_guest_mem(t, i, raw, 0x8d, X_R10);
+    x64_mov_r32_imm32(e, X_R9, 5);
+    x64_sarx_r32(e, X_R11, r, X_R9);
+    x64_lea(e, false, X_R10, x64_m(X_R10, X_R11, 2, 0, 0));
+    x64_mov_r32_imm32(e, X_R9, 27);
+    x64_shlx_r32(e, X_R11, r, X_R9);
+    x64_shrx_r32(e, X_R11, X_R11, X_R9);
     if (i->lock)
-        e_u8(e, 0xf0);
-    e_u8(e, 0x65); e_u8(e, 0x67); e_u8(e, 0x45);           /* gs addr32 */
-    e_u8(e, 0x0f); e_u8(e, (uint8_t)(op & 0xff));
-    e_u8(e, 0x1a);                                         /* [r10d], r11d */
+        x64_lock(e);
+    x64_gs_a32(e);
+    const uint8_t ops[] = {0x0f, (uint8_t)(op & 0xff)};
+    x64_op_m(e, false, ops, 2, X_R11, M_R10);
     return true;
+}
+
+/* Switch to / back from the private flag stack in bt_ctx:
+ *   49 89 e2: mov r10, rsp ; 48 8d 25 disp32: lea rsp, [rip+flag_stack end]
+ *   4c 89 d4: mov rsp, r10 */
+static void emit_flag_stack_enter(struct emit *e)
+{
+    x64_mov_r64_r64(e, X_R10, X_SP);
+    x64_lea_r64_ctx(e, X_SP, CTX_OFF(flag_stack) +
+                                 sizeof(((struct bt_ctx *)0)->flag_stack));
+}
+static void emit_flag_stack_leave(struct emit *e)
+{
+    x64_mov_r64_r64(e, X_SP, X_R10);
 }
 
 /* pushf (32-bit): host arith flags + DF, bt_ctx.vflags and vif<<9,
  * computed on the private flag stack (guest flags restored by popfq
- * before the store, the only access that can fault). */
+ * before the store, the only access that can fault).
+ *   (flag stack) 9c: pushfq ; 4c 8b 1c 24: mov r11, [rsp]
+ *   41 81 e3 imm32: and r11d, arith|DF ; 44 0b 1d: or r11d, [rip+vflags]
+ *   44 8b 0d: mov r9d, [rip+vif] ; 41 c1 e1 09: shl r9d, 9
+ *   45 09 cb: or r11d, r9d ; 9d: popfq ; (back) ; push r11d */
 static void emit_pushf(struct tx *t)
 {
-    e_u8(&t->e, 0x49); e_u8(&t->e, 0x89); e_u8(&t->e, 0xe2); /* mov r10,rsp */
-    e_u8(&t->e, 0x48); e_u8(&t->e, 0x8d); e_u8(&t->e, 0x25); /* lea rsp,.. */
-    e_ripdisp(&t->e, CTX_OFF(flag_stack) +
-                         sizeof(((struct bt_ctx *)0)->flag_stack), 0);
-    static const uint8_t a[] = {0x9c,                    /* pushfq */
-                                0x4c, 0x8b, 0x1c, 0x24,  /* mov r11,[rsp] */
-                                0x41, 0x81, 0xe3};       /* and r11d, imm */
-    e_bytes(&t->e, a, sizeof(a));
-    e_u32(&t->e, FLAG_CF | FLAG_PF | FLAG_AF | FLAG_ZF | FLAG_SF | FLAG_DF |
-                     FLAG_OF);
-    e_u8(&t->e, 0x44); e_u8(&t->e, 0x0b); e_u8(&t->e, 0x1d); /* or r11d,.. */
-    e_ripdisp(&t->e, CTX_OFF(vflags), 0);
-    e_u8(&t->e, 0x44); e_u8(&t->e, 0x8b); e_u8(&t->e, 0x0d); /* mov r9d,vif */
-    e_ripdisp(&t->e, CTX_OFF(vif), 0);
-    static const uint8_t b[] = {0x41, 0xc1, 0xe1, 0x09,  /* shl r9d, 9 */
-                                0x45, 0x09, 0xcb,        /* or r11d, r9d */
-                                0x9d,                    /* popfq */
-                                0x4c, 0x89, 0xd4};       /* mov rsp, r10 */
-    e_bytes(&t->e, b, sizeof(b));
-    emit_push_reg(t, 11);
+    struct emit *e = &t->e;
+    emit_flag_stack_enter(e);
+    x64_pushfq(e);
+    x64_mov_r_m(e, true, X_R11, x64_m(X_SP, X_NONE, 0, 0, 0));
+    x64_and_r32_imm32(e, X_R11, FLAG_CF | FLAG_PF | FLAG_AF | FLAG_ZF |
+                                    FLAG_SF | FLAG_DF | FLAG_OF);
+    x64_or_r32_ctx(e, X_R11, CTX_OFF(vflags));
+    x64_mov_r32_ctx(e, X_R9, CTX_OFF(vif));
+    x64_shl_r32_imm8(e, X_R9, 9);
+    x64_or_r32_r32(e, X_R11, X_R9);
+    x64_popfq(e);
+    emit_flag_stack_leave(e);
+    emit_push_reg(t, X_R11);
+}
+
+/* 4a 8d 34 0e: lea rsi, [rsi+r9] ; 4a 8d 3c 0f: lea rdi, [rdi+r9] */
+static void emit_into_view(struct emit *e, unsigned r)
+{
+    x64_lea(e, true, r, x64_m((int)r, X_R9, 0, 0, 0));
 }
 
 /* rep movs / stos / cmps / scas in the cache: check on the private flag
@@ -363,7 +387,18 @@ static void emit_pushf(struct tx *t)
  * the guest's ESI/EDI, even in the ucontext of a fault half way), run the
  * host's own instruction with the guest's prefix (cmps/scas set the host
  * flags, which are the guest's; ECX = 0 leaves them alone, as the guest's
- * would be), and drop the view bits. */
+ * would be), and drop the view bits.
+ *   (flag stack) 9c: pushfq ; 49 b8 imm64: movabs r8, 1 << 32
+ *   f6 44 24 01 04: test byte [rsp+1], 4 (DF) ; 75 xx: jnz down
+ *   up:   4c 8d 0c 4f: lea r9, [rdi+rcx*s] ; 4d 39 c1: cmp r9, r8 ; ja slow
+ *         (and rsi) ; eb xx: jmp ok
+ *   down: 4c 8d 1c 4d 0: lea r11, [rcx*s] ; 4c 8d 4f s: lea r9, [rdi+s]
+ *         4d 39 d9: cmp r9, r11 ; jb slow (and rsi)
+ *   ok:   9d: popfq ; (back) ; 4c 8b 0d: mov r9, [rip+view_base]
+ *         lea rdi/rsi, [r+r9] ; [66] f3/f2 a4..af: rep string
+ *         89 ff: mov edi, edi ; 89 f6: mov esi, esi ; eb xx: jmp done
+ *   slow: 9d: popfq ; (back) ; callout
+ *   done: */
 static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
 {
     bool movs = i->op == 0xa4 || i->op == 0xa5 || i->op == 0xa6 ||
@@ -372,17 +407,11 @@ static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
                      i->op == 0xae) ? 1 : i->opsize;
     unsigned sc = size == 1 ? 0 : size == 2 ? 1 : 2;
     struct emit *e = &t->e;
-    e_u8(e, 0x49); e_u8(e, 0x89); e_u8(e, 0xe2);           /* mov r10, rsp */
-    e_u8(e, 0x48); e_u8(e, 0x8d); e_u8(e, 0x25);           /* lea rsp, .. */
-    e_ripdisp(e, CTX_OFF(flag_stack) +
-                     sizeof(((struct bt_ctx *)0)->flag_stack), 0);
-    e_u8(e, 0x9c);                                         /* pushfq */
-    e_u8(e, 0x49); e_u8(e, 0xb8); e_u32(e, 0); e_u32(e, 1); /* r8 = 1<<32 */
-    static const uint8_t df[] = {0xf6, 0x44, 0x24, 0x01, 0x04}; /* DF? */
-    e_bytes(e, df, sizeof(df));
-    e_u8(e, 0x75);                                         /* jnz down */
-    uint32_t jdown = e->pos;
-    e_u8(e, 0);
+    emit_flag_stack_enter(e);
+    x64_pushfq(e);
+    x64_mov_r64_imm64(e, X_R8, 1ull << 32);
+    x64_test_m8_imm8(e, x64_m(X_SP, X_NONE, 0, 1, 1), 0x04);
+    uint32_t jdown = x64_jcc8(e, X64_CC_NZ);
     uint32_t slow[4];
     int ns = 0;
     /* upwards, cmps/scas only read and may stop early (strlen's repne
@@ -392,61 +421,53 @@ static void emit_rep_string(struct tx *t, const struct insn *i, uint32_t eip)
     bool reads = i->op == 0xa6 || i->op == 0xa7 || i->op == 0xae ||
                  i->op == 0xaf;
     for (int k = 0; k < (reads ? 0 : movs ? 2 : 1); k++) {
-        unsigned base = k == 0 ? 7 : 6;                    /* rdi, rsi */
-        e_u8(e, 0x4c); e_u8(e, 0x8d); e_u8(e, 0x0c);       /* lea r9, .. */
-        e_u8(e, (uint8_t)(sc << 6 | 1 << 3 | base));       /* [b+rcx*s] */
-        e_u8(e, 0x4d); e_u8(e, 0x39); e_u8(e, 0xc1);       /* cmp r9, r8 */
-        slow[ns++] = e_jcc(e, 0x7, 0);                     /* ja slow */
+        int base = k == 0 ? X_DI : X_SI;
+        x64_lea(e, true, X_R9, x64_m(base, X_CX, sc, 0, 0));
+        x64_cmp_r64_r64(e, X_R9, X_R8);
+        slow[ns++] = e_jcc(e, X64_CC_A, 0);
     }
-    e_u8(e, 0xeb);                                         /* jmp ok */
-    uint32_t jok = e->pos;
-    e_u8(e, 0);
-    e->base[jdown] = (uint8_t)(e->pos - (jdown + 1));
-    e_u8(e, 0x4c); e_u8(e, 0x8d); e_u8(e, 0x1c);           /* lea r11, */
-    e_u8(e, (uint8_t)(sc << 6 | 1 << 3 | 5)); e_u32(e, 0); /* [rcx*s] */
+    uint32_t jok = x64_jmp8(e);
+    x64_patch8(e, jdown);
+    x64_lea(e, true, X_R11, x64_m(X_NONE, X_CX, sc, 0, 4));
     for (int k = 0; k < (movs ? 2 : 1); k++) {
-        unsigned base = k == 0 ? 7 : 6;
-        e_u8(e, 0x4c); e_u8(e, 0x8d);                      /* lea r9, */
-        e_u8(e, (uint8_t)(0x48 | base)); e_u8(e, (uint8_t)size); /* [b+s] */
-        e_u8(e, 0x4d); e_u8(e, 0x39); e_u8(e, 0xd9);       /* cmp r9, r11 */
-        slow[ns++] = e_jcc(e, 0x2, 0);                     /* jb slow */
+        int base = k == 0 ? X_DI : X_SI;
+        x64_lea(e, true, X_R9, x64_m(base, X_NONE, 0, (int32_t)size, 1));
+        x64_cmp_r64_r64(e, X_R9, X_R11);
+        slow[ns++] = e_jcc(e, X64_CC_B, 0);
     }
-    e->base[jok] = (uint8_t)(e->pos - (jok + 1));
-    e_u8(e, 0x9d);                                         /* popfq */
-    e_u8(e, 0x4c); e_u8(e, 0x89); e_u8(e, 0xd4);           /* mov rsp, r10 */
-    e_u8(e, 0x4c); e_u8(e, 0x8b); e_u8(e, 0x0d);           /* mov r9, base */
-    e_ripdisp(e, CTX_OFF(view_base), 0);
-    e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x3c); e_u8(e, 0x0f); /* rdi+=r9 */
-    if (movs) {
-        e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x34); e_u8(e, 0x0e);
-    }
+    x64_patch8(e, jok);
+    x64_popfq(e);
+    emit_flag_stack_leave(e);
+    x64_mov_r64_ctx(e, X_R9, CTX_OFF(view_base));
+    emit_into_view(e, X_DI);
+    if (movs)
+        emit_into_view(e, X_SI);
     if (size == 2)
-        e_u8(e, 0x66);
-    e_u8(e, (uint8_t)i->rep);
-    e_u8(e, (uint8_t)i->op);                               /* rep string */
-    e_u8(e, 0x89); e_u8(e, 0xff);                          /* mov edi, edi */
-    if (movs) {
-        e_u8(e, 0x89); e_u8(e, 0xf6);                      /* mov esi, esi */
-    }
-    e_u8(e, 0xeb);                                         /* jmp done */
-    uint32_t jdone = e->pos;
-    e_u8(e, 0);
+        x64_o16(e);
+    e_u8(e, (uint8_t)i->rep);  /* f3/f2 */
+    e_u8(e, (uint8_t)i->op);   /* a4..af: the guest's string instruction */
+    x64_mov_r32_r32(e, X_DI, X_DI);
+    if (movs)
+        x64_mov_r32_r32(e, X_SI, X_SI);
+    uint32_t jdone = x64_jmp8(e);
     uint32_t slow_at = e->pos;
     for (int k = 0; k < ns; k++)
         e_set_rel32(e, slow[k], slow_at);
-    e_u8(e, 0x9d);                                         /* popfq */
-    e_u8(e, 0x4c); e_u8(e, 0x89); e_u8(e, 0xd4);           /* mov rsp, r10 */
-    e_store_imm(e, CTX_OFF(next_eip), eip);
-    e_store_imm(e, CTX_OFF(chain_from), i->op);
+    x64_popfq(e);
+    emit_flag_stack_leave(e);
+    x64_mov_ctx_imm32(e, CTX_OFF(next_eip), eip);
+    x64_mov_ctx_imm32(e, CTX_OFF(chain_from), i->op);
     e_jmp(e, t->b->off_exit[BT_EXIT_CALLOUT]);
-    e->base[jdone] = (uint8_t)(e->pos - (jdone + 1));
+    x64_patch8(e, jdone);
 }
 
 /* movs/cmps/stos/lods/scas without rep, addr32, default segments: point
  * RSI/RDI into the view (4 GiB aligned: the low 32 bits stay ESI/EDI,
  * also in the ucontext of a fault), run the host's own instruction (host
  * DF = guest DF, flags as the guest's), drop the view bits again.  Only
- * flag-free instructions around it. */
+ * flag-free instructions around it.
+ *   4c 8b 0d: mov r9, [rip+view_base] ; lea rsi/rdi, [r+r9]
+ *   [66] a4..af ; 89 f6: mov esi, esi ; 89 ff: mov edi, edi */
 static bool emit_string1(struct tx *t, const struct insn *i)
 {
     unsigned op = i->op;
@@ -459,23 +480,18 @@ static bool emit_string1(struct tx *t, const struct insn *i)
     if (src && i->seg != SEG_NONE && i->seg != SEG_DS)
         return false; /* the source may be overridden (the dest: never) */
     struct emit *e = &t->e;
-    e_u8(e, 0x4c); e_u8(e, 0x8b); e_u8(e, 0x0d);           /* mov r9, base */
-    e_ripdisp(e, CTX_OFF(view_base), 0);
-    if (src) {
-        e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x34); e_u8(e, 0x0e);
-    }
-    if (dst) {
-        e_u8(e, 0x4a); e_u8(e, 0x8d); e_u8(e, 0x3c); e_u8(e, 0x0f);
-    }
+    x64_mov_r64_ctx(e, X_R9, CTX_OFF(view_base));
+    if (src)
+        emit_into_view(e, X_SI);
+    if (dst)
+        emit_into_view(e, X_DI);
     if (i->opsize_prefix)
-        e_u8(e, 0x66);
+        x64_o16(e);
     e_u8(e, (uint8_t)op);
-    if (src) {
-        e_u8(e, 0x89); e_u8(e, 0xf6);                      /* mov esi, esi */
-    }
-    if (dst) {
-        e_u8(e, 0x89); e_u8(e, 0xff);                      /* mov edi, edi */
-    }
+    if (src)
+        x64_mov_r32_r32(e, X_SI, X_SI);
+    if (dst)
+        x64_mov_r32_r32(e, X_DI, X_DI);
     return true;
 }
 
@@ -492,10 +508,12 @@ static void emit_direct_jmp(struct tx *t, uint32_t target)
     add_exit(t, e_jmp(&t->e, 0), target);
 }
 
+/* c7 05: mov [rip+next_eip], eip ; c7 05: mov [rip+chain_from], op ;
+ * e9: jmp exit_callout */
 static void emit_callout(struct tx *t, uint32_t eip, uint16_t op)
 {
-    e_store_imm(&t->e, CTX_OFF(next_eip), eip);
-    e_store_imm(&t->e, CTX_OFF(chain_from), op);
+    x64_mov_ctx_imm32(&t->e, CTX_OFF(next_eip), eip);
+    x64_mov_ctx_imm32(&t->e, CTX_OFF(chain_from), op);
     e_jmp(&t->e, t->b->off_exit[BT_EXIT_CALLOUT]);
 }
 
@@ -506,8 +524,8 @@ static void emit_exit_stubs(struct tx *t)
         uint32_t target = t->ex[k].target;
         uint32_t site = t->ex[k].site;
         uint32_t stub = t->e.pos;
-        e_store_imm(&t->e, CTX_OFF(next_eip), target);
-        e_store_imm(&t->e, CTX_OFF(chain_from), site);
+        x64_mov_ctx_imm32(&t->e, CTX_OFF(next_eip), target);
+        x64_mov_ctx_imm32(&t->e, CTX_OFF(chain_from), site);
         e_jmp(&t->e, b->off_exit[BT_EXIT_BRANCH]);
         /* chain now only when the target's physical address is known
          * without a page walk (paging off, or the same linear page) */
@@ -528,22 +546,13 @@ static void emit_exit_stubs(struct tx *t)
     }
 }
 
-enum step { STEP_NEXT, STEP_END, STEP_CALLOUT };
+/* ---- translation handlers (xlat_tab) -------------------------------- */
 
-/* Translate one instruction at eip (decoded as i, bytes raw). */
-static enum step translate_one(struct tx *t, const struct insn *i,
-                               const uint8_t *raw, uint32_t eip)
+/* IDENT instructions; fs:/gs: memory operands through gs:[r10d]. */
+static enum step x_ident(struct tx *t, const struct insn *i,
+                         const uint8_t *raw, uint32_t eip)
 {
-    uint32_t next = eip + i->len;
-    if (bt_adapt_is_callout(t->b, eip, t->f->pa + (eip - t->f->eip)))
-        return STEP_CALLOUT;
-    if (i->op >= OP_MAP0F + 0x18 && i->op <= OP_MAP0F + 0x1f)
-        return STEP_NEXT; /* hint NOPs (endbr32, prefetch, nop r/m) */
-    if (i->op == 0x90 && i->rep == 0xf3 && !i->opsize_prefix) {
-        e_u8(&t->e, 0xf3); /* pause */
-        e_u8(&t->e, 0x90);
-        return STEP_NEXT;
-    }
+    (void)eip;
     if (is_ident(i)) {
         emit_ident(t, i, raw);
         return STEP_NEXT;
@@ -551,8 +560,42 @@ static enum step translate_one(struct tx *t, const struct insn *i,
     if (has_mem(i) && (i->ea_seg == SEG_FS || i->ea_seg == SEG_GS) &&
         emit_segbase_op(t, i, raw))
         return STEP_NEXT;
-    if (emit_bt_mem_reg(t, i, raw))
+    return STEP_CALLOUT;
+}
+
+/* 90 (nop, xchg eax,eax; F3 90 pause) */
+static enum step x_nop(struct tx *t, const struct insn *i,
+                       const uint8_t *raw, uint32_t eip)
+{
+    if (i->rep == 0xf3 && !i->opsize_prefix) {
+        x64_pause(&t->e);
         return STEP_NEXT;
+    }
+    return x_ident(t, i, raw, eip);
+}
+
+/* 0F 18-1F: hint NOPs (endbr32, prefetch, nop r/m): nothing to run */
+static enum step x_hint_nop(struct tx *t, const struct insn *i,
+                            const uint8_t *raw, uint32_t eip)
+{
+    (void)t, (void)i, (void)raw, (void)eip;
+    return STEP_NEXT;
+}
+
+/* 0F A3/AB/B3/BB: bt/bts/btr/btc r/m32, r32 */
+static enum step x_bt_reg(struct tx *t, const struct insn *i,
+                          const uint8_t *raw, uint32_t eip)
+{
+    if (x_ident(t, i, raw, eip) == STEP_NEXT || emit_bt_mem_reg(t, i, raw))
+        return STEP_NEXT;
+    return STEP_CALLOUT;
+}
+
+/* A4-A7, AA-AF: string instructions (rep or single) */
+static enum step x_string(struct tx *t, const struct insn *i,
+                          const uint8_t *raw, uint32_t eip)
+{
+    (void)raw;
     unsigned op = i->op;
     if (((i->rep == 0xf3 &&
           (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab)) ||
@@ -564,105 +607,252 @@ static enum step translate_one(struct tx *t, const struct insn *i,
         emit_rep_string(t, i, eip);
         return STEP_NEXT;
     }
-    if (op == 0x9c && i->opsize == 4) {
-        emit_pushf(t);
-        return STEP_NEXT;
-    }
-    if (emit_string1(t, i))
-        return STEP_NEXT;
-    if (op == 0xfa && (t->f->mode & MODE_CPL0)) {
-        e_u8(&t->e, 0xc7);                      /* cli: vif = 0 */
-        e_u8(&t->e, 0x05);
-        e_ripdisp(&t->e, CTX_OFF(vif), 4);
-        e_u32(&t->e, 0);
-        return STEP_NEXT;
-    }
-    bool o32 = i->opsize == 4;
-    if (op >= 0x40 && op <= 0x4f) { /* inc/dec r -> FF /0, FF /1 */
-        if (i->opsize_prefix)
-            e_u8(&t->e, 0x66);
-        e_u8(&t->e, 0xff);
-        e_u8(&t->e, (uint8_t)(0xc0 | (op & 8) | (op & 7)));
-        return STEP_NEXT;
-    }
-    if (op >= 0x50 && op <= 0x57 && o32) {
-        emit_push_reg(t, op & 7);
-        return STEP_NEXT;
-    }
-    if (op >= 0x58 && op <= 0x5f && o32) {
-        unsigned r = op & 7;
-        e_u8(&t->e, 0x65);
-        e_u8(&t->e, 0x67);
-        e_u8(&t->e, 0x8b);
-        e_u8(&t->e, (uint8_t)(0x04 | (r << 3)));
-        e_u8(&t->e, 0x24);
-        if (r != 4)
-            e_bytes(&t->e, LEA_ESP_P4, sizeof(LEA_ESP_P4));
-        return STEP_NEXT;
-    }
-    if ((op == 0x68 || op == 0x6a) && o32) {
-        emit_push_imm(t, (uint32_t)insn_simm(i));
-        return STEP_NEXT;
-    }
-    if (op == 0xc9 && o32) { /* leave */
-        static const uint8_t m[] = {0x65, 0x67, 0x44, 0x8b, 0x5d, 0x00,
-                                    0x67, 0x8d, 0x65, 0x04,
-                                    0x44, 0x89, 0xdd};
-        e_bytes(&t->e, m, sizeof(m));
-        return STEP_NEXT;
-    }
-    if (op == 0xff && o32 && (i->reg == 2 || i->reg == 4 || i->reg == 6) &&
-        mem_ok(i)) {
-        if (i->reg == 6 && i->mod == 3) {
-            emit_push_reg(t, i->rm);
-            return STEP_NEXT;
-        }
-        emit_load_r11(t, i, raw);
-        if (i->reg == 6) {
-            emit_push_reg(t, 11);
-            return STEP_NEXT;
-        }
-        if (i->reg == 2)
-            emit_push_imm(t, next);
-        emit_ibl_jump(t);
-        return STEP_END;
-    }
-    if ((op == 0xc3 || op == 0xc2) && o32) { /* ret [imm16] */
-        static const uint8_t m[] = {0x65, 0x67, 0x44, 0x8b, 0x1c, 0x24,
-                                    0x67, 0x8d, 0xa4, 0x24};
-        e_bytes(&t->e, m, sizeof(m));
-        e_u32(&t->e, 4 + (op == 0xc2 ? i->imm : 0));
-        emit_ibl_jump(t);
-        return STEP_END;
-    }
-    if (!o32)
+    return emit_string1(t, i) ? STEP_NEXT : STEP_CALLOUT;
+}
+
+/* 9C: pushf (32-bit) */
+static enum step x_pushf(struct tx *t, const struct insn *i,
+                         const uint8_t *raw, uint32_t eip)
+{
+    (void)raw, (void)eip;
+    if (i->opsize != 4)
         return STEP_CALLOUT;
-    uint32_t target = next + (uint32_t)insn_simm(i);
-    if ((op >= 0x70 && op <= 0x7f) ||
-        (op >= OP_MAP0F + 0x80 && op <= OP_MAP0F + 0x8f)) {
-        add_exit(t, e_jcc(&t->e, op & 0xf, 0), target);
-        emit_direct_jmp(t, next);
-        return STEP_END;
+    emit_pushf(t);
+    return STEP_NEXT;
+}
+
+/* FA: cli at CPL 0: c7 05 disp32 0: mov dword [rip+vif], 0 */
+static enum step x_cli(struct tx *t, const struct insn *i,
+                       const uint8_t *raw, uint32_t eip)
+{
+    (void)i, (void)raw, (void)eip;
+    if (!(t->f->mode & MODE_CPL0))
+        return STEP_CALLOUT;
+    x64_mov_ctx_imm32(&t->e, CTX_OFF(vif), 0);
+    return STEP_NEXT;
+}
+
+/* 40-4F: inc/dec r -> [66] ff c0+r / ff c8+r */
+static enum step x_incdec(struct tx *t, const struct insn *i,
+                          const uint8_t *raw, uint32_t eip)
+{
+    (void)raw, (void)eip;
+    if (i->opsize_prefix)
+        x64_o16(&t->e);
+    x64_incdec_r32(&t->e, (i->op & 8) != 0, i->op & 7);
+    return STEP_NEXT;
+}
+
+/* 50-57: push r32 */
+static enum step x_push_reg(struct tx *t, const struct insn *i,
+                            const uint8_t *raw, uint32_t eip)
+{
+    (void)raw, (void)eip;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    emit_push_reg(t, i->op & 7);
+    return STEP_NEXT;
+}
+
+/* 58-5F: pop r32: 65 67 8b 04+8r 24: mov r32, gs:[esp] ;
+ * 67 8d 64 24 04: lea esp, [esp+4] (not for pop esp) */
+static enum step x_pop_reg(struct tx *t, const struct insn *i,
+                           const uint8_t *raw, uint32_t eip)
+{
+    (void)raw, (void)eip;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    unsigned r = i->op & 7;
+    x64_gs_a32(&t->e);
+    x64_mov_r_m(&t->e, false, r, m_esp(0));
+    if (r != X_SP) {
+        x64_a32(&t->e);
+        x64_lea(&t->e, false, X_SP, m_esp(4));
     }
-    if (op == 0xe9 || op == 0xeb) {
-        emit_direct_jmp(t, target);
-        return STEP_END;
+    return STEP_NEXT;
+}
+
+/* 68, 6A: push imm32/imm8 */
+static enum step x_push_imm(struct tx *t, const struct insn *i,
+                            const uint8_t *raw, uint32_t eip)
+{
+    (void)raw, (void)eip;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    emit_push_imm(t, (uint32_t)insn_simm(i));
+    return STEP_NEXT;
+}
+
+/* C9: leave: 65 67 44 8b 5d 00: mov r11d, gs:[ebp] ;
+ * 67 8d 65 04: lea esp, [ebp+4] ; 44 89 dd: mov ebp, r11d */
+static enum step x_leave(struct tx *t, const struct insn *i,
+                         const uint8_t *raw, uint32_t eip)
+{
+    (void)raw, (void)eip;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    struct emit *e = &t->e;
+    x64_gs_a32(e);
+    x64_mov_r_m(e, false, X_R11, x64_m(X_BP, X_NONE, 0, 0, 1));
+    x64_a32(e);
+    x64_lea(e, false, X_SP, x64_m(X_BP, X_NONE, 0, 4, 1));
+    x64_mov_r32_r32(e, X_BP, X_R11);
+    return STEP_NEXT;
+}
+
+/* FF: inc/dec r/m (IDENT); push/call/jmp near r/m32 (/6, /2, /4) */
+static enum step x_grp5(struct tx *t, const struct insn *i,
+                        const uint8_t *raw, uint32_t eip)
+{
+    if (x_ident(t, i, raw, eip) == STEP_NEXT)
+        return STEP_NEXT;
+    if (i->opsize != 4 || (i->reg != 2 && i->reg != 4 && i->reg != 6) ||
+        !mem_ok(i))
+        return STEP_CALLOUT;
+    if (i->reg == 6 && i->mod == 3) {
+        emit_push_reg(t, i->rm);
+        return STEP_NEXT;
     }
-    if (op == 0xe8) {
-        emit_push_imm(t, next);
-        emit_direct_jmp(t, target);
-        return STEP_END;
+    emit_load_r11(t, i, raw);
+    if (i->reg == 6) {
+        emit_push_reg(t, X_R11);
+        return STEP_NEXT;
     }
-    if (op >= 0xe0 && op <= 0xe3 && i->addrsize == 4) {
-        /* loop/loope/loopne/jecxz on ECX: taken -> second jmp */
-        e_u8(&t->e, 0x67);
-        e_u8(&t->e, (uint8_t)op);
-        e_u8(&t->e, 5);
-        emit_direct_jmp(t, next);
-        emit_direct_jmp(t, target);
-        return STEP_END;
+    if (i->reg == 2)
+        emit_push_imm(t, eip + i->len);
+    emit_ibl_jump(t);
+    return STEP_END;
+}
+
+/* C3, C2: ret [imm16]: 65 67 44 8b 1c 24: mov r11d, gs:[esp] ;
+ * 67 8d a4 24 imm32: lea esp, [esp+4+imm] ; ibl */
+static enum step x_ret(struct tx *t, const struct insn *i,
+                       const uint8_t *raw, uint32_t eip)
+{
+    (void)raw, (void)eip;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    struct emit *e = &t->e;
+    x64_gs_a32(e);
+    x64_mov_r_m(e, false, X_R11, m_esp(0));
+    x64_a32(e);
+    x64_lea(e, false, X_SP,
+            x64_m(X_SP, X_NONE, 0,
+                  (int32_t)(4 + (i->op == 0xc2 ? i->imm : 0)), 4));
+    emit_ibl_jump(t);
+    return STEP_END;
+}
+
+static uint32_t branch_target(const struct insn *i, uint32_t eip)
+{
+    return eip + i->len + (uint32_t)insn_simm(i);
+}
+
+/* 70-7F, 0F 80-8F: jcc -> 0f 8x rel32 (taken exit), e9 rel32 (next) */
+static enum step x_jcc(struct tx *t, const struct insn *i,
+                       const uint8_t *raw, uint32_t eip)
+{
+    (void)raw;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    add_exit(t, e_jcc(&t->e, i->op & 0xf, 0), branch_target(i, eip));
+    emit_direct_jmp(t, eip + i->len);
+    return STEP_END;
+}
+
+/* E9, EB: jmp rel -> e9 rel32 exit */
+static enum step x_jmp(struct tx *t, const struct insn *i,
+                       const uint8_t *raw, uint32_t eip)
+{
+    (void)raw;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    emit_direct_jmp(t, branch_target(i, eip));
+    return STEP_END;
+}
+
+/* E8: call rel32 -> push the return address, e9 rel32 exit */
+static enum step x_call(struct tx *t, const struct insn *i,
+                        const uint8_t *raw, uint32_t eip)
+{
+    (void)raw;
+    if (i->opsize != 4)
+        return STEP_CALLOUT;
+    emit_push_imm(t, eip + i->len);
+    emit_direct_jmp(t, branch_target(i, eip));
+    return STEP_END;
+}
+
+/* E0-E3: loopne/loope/loop/jecxz on ECX: 67 e0..e3 05 (over the next
+ * 5-byte jmp: taken -> second jmp) ; e9 (next) ; e9 (target) */
+static enum step x_loop(struct tx *t, const struct insn *i,
+                        const uint8_t *raw, uint32_t eip)
+{
+    (void)raw;
+    if (i->opsize != 4 || i->addrsize != 4)
+        return STEP_CALLOUT;
+    x64_a32(&t->e);
+    e_u8(&t->e, (uint8_t)i->op);
+    e_u8(&t->e, 5);
+    emit_direct_jmp(t, eip + i->len);
+    emit_direct_jmp(t, branch_target(i, eip));
+    return STEP_END;
+}
+
+static void set_range(unsigned first, unsigned last, xlat_fn fn)
+{
+    for (unsigned op = first; op <= last; op++)
+        xlat_tab[op] = fn;
+}
+
+static void tables_init(void)
+{
+    static bool ready;
+    if (ready)
+        return;
+    ident_init();
+    for (unsigned op = 0; op < 0x100; op++) {
+        if (ident0[op])
+            xlat_tab[op] = x_ident;
+        if (ident0f[op])
+            xlat_tab[OP_MAP0F + op] = x_ident;
     }
-    return STEP_CALLOUT;
+    xlat_tab[0x90] = x_nop;
+    set_range(OP_MAP0F + 0x18, OP_MAP0F + 0x1f, x_hint_nop);
+    xlat_tab[OP_MAP0F + 0xa3] = x_bt_reg;
+    xlat_tab[OP_MAP0F + 0xab] = x_bt_reg;
+    xlat_tab[OP_MAP0F + 0xb3] = x_bt_reg;
+    xlat_tab[OP_MAP0F + 0xbb] = x_bt_reg;
+    set_range(0xa4, 0xa7, x_string);
+    set_range(0xaa, 0xaf, x_string);
+    xlat_tab[0x9c] = x_pushf;
+    xlat_tab[0xfa] = x_cli;
+    set_range(0x40, 0x4f, x_incdec);
+    set_range(0x50, 0x57, x_push_reg);
+    set_range(0x58, 0x5f, x_pop_reg);
+    xlat_tab[0x68] = x_push_imm;
+    xlat_tab[0x6a] = x_push_imm;
+    xlat_tab[0xc9] = x_leave;
+    xlat_tab[0xff] = x_grp5;
+    xlat_tab[0xc2] = x_ret;
+    xlat_tab[0xc3] = x_ret;
+    set_range(0x70, 0x7f, x_jcc);
+    set_range(OP_MAP0F + 0x80, OP_MAP0F + 0x8f, x_jcc);
+    xlat_tab[0xe9] = x_jmp;
+    xlat_tab[0xeb] = x_jmp;
+    xlat_tab[0xe8] = x_call;
+    set_range(0xe0, 0xe3, x_loop);
+    ready = true;
+}
+
+/* Translate one instruction at eip (decoded as i, bytes raw). */
+static enum step translate_one(struct tx *t, const struct insn *i,
+                               const uint8_t *raw, uint32_t eip)
+{
+    if (bt_adapt_is_callout(t->b, eip, t->f->pa + (eip - t->f->eip)))
+        return STEP_CALLOUT;
+    xlat_fn fn = xlat_tab[i->op];
+    return fn ? fn(t, i, raw, eip) : STEP_CALLOUT;
 }
 
 /* An instruction at cur (guest-physical cur_pa) that runs into the next
@@ -693,30 +883,30 @@ static int64_t straddle_decode(struct bt *b, uint32_t cur, uint32_t cur_pa,
  * page's guest-physical page), else call it out.  The
  * compare is flag-free: r11 = ~bytes + expected + 1 (0 if equal), tested
  * with jrcxz, guest RCX parked in r11.  A fault on the read (the page is
- * not mapped) is the instruction's own fetch fault. */
+ * not mapped) is the instruction's own fetch fault.
+ *   65 67 4c 8b 1c 25 lin2: mov r11, gs:[lin2]
+ *   49 ba imm64: movabs r10, expected ; 49 f7 d3: not r11
+ *   4f 8d 5c 13 01: lea r11, [r11+r10+1] ; 4c 87 d9: xchg rcx, r11
+ *   e3 xx: jrcxz ok ; 4c 87 d9: xchg rcx, r11 ; callout
+ *   ok: 4c 87 d9: xchg rcx, r11 */
 static void emit_straddle_guard(struct tx *t, uint32_t lin2,
                                 const uint8_t *tail, uint32_t eip,
                                 uint16_t op)
 {
     struct emit *e = &t->e;
-    static const uint8_t ld[] = {0x65, 0x67, 0x4c, 0x8b, 0x1c, 0x25};
-    e_bytes(e, ld, sizeof(ld));                       /* mov r11, gs:[lin2] */
-    e_u32(e, lin2);
+    x64_gs_a32(e);
+    x64_mov_r_m(e, true, X_R11, x64_m(X_NONE, X_NONE, 0, (int32_t)lin2, 4));
     uint64_t want;
     memcpy(&want, tail, 8);
-    e_u8(e, 0x49); e_u8(e, 0xba);                     /* movabs r10, want */
-    e_u32(e, (uint32_t)want);
-    e_u32(e, (uint32_t)(want >> 32));
-    static const uint8_t cmp[] = {0x49, 0xf7, 0xd3,             /* not r11 */
-                                  0x4f, 0x8d, 0x5c, 0x13, 0x01, /* lea */
-                                  0x4c, 0x87, 0xd9,             /* xchg */
-                                  0xe3, 0x00};                  /* jrcxz */
-    e_bytes(e, cmp, sizeof(cmp));
-    uint32_t jr = e->pos - 1;
-    e_u8(e, 0x4c); e_u8(e, 0x87); e_u8(e, 0xd9);      /* xchg rcx, r11 */
+    x64_mov_r64_imm64(e, X_R10, want);
+    x64_not_r64(e, X_R11);
+    x64_lea(e, true, X_R11, x64_m(X_R11, X_R10, 0, 1, 1));
+    x64_xchg_r64_r64(e, X_CX, X_R11);
+    uint32_t jr = x64_jrcxz8(e);
+    x64_xchg_r64_r64(e, X_CX, X_R11);
     emit_callout(t, eip, op);
-    e->base[jr] = (uint8_t)(e->pos - (jr + 1));
-    e_u8(e, 0x4c); e_u8(e, 0x87); e_u8(e, 0xd9);      /* ok: xchg back */
+    x64_patch8(e, jr);
+    x64_xchg_r64_r64(e, X_CX, X_R11);
 }
 
 struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
@@ -754,17 +944,20 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
         return f;
     }
 
-    /* kick stub, then the entry's flag-preserving check of run_ok */
-    e_u8(&t.e, 0x4c); e_u8(&t.e, 0x89); e_u8(&t.e, 0xd1); /* mov rcx, r10 */
-    e_store_imm(&t.e, CTX_OFF(next_eip), eip);
+    /* kick stub, then the entry's flag-preserving check of run_ok:
+     *   stub:  4c 89 d1: mov rcx, r10 ; c7 05: mov [rip+next_eip], eip
+     *          e9: jmp exit_kick
+     *   entry: 49 89 ca: mov r10, rcx ; 8b 0d: mov ecx, [rip+run_ok]
+     *          e3 xx: jrcxz stub ; 4c 89 d1: mov rcx, r10 */
+    x64_mov_r64_r64(&t.e, X_CX, X_R10);
+    x64_mov_ctx_imm32(&t.e, CTX_OFF(next_eip), eip);
     e_jmp(&t.e, b->off_exit[BT_EXIT_KICK]);
     f->tc_off = t.e.pos;
-    e_u8(&t.e, 0x49); e_u8(&t.e, 0x89); e_u8(&t.e, 0xca); /* mov r10, rcx */
-    e_u8(&t.e, 0x8b); e_u8(&t.e, 0x0d);                   /* mov ecx, run_ok */
-    e_ripdisp(&t.e, CTX_OFF(run_ok), 0);
-    e_u8(&t.e, 0xe3);                                     /* jrcxz stub */
-    e_u8(&t.e, (uint8_t)(int8_t)((int32_t)f->tc_start - (int32_t)(t.e.pos + 1)));
-    e_u8(&t.e, 0x4c); e_u8(&t.e, 0x89); e_u8(&t.e, 0xd1); /* mov rcx, r10 */
+    x64_mov_r64_r64(&t.e, X_R10, X_CX);
+    x64_mov_r32_ctx(&t.e, X_CX, CTX_OFF(run_ok));
+    uint32_t jk = x64_jrcxz8(&t.e);
+    t.e.base[jk] = (uint8_t)(int8_t)((int32_t)f->tc_start - (int32_t)(jk + 1));
+    x64_mov_r64_r64(&t.e, X_CX, X_R10);
     f->body_off = t.e.pos;
 
     uint32_t cur = eip;
