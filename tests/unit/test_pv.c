@@ -16,7 +16,7 @@
 static struct machine *new_machine(bool kvm)
 {
     struct machine *m = bare_machine_with_ram(RAM);
-    m->cfg.cpu_kvm = m->cfg.cpu_kvmclock = kvm;
+    m->cfg.cpu_kvm = m->cfg.cpu_kvmclock = m->cfg.cpu_pv_eoi = kvm;
     return m;
 }
 
@@ -75,6 +75,9 @@ static void test_cpuid_leaves(void)
     CHECK(pv_cpuid(m, 0x40000101u, r) && (r[0] & (1u << 3)) &&
           (r[0] & (1u << 24)));
     CHECK(pv_hypervisor_bit(m));
+    CHECK(r[0] & (1u << 6)); /* PV EOI */
+    m->cfg.cpu_pv_eoi = false;
+    CHECK(pv_cpuid(m, 0x40000101u, r) && !(r[0] & (1u << 6)));
     m->cfg.cpu_kvmclock = false;
     CHECK(pv_cpuid(m, 0x40000101u, r) && r[0] == 0);
     machine_destroy(m);
@@ -87,6 +90,26 @@ static void test_hypercall_checks(void)
     CHECK(call(&f, 3, PV_HC_VERSION, 0, 0, 0, 0) == (uint32_t)-PV_EPERM);
     CHECK(call(&f, 1, PV_HC_VERSION, 0, 0, 0, 0) == PV_VERSION);
     CHECK(call(&f, 0, 77, 0, 0, 0, 0) == (uint32_t)-PV_ENOSYS);
+    /* the ring-1 kernel's calls: refusals that need no descriptors */
+    CHECK(call(&f, 1, PV_HC_EVENT_SEND, 1, 0, 0, 0) == (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_SET_CALLBACK, 0x1008, 0x50, 0, 0) ==
+          (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_SET_CALLBACK, RAM, 0x50, 0, 0) ==
+          (uint32_t)-PV_EFAULT);
+    CHECK(call(&f, 1, PV_HC_SET_CALLBACK, 0x3000, 0x50, 0, 0) == 0);
+    CHECK(call(&f, 1, PV_HC_EVENT_SEND, 6, 0, 0, 0) == 0);
+    uint32_t pend;
+    memcpy(&pend, m->ram + 0x3004, 4);
+    CHECK(pend == 6);
+    CHECK(!machine_intr_pending(m)); /* vif 0, no trap table */
+    CHECK(call(&f, 1, PV_HC_SET_TRAP_TABLE, 0x8000, 1, 0, 0) ==
+          (uint32_t)-PV_ENOSYS); /* this vCPU lends no descriptor reads */
+    CHECK(call(&f, 1, PV_HC_IRET, 0, 0, 0, 0) == (uint32_t)-PV_ENOSYS);
+    CHECK(call(&f, 1, PV_HC_SET_TIMER, 1000, 5, 0, 0) == (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_SHUTDOWN, 200, 0, 0, 0) == (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_NEW_BASEPTR, 0x3000, 0, 0, 0) ==
+          (uint32_t)-PV_ENOSYS);
+    f.regs[3] = 0;
     /* a batch of three: the second maps a frame outside RAM */
     uint32_t req[6] = {0x1000, 0x5003, 0x1004, RAM | 1, 0x1008, 0x6003};
     memcpy(m->ram + 0x8000, req, sizeof(req));

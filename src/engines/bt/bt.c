@@ -117,11 +117,23 @@ static int bt_set_guest_debug(struct machine *m, const struct guest_debug *d)
     return interp_cpu_set_debug(&B(m)->cpu, d);
 }
 
+/* Guest RAM changed behind the engine (a debugger's int3, device DMA
+ * handed over by machine_ram_dirty_sync; vCPU thread, between runs): kill
+ * the fragments translated from those pages, which also stops tracing
+ * them. */
 static void bt_code_written(struct machine *m, uint64_t gpa, uint64_t len)
 {
-    (void)gpa;
-    (void)len;
-    bt_tc_flush(B(m)); /* rare (debugger): start translations afresh */
+    struct bt *b = B(m);
+    if (!b || !len)
+        return;
+    uint64_t end = gpa + len;
+    if (end > b->ram_size)
+        end = b->ram_size;
+    for (uint64_t a = gpa & ~0xfffull; a < end; a += 4096) {
+        uint32_t pfn = (uint32_t)(a >> 12);
+        if (b->page_frags[pfn] >= 0 || b->traced[pfn] == 1)
+            bt_tc_invalidate_page(b, pfn);
+    }
 }
 
 static bool bt_irq_window_open(struct machine *m)
@@ -211,6 +223,21 @@ static void bt_write_stats(struct machine *m, struct json *j)
     json_u64(j, "ibl_entries_kept_across_cr3_switches", s->ibl_kept);
     json_u64(j, "xchains_kept_across_invalidations", s->xchains_kept_range);
     json_u64(j, "page_tables_untraced_unused", s->pt_untraced);
+    json_u64(j, "hot_pte_pages", s->hot_pages);
+    json_u64(j, "hot_pte_writes_unshadowed", s->hot_pte_writes);
+    json_u64(j, "hot_page_faults_to_interp", s->hot_faults_interp);
+    json_u64(j, "hot_pages_cooled", s->hot_pages_cooled);
+    json_u64(j, "pf_callouts_made", s->pf_callouts_made);
+    json_u64(j, "pf_callouts_reverted", s->pf_callouts_reverted);
+    json_u64(j, "pf_callout_faults_no_signal", s->pf_callout_faults);
+    json_u64(j, "hot_callouts_made", s->hot_callouts_made);
+    json_u64(j, "hot_callouts_reverted", s->hot_callouts_reverted);
+    json_u64(j, "run_fills", s->run_fills);
+    json_u64(j, "run_fills_4k", s->run_fills_small);
+    json_u64(j, "run_fill_pages", s->run_fill_pages);
+    json_u64(j, "unsync_page_tables", s->unsync_tables);
+    json_u64(j, "unsync_pte_writes_deferred", s->unsync_writes);
+    json_u64(j, "unsync_resyncs", s->unsync_resyncs);
     json_u64(j, "smc_page_invalidations", s->smc_page_invalidations);
     json_u64(j, "fragments_invalidated", s->frags_invalidated);
     json_u64(j, "volatile_code_pages", s->volatile_pages);
