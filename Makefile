@@ -27,7 +27,7 @@ ifeq ($(SAN),thread)
 # ThreadSanitizer (make SAN=thread BUILD=build-tsan): the device I/O thread
 # against the vCPU thread; run it with -e interp (bt's own signal and
 # mapping tricks are not for TSan).
-CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+CFLAGS += -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 LDFLAGS += -fsanitize=thread
 endif
 ifeq ($(SAN),1)
@@ -125,6 +125,33 @@ all: $(BUILD)/bench/native64
 $(BUILD)/bench/native64: bench/native/native32.c bench/guests/crc32_core.h tests/linux/userprog.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) -m64 -O2 -g -std=gnu11 -Wall -Wextra -Werror -o $@ $<
+
+# The macrobenchmarks' guest side (popek-bench --macro, bench/macro): static
+# i386 helpers for the Debian image, the generated compile project, and the
+# checksum its program prints when built on the host.
+MACRO := $(BUILD)/bench/macro
+all: $(MACRO)/forkwait $(MACRO)/diskio $(MACRO)/netsink $(MACRO)/compile.expected \
+	$(MACRO)/run.sh $(MACRO)/www/index.html
+$(MACRO)/run.sh: bench/macro/run.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(MACRO)/www/index.html: bench/macro/index.html
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(MACRO)/forkwait: tests/linux/forkwait.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) -m32 -static -O2 -Wall -Wextra -Werror -o $@ $<
+$(MACRO)/%: bench/macro/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) -m32 -static -O2 -Wall -Wextra -Werror -o $@ $<
+$(MACRO)/compile/Makefile: bench/macro/gen_compile.py
+	rm -rf $(MACRO)/compile
+	python3 $< $(MACRO)/compile
+$(MACRO)/compile.expected: $(MACRO)/compile/Makefile
+	rm -rf $(MACRO)/compile-host && cp -r $(MACRO)/compile $(MACRO)/compile-host
+	$(MAKE) -s -C $(MACRO)/compile-host CC=gcc >/dev/null
+	$(MACRO)/compile-host/compiled > $@.tmp && mv $@.tmp $@
+	rm -rf $(MACRO)/compile-host
 
 # Fuzzing (tests/fuzz, libFuzzer from clang-14): the loaders, the initrd
 # check, the PC's devices through the io bus, and bt against the

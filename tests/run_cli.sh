@@ -77,8 +77,42 @@ for sig in TERM INT HUP; do
         fail "sig$sig-clean-stop" "status $rc; $(tr '\n' ' ' <"$t/err") $(head -c 300 "$t/s.json" 2>/dev/null)"
     fi
 done
+# The same with the gdb stub and the monitor listening: their threads must
+# not take the stop signals (a SIGTERM there killed popek, no stats).
+for ctl in gdb monitor; do
+    rm -f "$t/s.json"
+    arg="--gdb tcp:127.0.0.1:0"
+    [ $ctl = monitor ] && arg="--monitor unix:$t/mon.sock"
+    "$POPEK" run -e "$E" -k "$G/spin_timeout.elf" --timeout 60 --stats "$t/s.json" $arg </dev/null >"$t/out" 2>"$t/err" &
+    pid=$!
+    for _ in $(seq 50); do grep -q spinning "$t/out" 2>/dev/null && break; sleep 0.1; done
+    kill -TERM $pid
+    wait $pid; rc=$?
+    if [ $rc = 16 ] && grep -q "stopped by SIGTERM" "$t/s.json"; then
+        pass "sigTERM-clean-stop-with-$ctl"
+    else
+        fail "sigTERM-clean-stop-with-$ctl" "status $rc; $(tr '\n' ' ' <"$t/err")"
+    fi
+done
 "$POPEK" run -e "$E" -k "$G/spin_timeout.elf" --timeout 60 --no-sandbox </dev/null >"$t/out" 2>"$t/err" &
 pid=$!
 for _ in $(seq 50); do grep -q spinning "$t/out" 2>/dev/null && break; sleep 0.1; done
 grep -q "^Seccomp:[[:space:]]*0" /proc/$pid/status && pass no-sandbox-flag || fail no-sandbox-flag "$(grep Seccomp /proc/$pid/status)"
 kill -TERM $pid; wait $pid
+
+# popek-bench's Debian macrobenchmark rows (--macro): bad values are
+# refused, and without the image every row is a clear SKIP (exit 0).
+B=$BUILD/popek-bench
+timeout 30 "$B" --macro-timeout 0 </dev/null >"$t/out" 2>"$t/err"
+[ $? = 2 ] && grep -q "bad --macro-timeout" "$t/err" && pass bench-macro-timeout-refused ||
+    fail bench-macro-timeout-refused "$(head -c 200 "$t/err")"
+timeout 120 "$B" --quick --only macro --engines "$E" --macro-image "$t/no-such.img" \
+    --out "$t/bench" </dev/null >"$t/out" 2>"$t/err"
+rc=$?
+if [ $rc = 0 ] && [ "$(grep -c "SKIP: no Debian root filesystem ($t/no-such.img" "$t/bench/results.md")" = 1 ] &&
+   grep -q '^| \*\*compile\*\* ' "$t/bench/results.md" &&
+   ! grep -q '^| \*\*callret\*\* ' "$t/bench/results.md"; then
+    pass bench-macro-skips-without-image
+else
+    fail bench-macro-skips-without-image "status $rc: $(head -c 300 "$t/bench/results.md" 2>/dev/null) $(tail -c 200 "$t/err")"
+fi
