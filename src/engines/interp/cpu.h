@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "../../core/cpu_state.h"
-#include "decode.h"
+#include "../../x86/decode.h"
 
 struct machine;
 struct decode_cache;
