@@ -52,6 +52,8 @@ void machine_set_irq(struct machine *m, int irq, int level)
 
 bool machine_intr_pending(struct machine *m)
 {
+    if (m->pv_event_ready && m->pv_event_ready(m))
+        return true;
     return m->intc.intr && m->intc.intr(m->intc.ctx);
 }
 
@@ -462,7 +464,8 @@ int machine_run(struct machine *m)
             m->console_rx(m->console_rx_opaque);
         if (machine_intr_pending(m) && (halted || !control_irqs_masked(m)) &&
             m->ops->irq_window_open(m)) {
-            int vec = m->intc.ack(m->intc.ctx);
+            int vec = m->pv_event_ready && m->pv_event_ready(m)
+                          ? m->pv_event_ack(m) : m->intc.ack(m->intc.ctx);
             if (vec >= 0) {
                 plog(PLOG_INT, "inject vector %#x", vec);
                 m->ops->inject_irq(m, (uint8_t)vec);

@@ -107,6 +107,10 @@ struct machine {
                                  * devices (e.g. the local APIC's base),
                                  * 8 bytes at offset 0 of each index */
     struct intc_ops intc;
+    /* Interrupts beside the controller's: the paravirtual upcall (src/pv),
+     * asked first; NULL until a guest registers one. */
+    bool (*pv_event_ready)(struct machine *m);
+    int (*pv_event_ack)(struct machine *m);     /* returns the vector */
     /* Message-signalled interrupts (PCI MSI/MSI-X): set by the board to
      * the interrupt controller that receives them; NULL = dropped. */
     void (*msi)(void *ctx, uint64_t addr, uint32_t data);

@@ -1,7 +1,8 @@
 /* exceptions.c - raising faults (longjmp back to interp_step, see cpu.c)
  * and delivering events through the guest IDT: interrupt and trap gates,
  * same privilege or to an inner ring through the TSS stack (SS0:ESP0 ...),
- * task gates (task.c), real-mode IVT delivery, #UD logging of
+ * task gates (task.c), real-mode IVT delivery, a paravirtual guest's trap
+ * table in place of the IDT (src/pv), #UD logging of
  * unimplemented instructions.
  * Double/triple-fault escalation happens in interp_step. */
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include "../../core/disasm.h"
 #include "../../core/log.h"
 #include "../../core/util.h"
+#include "../../pv/pv.h"
 #include "sys.h"
 
 _Noreturn void cpu_fault_err(struct interp_cpu *c, int vector, uint32_t err)
@@ -134,10 +136,25 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
     }
     uint32_t ext = kind == EV_SOFT_INT ? 0 : 1;
     uint32_t idt_err = (uint32_t)vector * 8 + 2 + ext;
-    if ((uint32_t)vector * 8 + 7 > c->idt.limit)
-        cpu_fault_err(c, EXC_GP, idt_err);
-    uint32_t ga = (uint32_t)c->idt.base + (uint32_t)vector * 8;
-    struct desc g = {lin_read(c, ga, 4, false), lin_read(c, ga + 4, 4, false)};
+    /* A paravirtual guest's trap table (src/pv) stands in for its IDT:
+     * the entry acts as a 32-bit trap gate (the real IF stays set; the
+     * entry may mask events instead), the frame's IF is the virtual IF, and
+     * the stack for traps from ring 3 is the one STACK_SWITCH gave. */
+    struct pv_trap pt;
+    bool pv = c->m && c->m->pv_event_ready && !(c->eflags & FLAG_VM) &&
+              pv_trap(c->m, vector, kind == EV_EXTERNAL, &pt);
+    struct desc g;
+    if (pv) {
+        g.lo = (uint32_t)pt.cs << 16 | (pt.eip & 0xffff);
+        g.hi = (pt.eip & 0xffff0000u) | 0x8f00u |
+               (uint32_t)(pt.flags & PV_TRAP_DPL) << 13;
+    } else {
+        if ((uint32_t)vector * 8 + 7 > c->idt.limit)
+            cpu_fault_err(c, EXC_GP, idt_err);
+        uint32_t ga = (uint32_t)c->idt.base + (uint32_t)vector * 8;
+        g = (struct desc){lin_read(c, ga, 4, false),
+                          lin_read(c, ga + 4, 4, false)};
+    }
     unsigned type = desc_type(g);
     if (desc_s(g) || !(type == 5 || (type & 7) == 6 || (type & 7) == 7))
         cpu_fault_err(c, EXC_GP, idt_err);
@@ -179,21 +196,27 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
     uint32_t w[6];
     int n = 0;
     uint32_t old_flags = c->eflags;
+    if (pv)
+        old_flags = (old_flags & ~FLAG_IF) | (pv_vif(c->m) ? FLAG_IF : 0);
     uint16_t new_cs = (uint16_t)((sel & 0xfffc) | (unsigned)new_cpl);
     if (new_cpl < c->cpl) {
         /* Inner privilege: the stack comes from the TSS. */
-        const struct seg_reg *tr = &c->seg[SEG_TR];
-        bool tss32 = tr->type & 8;
-        uint32_t at = tss32 ? 4 + 8 * (uint32_t)new_cpl
-                            : 2 + 4 * (uint32_t)new_cpl;
-        uint32_t need = tss32 ? at + 5 : at + 3;
-        if (tr->unusable || need > tr->limit)
-            cpu_fault_err(c, EXC_TS, (tr->sel & 0xfffcu) + ext);
-        uint32_t tb = (uint32_t)tr->base;
-        uint32_t nesp = tss32 ? lin_read(c, tb + at, 4, false)
-                              : lin_read(c, tb + at, 2, false);
-        uint16_t nss = (uint16_t)lin_read(c, tb + at + (uint32_t)(tss32 ? 4 : 2),
-                                          2, false);
+        uint32_t nesp;
+        uint16_t nss;
+        if (!pv || !pv_stack(c->m, &nss, &nesp)) {
+            const struct seg_reg *tr = &c->seg[SEG_TR];
+            bool tss32 = tr->type & 8;
+            uint32_t at = tss32 ? 4 + 8 * (uint32_t)new_cpl
+                                : 2 + 4 * (uint32_t)new_cpl;
+            uint32_t need = tss32 ? at + 5 : at + 3;
+            if (tr->unusable || need > tr->limit)
+                cpu_fault_err(c, EXC_TS, (tr->sel & 0xfffcu) + ext);
+            uint32_t tb = (uint32_t)tr->base;
+            nesp = tss32 ? lin_read(c, tb + at, 4, false)
+                         : lin_read(c, tb + at, 2, false);
+            nss = (uint16_t)lin_read(c, tb + at + (uint32_t)(tss32 ? 4 : 2),
+                                     2, false);
+        }
         struct desc sd;
         seg_check_ss(c, nss, new_cpl, true, ext, &sd);
         struct seg_reg ss;
@@ -231,6 +254,12 @@ void cpu_deliver(struct interp_cpu *c, int vector, enum event_kind kind,
     c->eflags &= ~(FLAG_TF | FLAG_NT | FLAG_RF | FLAG_VM);
     if (!(type & 1))
         c->eflags &= ~FLAG_IF;
+    if (pv) {
+        if (pt.flags & PV_TRAP_MASK)
+            pv_set_vif(c->m, false);
+        if (vector == EXC_PF && kind == EV_EXCEPTION)
+            pv_set_cr2(c->m, c->cr2);
+    }
 }
 
 void cpu_soft_int(struct interp_cpu *c, int vector, enum event_kind kind)
