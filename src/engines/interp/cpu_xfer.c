@@ -36,8 +36,8 @@ int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
     if ((s->efer & EFER_LME) || s->seg[SEG_CS].l)
         return fail("%s: 64-bit guests are not supported (IA-32 only)",
                     engine);
-    if (s->rip > 0xffffffffull || (s->cr4 & CR4_PAE))
-        return fail("%s: the entry state needs long mode or PAE, which this "
+    if (s->rip > 0xffffffffull)
+        return fail("%s: the entry state needs long mode, which this "
                     "engine does not implement", engine);
     for (int r = 0; r < 8; r++)
         c->r[r] = (uint32_t)s->gpr[r];

@@ -1,5 +1,7 @@
 /* mmu.c - the interpreter's memory path: segmentation checks (limit, type),
- * two-level IA-32 paging (the shared walker, x86/walk.c; SMEP/SMAP here)
+ * IA-32 paging, 32-bit and PAE (the shared walker, x86/walk.c; SMEP/SMAP
+ * here; PAE PDPTEs are read at each walk, not cached at CR3 loads; NX is
+ * not enforced)
  * with accessed/dirty write-back, the TLB, physical
  * access to RAM or MMIO, and the cpu.h memory/stack API built on them.
  * Writes to RAM drop the decoded-instruction cache of the page written. */
@@ -110,16 +112,20 @@ static inline bool rights_ok(const struct interp_cpu *c, bool u, bool w,
     return true;
 }
 
+/* Page-table entries (8 bytes with PAE) through the physical path. */
 static bool pt_read(void *ctx, uint64_t pa, bool wide, uint64_t *v)
 {
-    (void)wide; /* 32-bit paging only */
+    if (pa + (wide ? 8 : 4) > 0x100000000ull)
+        return false; /* above the 32-bit physical space */
     *v = phys_read(ctx, (uint32_t)pa, 4);
+    if (wide)
+        *v |= (uint64_t)phys_read(ctx, (uint32_t)pa + 4, 4) << 32;
     return true;
 }
 
 static void pt_write(void *ctx, uint64_t pa, bool wide, uint64_t v)
 {
-    (void)wide;
+    (void)wide; /* A/D live in the low dword */
     phys_write(ctx, (uint32_t)pa, 4, (uint32_t)v);
 }
 
@@ -137,10 +143,11 @@ static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
         uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0) |
                        (acc == ACC_FETCH && (c->cr4 & CR4_SMEP) ? PF_I : 0);
         const struct x86_paging pg = {.cr3 = c->cr3, .cr0 = c->cr0,
-                                      .cr4 = c->cr4 & ~(uint32_t)CR4_PAE};
+                                      .cr4 = c->cr4};
         const struct x86_pt_io io = {pt_read, pt_write, c};
         struct x86_walk w;
-        if (x86_page_walk(&pg, lin, &io, &w) != X86_WALK_OK) {
+        if (x86_page_walk(&pg, lin, &io, &w) != X86_WALK_OK ||
+            w.pa > 0xffffffffull) { /* (PAE: no RAM or MMIO above 4 GiB) */
             if (probe)
                 return false;
             page_fault(c, lin, err);
