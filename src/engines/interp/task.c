@@ -43,27 +43,7 @@ static void load_data_ts(struct interp_cpu *c, int seg, uint16_t sel)
         seg_from_desc(s, sel, d);
         return;
     }
-    if ((sel & 0xfffc) == 0) {
-        s->sel = sel;
-        s->base = 0;
-        s->limit = 0;
-        s->present = 0;
-        s->unusable = true;
-        return;
-    }
-    if (!desc_read(c, sel, &d) || !desc_s(d))
-        cpu_fault_err(c, EXC_TS, err);
-    bool code = desc_is_code(d);
-    if (code && !(desc_type(d) & 2))
-        cpu_fault_err(c, EXC_TS, err);
-    bool conforming_code = code && (desc_type(d) & 4);
-    if (!conforming_code &&
-        ((sel & 3u) > desc_dpl(d) || c->cpl > desc_dpl(d)))
-        cpu_fault_err(c, EXC_TS, err);
-    if (!desc_p(d))
-        cpu_fault_err(c, EXC_NP, err);
-    desc_set_accessed(c, sel, &d);
-    seg_from_desc(s, sel, d);
+    seg_load_data(c, seg, sel, EXC_TS);
 }
 
 static void load_ldt_ts(struct interp_cpu *c, uint16_t sel)

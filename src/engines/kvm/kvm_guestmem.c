@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../core/machine.h"
+#include "../../x86/desc.h"
 #include "../../x86/walk.h"
 #include "kvm_guestmem.h"
 
@@ -113,21 +114,23 @@ int gm_access(struct gmem *a, uint64_t lin, void *buf,
 
 /* ---- segments ---- */
 
+/* The shared descriptor decoder (x86/desc.h), into KVM's layout. */
 void gm_desc_to_seg(uint64_t d, uint16_t sel, struct kvm_segment *s)
 {
+    struct seg_reg r;
+    seg_from_desc(&r, sel, desc_from_u64(d));
     memset(s, 0, sizeof(*s));
-    uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
-    s->g = (d >> 55) & 1;
-    s->limit = s->g ? (limit << 12) | 0xfff : limit;
-    s->base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24);
+    s->base = r.base;
+    s->limit = r.limit;
     s->selector = sel;
-    s->type = (d >> 40) & 0xf;
-    s->s = (d >> 44) & 1;
-    s->dpl = (d >> 45) & 3;
-    s->present = (d >> 47) & 1;
-    s->avl = (d >> 52) & 1;
-    s->l = (d >> 53) & 1;
-    s->db = (d >> 54) & 1;
+    s->type = r.type;
+    s->s = r.s;
+    s->dpl = r.dpl;
+    s->present = r.present;
+    s->avl = r.avl;
+    s->l = r.l;
+    s->db = r.db;
+    s->g = r.g;
 }
 
 /* Read the descriptor of a non-null selector; #GP(sel) if out of limits. */
