@@ -18,6 +18,7 @@
 #include "../../core/engine.h"
 
 struct machine;
+struct interp_cpu;
 struct json;
 struct vm_exit;
 
@@ -64,6 +65,7 @@ struct kvm_engine {
     unsigned irq_depth;      /* injected interrupts not yet IRETed */
     unsigned step_budget;
     bool assisted;           /* kvm_assist changed the registers */
+    struct interp_cpu *icpu; /* kvm_assist_interp.c: 32-bit assists */
     bool ud_trap;            /* in use on this backend */
     bool ud_armed;           /* the breakpoint is set at ud_addr */
     bool ud_skip;            /* leave it off for one KVM_RUN */
