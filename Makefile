@@ -2,6 +2,7 @@
 #   make            build/popek (and the test guests)
 #   make check      build everything, run all tests, then again under ASan/UBSan
 #   make SAN=1 BUILD=build-asan   the sanitizer build
+#   make SAN=thread BUILD=build-tsan   ThreadSanitizer (interp engine)
 # Sources are picked up by wildcard: add a file in the right folder and it is
 # built.  Host code is C11 with -Wall -Wextra -Werror; guests are built with
 # gcc -m32 -ffreestanding (tests/guests) and nasm where needed.
@@ -21,6 +22,13 @@ CC := clang
 CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined -Wno-gnu-variable-sized-type-not-at-end
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SAN),thread)
+# ThreadSanitizer (make SAN=thread BUILD=build-tsan): the device I/O thread
+# against the vCPU thread; run it with -e interp (bt's own signal and
+# mapping tricks are not for TSan).
+CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 endif
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

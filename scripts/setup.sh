@@ -5,7 +5,7 @@
 set -euo pipefail
 PKGS=(build-essential gcc-multilib nasm pkg-config libzydis-dev libunicorn-dev
       zlib1g-dev qemu-system-x86 gnuplot-nox cpio clang-14 libclang-rt-14-dev
-      memtest86+ gdb libslirp-dev e2fsprogs python3)
+      memtest86+ gdb libslirp-dev e2fsprogs python3 acpica-tools)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

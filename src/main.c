@@ -43,7 +43,8 @@ static void usage(FILE *f)
         "      --timeout SECS  stop the guest after SECS seconds (status 12)\n"
         "      --cpu LIST      paravirtual interfaces offered, comma-separated:\n"
         "                      kvm (KVM's CPUID leaves and kvmclock, as Linux's\n"
-        "                      KVM guest support uses them), -kvmclock; default\n"
+        "                      KVM guest support uses them: kvmclock and PV EOI),\n"
+        "                      -kvmclock, -pv-eoi turn one off; default\n"
         "                      none (popek's own hypercalls are always there)\n"
         "      --ide F[,ro]    raw disk image as the next IDE drive (primary\n"
         "                      master, then slave); ,ro attaches it read-only\n"
@@ -63,6 +64,8 @@ static void usage(FILE *f)
         "      --disk F[,ro]   virtio-blk disk on raw image F (repeatable)\n"
         "      --net user[,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]...\n"
         "                      virtio-net with user-mode networking (slirp)\n"
+        "      --net tap,ifname=NAME\n"
+        "                      virtio-net on the host's tap interface NAME\n"
         "      --rng           virtio-rng fed by the host's getrandom\n"
         "\n"
         "The console is COM1 on stdio; Ctrl-A x quits.\n"
@@ -89,7 +92,7 @@ static int cmd_engines(void)
     return 0;
 }
 
-/* --cpu LIST: kvm, -kvm, kvmclock, -kvmclock, none. */
+/* --cpu LIST: kvm, -kvm, kvmclock, -kvmclock, pv-eoi, -pv-eoi, none. */
 static int parse_cpu(const char *list, struct machine_config *cfg)
 {
     char buf[256];
@@ -101,15 +104,22 @@ static int parse_cpu(const char *list, struct machine_config *cfg)
         if (!strcmp(name, "kvm")) {
             cfg->cpu_kvm = on;
             cfg->cpu_kvmclock = on;
+            cfg->cpu_pv_eoi = on;
         } else if (!strcmp(name, "kvmclock")) {
             cfg->cpu_kvmclock = on;
+        } else if (!strcmp(name, "pv-eoi")) {
+            cfg->cpu_pv_eoi = on;
         } else if (!strcmp(name, "none")) {
-            cfg->cpu_kvm = cfg->cpu_kvmclock = false;
+            cfg->cpu_kvm = cfg->cpu_kvmclock = cfg->cpu_pv_eoi = false;
         } else {
-            warnx_("unknown --cpu feature '%s' (known: kvm, kvmclock, none; "
+            warnx_("unknown --cpu feature '%s' (known: kvm, kvmclock, pv-eoi, none; "
                    "'-' turns one off)", w);
             return -1;
         }
+    }
+    if (cfg->cpu_pv_eoi && !cfg->cpu_kvm) {
+        warnx_("--cpu pv-eoi needs kvm (KVM's CPUID leaves announce it)");
+        return -1;
     }
     if (cfg->cpu_kvmclock && !cfg->cpu_kvm) {
         warnx_("--cpu kvmclock needs kvm (KVM's CPUID leaves announce it)");

@@ -31,6 +31,7 @@ for bin in "$B"/fuzz/fuzz_*; do
     case $name in
     diff) maxlen=1024 ;;
     devices) maxlen=4096 ;;
+    hypercall) maxlen=2048 ;;
     *) maxlen=16384 ;;
     esac
     if [ $check = 1 ]; then

@@ -16,6 +16,8 @@
 #                        Each "# disk-expect: LBA TEXT" line the guest prints
 #                        is then checked: sector LBA of the image must start
 #                        with TEXT (the writes reached the host file).
+#   scratch-vdisk: SIZE  the same image, attached as a virtio-blk disk
+#                        (--disk) instead.
 # Benchmark guests (bench/guests) run here too, once, with the small N their
 # popek-args annotation gives, as correctness tests (no timing asserted).
 # Prints PASS/FAIL/SKIP lines.  ENGINES="kvm interp" limits the engines.
@@ -86,6 +88,13 @@ for e in $ENGINES; do
             rm -f "$disk"
             truncate -s "$disk_size" "$disk"
             extra+=(--ide "$disk")
+        fi
+        disk_size=$(annot "$src" scratch-vdisk)
+        if [ -n "$disk_size" ]; then
+            disk="$out/$e.$name.disk"
+            rm -f "$disk"
+            truncate -s "$disk_size" "$disk"
+            extra+=(--disk "$disk")
         fi
         sw=()
         [ "$e" = bt ] && other=interp || other=bt

@@ -15,7 +15,14 @@
 #     the interrupts it took must be INTx (XT-PIC/IO-APIC) with the
 #     command line of tests/linux/cmdline when that says nolapic, and the
 #     run is repeated without nolapic, where they must be MSI-X through
-#     the local APIC;
+#     the local APIC; with the usual command line (ACPI and the APICs on:
+#     the PCI bus found through the DSDT's \_SB.PCI0) the run is repeated
+#     with pci=nomsi, where they must be INTx routed by the DSDT's _PRT;
+#   - --net tap,ifname=NAME (where /dev/net/tun and network namespaces
+#     are available, else SKIP with the reason): in a namespace with a
+#     tap interface (10.9.0.1), the guest (static 10.9.0.2) fetches a page
+#     from the host side and serves one to it; a name that is not a tap
+#     and a missing /dev/net/tun are refused with status 2;
 #   - durability: a guest that wrote and synced, after which popek is
 #     killed with SIGKILL, leaves the file in the image (e2fsck replays the
 #     journal, then debugfs reads it).
@@ -49,8 +56,10 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/popek-virtio.XXXXXX")
 pids=()
+ns=""
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
     chattr -i "$work"/*.img 2>/dev/null
     rm -rf "$work"
 }
@@ -61,9 +70,9 @@ free_port() {
 }
 token() { od -An -tx8 -N8 /dev/urandom | tr -d ' '; }
 cmdline=$(cat tests/linux/cmdline)
-# The DSDT describes no PCI root bridge or _PRT yet: Linux finds the PCI
-# devices through the MP table and config mechanism #1 with acpi=off.
-cmdline="${VIRTIO_CMDLINE:-$cmdline acpi=off}"
+# With ACPI on (the default), Linux finds the PCI bus through the DSDT's
+# root bridge \_SB.PCI0 and routes INTx through its _PRT.
+cmdline="${VIRTIO_CMDLINE:-$cmdline}"
 # With only the PIC (no local APIC), Linux cannot use MSI-X: keep it from
 # trying (and warning); the devices fall back to INTx.
 case " $cmdline " in *" nolapic "*) cmdline="$cmdline pci=nomsi" ;; esac
@@ -104,6 +113,45 @@ for _ in $(seq 100); do [ -s "$work/busy" ] && break; sleep 0.1; done
 busy=$(cat "$work/busy")
 bad port-in-use "cannot forward host TCP port 127.0.0.1:$busy" --net "user,hostfwd=tcp:127.0.0.1:$busy-:80"
 
+# ---- tap networking: a network namespace with a tap interface ----
+tap_if=ptap0 tap_hport=8080 tap_skip=""
+if [ ! -c /dev/net/tun ]; then
+    tap_skip="/dev/net/tun is absent"
+elif ! command -v ip >/dev/null; then
+    tap_skip="ip (iproute2) not found"
+elif ! ip netns add "popek-tap-$$" 2>/dev/null; then
+    tap_skip="cannot create a network namespace (needs root)"
+else
+    ns=popek-tap-$$
+    { ip -n "$ns" link set lo up && ip -n "$ns" tuntap add dev $tap_if mode tap &&
+      ip -n "$ns" addr add 10.9.0.1/24 dev $tap_if && ip -n "$ns" link set $tap_if up; } ||
+        tap_skip="cannot set up the tap interface $tap_if in namespace $ns"
+fi
+if [ -n "$tap_skip" ]; then
+    echo "SKIP linux-virtio/tap: $tap_skip"
+else
+    # an interface that is not a tap, and no /dev/net/tun: status 2
+    out=$(ip netns exec "$ns" timeout 20 "$POPEK" run -e bt -k "$kernel" --timeout 5 --net tap,ifname=lo 2>&1 </dev/null)
+    st=$?
+    if [ $st -eq 2 ] && grep -q "cannot attach to tap interface 'lo'" <<<"$out"; then
+        echo "PASS linux-virtio/bad-tap-not-a-tap"
+    else
+        echo "FAIL linux-virtio/bad-tap-not-a-tap: status $st, output: $(head -c 300 <<<"$out")"
+    fi
+    if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
+        out=$(unshare -m sh -c 'mount -t tmpfs none /dev/net && exec "$@"' sh \
+              timeout 20 "$POPEK" run -e bt -k "$kernel" --timeout 5 --net tap,ifname=$tap_if 2>&1 </dev/null)
+        st=$?
+        if [ $st -eq 2 ] && grep -q "cannot open /dev/net/tun" <<<"$out"; then
+            echo "PASS linux-virtio/bad-tap-no-tun"
+        else
+            echo "FAIL linux-virtio/bad-tap-no-tun: status $st, output: $(head -c 300 <<<"$out")"
+        fi
+    else
+        echo "SKIP linux-virtio/bad-tap-no-tun: cannot make a mount namespace (unshare -m)"
+    fi
+fi
+
 # ---- the guest ----
 hport=$(free_port)
 mkdir -p "$work/www" "$work/root"
@@ -112,6 +160,10 @@ echo "$host_page" > "$work/www/hello.txt"
 head -c 8M /dev/zero > "$work/www/big.bin" # the guest's throughput probe
 python3 -m http.server "$hport" --bind 127.0.0.1 --directory "$work/www" >/dev/null 2>&1 &
 pids+=($!)
+if [ -z "$tap_skip" ]; then
+    ip netns exec "$ns" python3 -m http.server "$tap_hport" --bind 10.9.0.1 --directory "$work/www" >/dev/null 2>&1 &
+    pids+=($!)
+fi
 
 make_image() { # IMG KNOWN
     rm -rf "$work/root" && mkdir -p "$work/root"
@@ -131,28 +183,38 @@ wait_marker() { # FILE MARKER PID: until the marker shows or the process ends
 
 # One full guest run: NAME CMDLINE IRQMODE (intx or msix: how the virtio
 # devices must have interrupted, from the guest's /proc/interrupts).
+# With NET=tap (6th argument) the guest is on the tap interface $tap_if
+# of the network namespace $ns (10.9.0.1, the guest 10.9.0.2): popek and
+# the host side run in that namespace, the guest has a static address.
 full_run() {
-    local e=$1 name=$2 cl=$3 mode=$4
+    local e=$1 name=$2 cl=$3 mode=$4 net=${5:-user}
     local img=$work/disk-$e.img known tok p80 p81 out start pid served st secs why got
+    local in_ns=() netarg gaddr=10.0.2.15 ghost=127.0.0.1 port=$hport
     known="known-$(token)"
     make_image "$img" "$known" || { echo "FAIL $e/$name: mke2fs failed"; return; }
     tok=$(token)
     p80=$(free_port)
     p81=$(free_port)
+    netarg="user,hostfwd=tcp:127.0.0.1:$p80-:80,hostfwd=tcp:127.0.0.1:$p81-:81"
+    if [ "$net" = tap ]; then
+        in_ns=(ip netns exec "$ns")
+        netarg="tap,ifname=$tap_if"
+        gaddr=10.9.0.2 ghost=10.9.0.2 p80=80 p81=81 port=$tap_hport
+        cl="$cl popek.ip=10.9.0.2 popek.hostip=10.9.0.1"
+    fi
     out=$work/out-$e.txt
     : > "$out"
     start=$(date +%s)
-    timeout -k 5 $((TIMEOUT + 10)) "$POPEK" run -e "$e" -k "$kernel" -i "$initrd" -m 256M \
-        --disk "$img" --rng \
-        --net "user,hostfwd=tcp:127.0.0.1:$p80-:80,hostfwd=tcp:127.0.0.1:$p81-:81" \
-        -a "$cl popek.token=$tok popek.hostport=$hport" \
+    timeout -k 5 $((TIMEOUT + 10)) "${in_ns[@]}" "$POPEK" run -e "$e" -k "$kernel" -i "$initrd" -m 256M \
+        --disk "$img" --rng --net "$netarg" \
+        -a "$cl popek.token=$tok popek.hostport=$port" \
         --timeout "$TIMEOUT" </dev/null >"$out" 2>&1 &
     pid=$!
     served=""
     if wait_marker "$out" POPEK-VIRTIO-SERVING $pid; then
-        served=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode().strip())' \
-                 "http://127.0.0.1:$p80/index.html" 2>&1)
-        python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=30); s.sendall(b"done\n"); s.close()' "$p81"
+        served=$("${in_ns[@]}" python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode().strip())' \
+                 "http://$ghost:$p80/index.html" 2>&1)
+        "${in_ns[@]}" python3 -c 'import socket,sys; s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=30); s.sendall(b"done\n"); s.close()' "$ghost" "$p81"
     fi
     wait $pid
     st=$?
@@ -163,7 +225,7 @@ full_run() {
     grep -q '^POPEK-VIRTIO-OK' "$out" || why="$why no-OK-marker"
     grep -qx "popek-virtio: known: $known" "$out" || why="$why known-file"
     grep -qx "popek-virtio: fetched: $host_page" "$out" || why="$why host-fetch"
-    grep -qx "popek-virtio: eth0 10.0.2.15" "$out" || why="$why dhcp"
+    grep -qx "popek-virtio: eth0 $gaddr" "$out" || why="$why eth0-address"
     [ "$served" = "served-by-guest $tok" ] || why="$why hostfwd(got '$served')"
     got=$(debugfs -R "cat /guest.txt" "$img" 2>/dev/null)
     [ "$got" = "guest-wrote $tok" ] || why="$why written-file(got '$got')"
@@ -177,7 +239,7 @@ full_run() {
     # throughput lines, for information
     grep -E '^popek-virtio: (dd-read|dd-write|net-fetch):' "$out" | sed "s/^/    [$e\/$name] /"
     if [ -z "$why" ]; then
-        echo "PASS $e/$name ($secs s: disk, rng, DHCP, host fetch, hostfwd; interrupts: ${kinds% })"
+        echo "PASS $e/$name ($secs s: disk, rng, $([ "$net" = tap ] && echo "tap $tap_if" || echo "DHCP, host fetch, hostfwd"); interrupts: ${kinds% })"
     else
         echo "FAIL $e/$name:$why; last console lines:"
         tail -n 15 "$out" | sed 's/^/    /'
@@ -198,8 +260,13 @@ for e in $ENGINES; do
         full_run "$e" linux-virtio "$cmdline" intx
         # the same with the local APIC: MSI-X
         full_run "$e" linux-virtio-msix "$(sed 's/ nolapic//; s/ pci=nomsi//' <<<"$cmdline")" msix ;;
-    *) full_run "$e" linux-virtio "$cmdline" msix ;;
+    *)
+        full_run "$e" linux-virtio "$cmdline" msix
+        # INTx through the DSDT's _PRT (GSI 10/11 on the I/O APIC)
+        full_run "$e" linux-virtio-intx "$cmdline pci=nomsi" intx ;;
     esac
+    # the host's tap interface instead of slirp
+    [ -z "$tap_skip" ] && full_run "$e" linux-virtio-tap "$cmdline" msix tap
 
     # Durability: SIGKILL right after the guest says it synced.
     make_image "$img" "$known"

@@ -7,6 +7,9 @@
 
 #define NONE (-1.0)
 #define NO_PAPER {NONE, NONE, NONE, NULL}
+/* The paravirtual rows (bench_pv: the guest kit's ring-1 kernel through
+ * popek's hypercalls), each beside the row of the operation it replaces. */
+#define PV_NATIVE "a paravirtual kernel needs popek's hypercalls"
 
 const struct bench_def bench_defs[] = {
     {"syscall_int80", "null system call, int 0x80 (ring 3 -> 0 -> 3)",
@@ -14,22 +17,40 @@ const struct bench_def bench_defs[] = {
      NO_PAPER, NULL},
     {"syscall_sysenter", "null system call, sysenter/sysexit", BK_GUEST,
      "bench_syscall", NULL, "cycles/op", false, 500, 20000000, NO_PAPER, NULL},
+    {"pv_syscall", "PV: int 0x80 ring 3 -> 1 through the trap table, IRET "
+     "hypercall back", BK_GUEST, "bench_pv", PV_NATIVE, "cycles/op", false, 500,
+     20000000, NO_PAPER, "paging32"},
     {"in", "in al, 0x80 (port I/O)", BK_GUEST, "bench_in", NULL, "cycles/op",
      false, 500, 20000000, {3209, NONE, 15826, "cycles"}, NULL},
+    {"pv_in", "PV: port read through the PORT_IO hypercall", BK_GUEST,
+     "bench_pv", PV_NATIVE, "cycles/op", false, 500, 20000000, NO_PAPER,
+     "paging32"},
     {"crwr", "mov cr0 with its own value (privileged no-op)", BK_GUEST,
      "bench_crwr", "privileged instruction: no ring-3 equivalent on the host",
      "cycles/op", false, 500, 20000000, NO_PAPER, NULL},
+    {"pv_clisti", "PV: virtual cli + sti (stores to the shared page)",
+     BK_GUEST, "bench_pv", PV_NATIVE, "cycles/op", false, 500, 200000000,
+     NO_PAPER, "paging32"},
     {"callret", "call a subroutine and return", BK_GUEST, "bench_callret", NULL,
      "cycles/op", false, 20000, 200000000, {11, 51, 11, "cycles"}, NULL},
     {"pgfault", "page fault, kernel maps the page and returns", BK_GUEST,
      "bench_pgfault", NULL, "cycles/op", false, 500, 2000000,
      {1093, 3927, 11242, "cycles"}, "paging32"},
+    {"pv_pgfault", "PV: page fault through the trap table, MMU_UPDATE maps "
+     "the page, IRET", BK_GUEST, "bench_pv", PV_NATIVE, "cycles/op", false,
+     500, 2000000, NO_PAPER, "paging32"},
     {"divzero", "divide error, kernel skips the instruction", BK_GUEST,
      "bench_divzero", NULL, "cycles/op", false, 500, 20000000,
      {889, 3223, 1014, "cycles"}, NULL},
     {"ptemod", "kernel PTE write + invlpg of the active page table", BK_GUEST,
      "bench_ptemod", "a user process cannot write its page tables",
      "cycles/op", false, 500, 20000000, {NONE, 391, 12733, "cycles"}, "paging32"},
+    {"pv_ptemod", "PV: one MMU_UPDATE (PTE + invalidate the page), then a "
+     "read", BK_GUEST, "bench_pv", PV_NATIVE, "cycles/op", false, 500,
+     20000000, NO_PAPER, "paging32"},
+    {"pv_ptemod_batch", "PV: MMU_UPDATE of 32 PTEs + flush (per PTE)",
+     BK_GUEST, "bench_pv", PV_NATIVE, "cycles/PTE", false, 512, 20000000,
+     NO_PAPER, "paging32"},
     {"crc32", "CRC-32 compute loop (per byte)", BK_GUEST, "bench_crc32", NULL,
      "cycles/byte", false, 64, 4000000, NO_PAPER, NULL},
     {"forkwait", "fork + exit + wait, 40,000 processes", BK_LINUX, NULL, NULL,

@@ -231,6 +231,8 @@ int main(int argc, char **argv)
                 not_runnable(c, t->why);
             else if (t->kind == TK_NATIVE && d->native_why)
                 not_runnable(c, d->native_why);
+            else if (t->kind == TK_QEMU && !strncmp(d->name, "pv_", 3))
+                not_runnable(c, "popek's hypercalls: QEMU has none");
             else if (d->kind == BK_LINUX && t->kind != TK_NATIVE)
                 bench_linux_measure(r, di, ti);
             else

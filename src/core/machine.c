@@ -63,6 +63,56 @@ void machine_msi(struct machine *m, uint64_t addr, uint32_t data)
         m->msi(m->msi_ctx, addr, data);
 }
 
+/* ---- RAM written by devices ---- */
+
+void machine_ram_dirty(struct machine *m, uint64_t gpa, uint64_t len)
+{
+    if (!m->ram_dirty || !len || gpa >= m->ram_size)
+        return;
+    if (len > m->ram_size - gpa)
+        len = m->ram_size - gpa;
+    const struct engine_ops *ops = m->ops;
+    if (!ops || !ops->code_written)
+        return; /* kvm: the hardware keeps its caches coherent */
+    for (uint64_t p = gpa >> 12; p <= (gpa + len - 1) >> 12; p++)
+        atomic_fetch_or_explicit(&m->ram_dirty[p / 64], 1ull << (p % 64),
+                                 memory_order_relaxed);
+    atomic_store_explicit(&m->ram_dirty_any, true, memory_order_release);
+}
+
+void machine_ram_dirty_sync(struct machine *m)
+{
+    if (!m->ram_dirty ||
+        !atomic_exchange_explicit(&m->ram_dirty_any, false,
+                                  memory_order_acquire))
+        return;
+    uint64_t words = (m->ram_size / 4096 + 63) / 64;
+    uint64_t run_start = 0, run_len = 0;
+    for (uint64_t w = 0; w < words; w++) {
+        uint64_t bits = atomic_load_explicit(&m->ram_dirty[w],
+                                             memory_order_relaxed)
+                            ? atomic_exchange_explicit(&m->ram_dirty[w], 0,
+                                                       memory_order_acquire)
+                            : 0;
+        for (unsigned b = 0; b < 64; b++) {
+            uint64_t page = w * 64 + b;
+            if (bits >> b & 1) {
+                m->ram_dirty_pages++;
+                if (run_len && run_start + run_len == page) {
+                    run_len++;
+                    continue;
+                }
+                if (run_len && m->ops->code_written)
+                    m->ops->code_written(m, run_start << 12, run_len << 12);
+                run_start = page;
+                run_len = 1;
+            }
+        }
+    }
+    if (run_len && m->ops->code_written)
+        m->ops->code_written(m, run_start << 12, run_len << 12);
+}
+
 bool machine_msr(struct machine *m, uint32_t idx, uint64_t *val, bool write)
 {
     if (!m)
@@ -242,6 +292,9 @@ static int create_ram(struct machine *m)
     if (p == MAP_FAILED)
         return fail("cannot map guest RAM: %s", strerror(errno));
     m->ram = p;
+    m->ram_dirty = calloc((m->ram_size / 4096 + 63) / 64, sizeof(uint64_t));
+    if (!m->ram_dirty)
+        return fail("out of memory");
     return io_register_ram(&m->mmio, 0, m->ram_size, m->ram, "ram");
 }
 
@@ -314,11 +367,14 @@ void machine_destroy(struct machine *m)
      * that a device whose destroy hook deletes its timers does not walk
      * timers of devices already freed. */
     m->timers = NULL;
+    iothread_stop(m); /* no device code runs on it any more */
     destroy_devices(m);
+    iothread_free(m);
     if (m->board_destroy)
         m->board_destroy(m);
     if (m->ram)
         munmap(m->ram, m->ram_size);
+    free((void *)m->ram_dirty);
     if (m->ram_fd >= 0)
         close(m->ram_fd);
     if (m->timer_fd >= 0)
@@ -356,6 +412,16 @@ static void wait_for_event(struct machine *m)
     }
 }
 
+void machine_set_device_stats(struct machine *m, const char *name,
+                              void (*fn)(void *opaque, struct json *j))
+{
+    for (struct device *d = m->devices; d; d = d->next)
+        if (!strcmp(d->name, name)) {
+            d->stats = fn;
+            return;
+        }
+}
+
 void machine_stats_json(struct machine *m, FILE *f, bool watchdog)
 {
     struct json j;
@@ -378,7 +444,14 @@ void machine_stats_json(struct machine *m, FILE *f, bool watchdog)
     json_u64(&j, "unclaimed_port_writes", m->pio.unclaimed_writes);
     json_u64(&j, "unclaimed_mmio_reads", m->mmio.unclaimed_reads);
     json_u64(&j, "unclaimed_mmio_writes", m->mmio.unclaimed_writes);
+    json_u64(&j, "ram_pages_written_by_devices", m->ram_dirty_pages);
     json_obj_end(&j);
+    for (struct device *d = m->devices; d; d = d->next)
+        if (d->stats) {
+            json_obj_begin(&j, d->name);
+            d->stats(d->opaque, &j);
+            json_obj_end(&j);
+        }
     control_write_stats(m, &j);
     /* After the watchdog fired the vCPU thread still runs inside the
      * engine: leave the engine's own counters out. */
@@ -435,7 +508,9 @@ int machine_run(struct machine *m)
     m->signal_fd = signalfd(-1, &stop_sigs, SFD_CLOEXEC | SFD_NONBLOCK);
     console_setup(m);
     m->start_ns = clock_ns();
-    if (console_start_io_thread(m) < 0 || watchdog_start(m) < 0) {
+    if (console_start_io_thread(m) < 0 || watchdog_start(m) < 0 ||
+        iothread_start(m) < 0) {
+        iothread_stop(m);
         console_stop_io_thread(m);
         console_teardown(m);
         warnx_("%s", popek_error());
@@ -459,6 +534,7 @@ int machine_run(struct machine *m)
     bool halted = false;
     while (!atomic_load(&m->stop)) {
         control_poll(m); /* gdb stub, monitor, engine switches */
+        machine_bh_poll(m); /* device work finished on the I/O thread */
         timers_fire(m);
         if (console_has_input(m) && m->console_rx)
             m->console_rx(m->console_rx_opaque);
@@ -487,6 +563,7 @@ int machine_run(struct machine *m)
             wait_for_event(m);
             continue;
         }
+        machine_ram_dirty_sync(m);
         struct vm_exit ex = {.reason = EXIT_NONE};
         if (m->ops->run(m, &ex) < 0) {
             machine_request_stop(m, ST_HOST_ERROR, "%s: %s", m->ops->name,
@@ -527,6 +604,7 @@ int machine_run(struct machine *m)
     watchdog_stop(m);
     m->run_ns = clock_ns() - m->start_ns;
     vtimer_del(m, &timeout);
+    iothread_stop(m);
     console_stop_io_thread(m);
     console_teardown(m);
     /* Odd statuses are the guest's own (isa-debug-exit): no message. */

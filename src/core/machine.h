@@ -15,7 +15,10 @@
 #include "cpu_state.h"
 #include "engine.h"
 #include "io_bus.h"
+#include "iothread.h"
 #include "log.h"
+
+struct json;
 
 /* Exit statuses of popek.  Odd values come from the guest through
  * isa-debug-exit ((v << 1) | 1, as in QEMU); popek's own are even. */
@@ -58,6 +61,7 @@ struct machine_config {
     /* --cpu: paravirtual interfaces offered to the guest (src/pv). */
     bool cpu_kvm;           /* KVM's CPUID leaves (Linux's KVM guest) */
     bool cpu_kvmclock;      /* ... with kvmclock (needs cpu_kvm) */
+    bool cpu_pv_eoi;        /* ... with PV EOI (needs cpu_kvm) */
     /* IDE drives (--ide FILE[,ro]): primary master, then slave. */
     struct { const char *path; bool ro; } ide[2];
     int n_ide;
@@ -83,6 +87,9 @@ struct device {
     void *opaque;
     void (*reset)(void *opaque);    /* may be NULL */
     void (*destroy)(void *opaque);  /* may be NULL (then free(opaque)) */
+    /* its counters for --stats, as an object named after it (NULL: none;
+     * set with machine_set_device_stats) */
+    void (*stats)(void *opaque, struct json *j);
     struct device *next;
 };
 
@@ -161,6 +168,20 @@ struct machine {
     _Atomic int kick_inflight;
     _Atomic bool engine_swapping;
 
+    /* Guest RAM written by devices behind the engine's back (DMA through
+     * m->ram): one bit per 4 KiB page, set from any thread by
+     * machine_ram_dirty, taken by the run loop before the engine runs
+     * again (engine_ops.code_written drops translations and decoded
+     * instructions of those pages). */
+    /* The device I/O thread and the bottom halves (iothread.c). */
+    struct iothread *iothread;
+    struct machine_bh *bhs;
+    _Atomic bool bh_pending;
+
+    _Atomic uint64_t *ram_dirty;
+    _Atomic bool ram_dirty_any;
+    uint64_t ram_dirty_pages;   /* pages handed to the engine */
+
     /* Statistics. */
     uint64_t start_ns, run_ns;
     uint64_t intr_injected, halts, kicks;
@@ -187,6 +208,9 @@ int machine_add_device(struct machine *m, const char *name, void *opaque,
                        void (*reset)(void *), void (*destroy)(void *));
 /* The state of the first device called name, or NULL. */
 void *machine_find_device(struct machine *m, const char *name);
+/* Give the device called name a --stats hook. */
+void machine_set_device_stats(struct machine *m, const char *name,
+                              void (*fn)(void *opaque, struct json *j));
 /* Run every device's reset hook, in creation order. */
 void machine_reset_devices(struct machine *m);
 
@@ -215,6 +239,15 @@ static inline void irq_set(struct irq_line l, int level)
     machine_set_irq(l.m, l.irq, level);
 }
 bool machine_intr_pending(struct machine *m);
+/* A device wrote guest RAM [gpa, gpa+len) through m->ram (DMA): the engine
+ * forgets code it derived from those pages before the vCPU runs again
+ * (machine_ram_dirty_sync, which the run loop calls before every run).
+ * Any thread, after the data is in RAM; the guest must learn that it is
+ * (used ring, interrupt) only from the vCPU thread after a sync: virtio
+ * publishes completions from a bottom half that syncs first. */
+void machine_ram_dirty(struct machine *m, uint64_t gpa, uint64_t len);
+/* The vCPU thread, between engine runs: hand the dirty pages to the engine. */
+void machine_ram_dirty_sync(struct machine *m);
 /* Deliver a message-signalled interrupt (a DWORD write of data to addr). */
 void machine_msi(struct machine *m, uint64_t addr, uint32_t data);
 /* rdmsr/wrmsr of an MSR a device serves (m->msr): true if one claimed it

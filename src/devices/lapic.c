@@ -70,6 +70,11 @@ struct lapic {
     void *eoi_ctx;
     uint64_t (*now)(void *ctx); /* host clock (fake in unit tests) */
     void *now_ctx;
+    /* PV EOI (with --cpu kvm): MSR_KVM_PV_EOI_EN, and whether the guest's
+     * word says it may skip the EOI of the highest in-service vector */
+    uint64_t pv_eoi_msr;
+    bool pv_eoi_pending;
+    uint64_t pv_eoi_offered, pv_eoi_taken, pv_eoi_msr_writes;
 };
 
 static uint64_t host_now(void *ctx)
@@ -323,6 +328,47 @@ static void timer_expired(void *opaque)
 
 /* ---- registers ---- */
 
+static void lapic_eoi(struct lapic *l);
+
+/* PV EOI (Linux's KVM guest): the guest's u32 at the MSR's address, bit 0
+ * set by us when an interrupt is acked and the guest may skip writing EOI
+ * (an edge-triggered vector, nothing else requested).  A guest that skips
+ * it clears the bit with an ordinary store; we notice before we next
+ * decide anything about interrupts (and on any access to the APIC) and do
+ * the EOI ourselves, as KVM does on the next exit. */
+#define MSR_KVM_PV_EOI_EN 0x4b564d04
+static uint32_t *pv_eoi_word(struct lapic *l)
+{
+    if (!(l->pv_eoi_msr & 1))
+        return NULL;
+    return (uint32_t *)gpa_to_hva(l->m, l->pv_eoi_msr & ~3ull, 4);
+}
+
+static void pv_eoi_sync(struct lapic *l)
+{
+    if (!l->pv_eoi_pending)
+        return;
+    uint32_t *w = pv_eoi_word(l);
+    if (w && (__atomic_load_n(w, __ATOMIC_SEQ_CST) & 1))
+        return;
+    l->pv_eoi_pending = false;
+    l->pv_eoi_taken++;
+    lapic_eoi(l);
+}
+
+static void pv_eoi_offer(struct lapic *l, int v)
+{
+    uint32_t *w = pv_eoi_word(l);
+    if (!w || bit_get(l->tmr, v) || highest(l->irr) >= 0)
+        return;
+    __atomic_fetch_or(w, 1u, __ATOMIC_SEQ_CST);
+    l->pv_eoi_pending = true;
+    l->pv_eoi_offered++;
+}
+
+static void lapic_msr_pv_eoi(void *dev, uint64_t offset, uint8_t *data,
+                             unsigned len, bool is_write);
+
 static void lapic_eoi(struct lapic *l)
 {
     int v = highest(l->isr);
@@ -420,7 +466,15 @@ static void reg_write(struct lapic *l, unsigned reg, uint32_t v)
     switch (reg) {
     case 0x02: l->id = v & 0xff000000u; break;
     case 0x08: l->tpr = v & 0xff; break;
-    case 0x0b: lapic_eoi(l); break;
+    case 0x0b:
+        if (l->pv_eoi_pending) { /* written, not skipped: no skip left */
+            uint32_t *w = pv_eoi_word(l);
+            if (w)
+                __atomic_fetch_and(w, ~1u, __ATOMIC_SEQ_CST);
+            l->pv_eoi_pending = false;
+        }
+        lapic_eoi(l);
+        break;
     case 0x0d: l->ldr = v & 0xff000000u; break;
     case 0x0e: l->dfr = v | 0x0fffffffu; break;
     case 0x0f:
@@ -478,6 +532,7 @@ static void lapic_mmio(void *dev, uint64_t offset, uint8_t *data, unsigned len,
             memset(data, 0xff, len);
         return;
     }
+    pv_eoi_sync(l); /* an EOI the guest skipped happened before this */
     unsigned reg = (unsigned)(offset >> 4) & 0xff, byte = offset & 15;
     if (is_write) {
         /* Registers take aligned 32-bit writes; others are dropped. */
@@ -544,6 +599,7 @@ static void lapic_msr_deadline(void *dev, uint64_t offset, uint8_t *data,
 static bool lapic_intr(void *ctx)
 {
     struct lapic *l = ctx;
+    pv_eoi_sync(l);
     if (l->nmi_pending || deliverable(l) >= 0)
         return true;
     return extint_open(l) && l->pic.intr && l->pic.intr(l->pic.ctx);
@@ -552,6 +608,7 @@ static bool lapic_intr(void *ctx)
 static int lapic_ack(void *ctx)
 {
     struct lapic *l = ctx;
+    pv_eoi_sync(l);
     if (l->nmi_pending) {
         l->nmi_pending = false;
         return 2;
@@ -567,6 +624,7 @@ static int lapic_ack(void *ctx)
         return sw_enabled(l) ? (int)(l->svr & 0xff) : -1;
     bit_clr(l->irr, v);
     bit_set(l->isr, v);
+    pv_eoi_offer(l, v);
     return v;
 }
 
@@ -600,6 +658,36 @@ static void lapic_reset(void *opaque)
     l->timer_icr = l->timer_dcr = 0;
     l->timer_load_ns = l->tsc_deadline = 0;
     l->nmi_pending = l->extint_pending = false;
+    l->pv_eoi_msr = 0;
+    l->pv_eoi_pending = false;
+}
+
+static void lapic_msr_pv_eoi(void *dev, uint64_t offset, uint8_t *data,
+                             unsigned len, bool is_write)
+{
+    struct lapic *l = dev;
+    (void)offset;
+    (void)len;
+    if (!is_write) {
+        io_put(data, 8, l->pv_eoi_msr);
+        return;
+    }
+    uint64_t v = msr_value(data);
+    pv_eoi_sync(l);
+    l->pv_eoi_msr_writes++;
+    /* a 4-byte aligned word in RAM, else off (KVM refuses it with #GP) */
+    l->pv_eoi_msr = (v & 1) && !(v & 2) && gpa_to_hva(l->m, v & ~3ull, 4)
+                        ? v : 0;
+    l->pv_eoi_pending = false;
+}
+
+static void lapic_stats(void *opaque, struct json *j)
+{
+    struct lapic *l = opaque;
+    json_bool(j, "pv_eoi_enabled", l->pv_eoi_msr & 1);
+    json_u64(j, "pv_eoi_msr_writes", l->pv_eoi_msr_writes);
+    json_u64(j, "pv_eoi_offered", l->pv_eoi_offered);
+    json_u64(j, "pv_eoi_taken", l->pv_eoi_taken);
 }
 
 static void lapic_destroy(void *opaque)
@@ -634,6 +722,12 @@ struct lapic *lapic_create(struct machine *m, struct io_space *bus,
         io_register(&m->msr, MSR_TSC_DEADLINE, 1, lapic_msr_deadline, l,
                     "tsc-deadline") < 0)
         return NULL;
+    if (m->cfg.cpu_kvm && m->cfg.cpu_pv_eoi) {
+        if (io_register(&m->msr, MSR_KVM_PV_EOI_EN, 1, lapic_msr_pv_eoi, l,
+                        "kvm-pv-eoi") < 0)
+            return NULL;
+        machine_set_device_stats(m, "lapic", lapic_stats);
+    }
     m->intc = (struct intc_ops){.ctx = l, .set_irq = lapic_set_irq,
                                 .intr = lapic_intr, .ack = lapic_ack};
     m->msi = lapic_msi;

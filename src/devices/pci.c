@@ -64,8 +64,9 @@ struct pci_device *pci_device_new(struct pci_bus *bus, const char *name,
     d->wmask[0x0d] = 0xff; /* latency timer */
     d->cap_end = 0x40;
     if (intx) {
-        /* INTA of slot s: GSI 10/11 by (pin + slot) % 2, pin A = 0. */
-        d->gsi = 10 + s % 2;
+        /* INTA of slot s: GSI 10/11 by (pin + slot) % 2, pin A = 0 (the
+         * DSDT's _PRT says the same). */
+        d->gsi = (int)(FW_PCI_GSI_BASE + (unsigned)s % FW_PCI_GSI_COUNT);
         d->cfg[PCI_INT_LINE] = (uint8_t)d->gsi; /* as firmware sets it */
         d->cfg[PCI_INT_PIN] = 1;
         d->wmask[PCI_INT_LINE] = 0xff;

@@ -13,10 +13,12 @@
 #include <stdint.h>
 
 #include "../core/machine.h"
+#include "../firmware/firmware.h"
 
 #define PCI_SLOTS 32
-#define PCI_MEM_BASE 0xc0000000u  /* 32-bit MMIO BAR window */
-#define PCI_MEM_END 0xfec00000u
+/* 32-bit MMIO BAR window, as the DSDT's \_SB.PCI0._CRS describes it */
+#define PCI_MEM_BASE FW_PCI_MEM_BASE
+#define PCI_MEM_END FW_PCI_MEM_END
 #define PCI_IO_BASE 0xc000u       /* I/O BAR window (to 0xffff) */
 #define PCI_IO_END 0x10000u
 

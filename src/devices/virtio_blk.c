@@ -1,10 +1,12 @@
 /* virtio_blk.c - virtio block device (virtio ID 2) on a raw image file,
  * for `--disk FILE[,ro]`: read, write, flush (fdatasync of the image),
  * discard (a hole punched in the image), GET_ID (the file's base name).
- * Requests run synchronously when the driver kicks the queue, with
- * preadv/pwritev straight from and into guest RAM: a completed write is in
- * the host's page cache, so it survives popek being killed, and a flush
- * makes it durable.  The image is checked (exists, readable, writable
+ * Requests run on the machine's I/O thread when the driver kicks the
+ * queue (an eventfd; virtio_pci.h), with preadv/pwritev straight from and
+ * into guest RAM, so a slow disk never stalls the vCPU or its timers; each
+ * finished request is published at once (the vCPU thread puts it in the
+ * used ring and interrupts).  A completed write is in the host's page
+ * cache, so it survives popek being killed, and a flush makes it durable.  The image is checked (exists, readable, writable
  * unless ,ro, a non-zero multiple of 512 bytes, not in use by another
  * popek) before the guest starts. */
 #include <errno.h>
@@ -155,9 +157,9 @@ static void blk_notify(struct virtio_dev *v, unsigned qi)
             virtio_set_broken(v);
             return;
         }
-        virtq_push(q, b->elem.head, handle(b, &b->elem));
+        virtio_complete(v, qi, &b->elem, handle(b, &b->elem));
+        virtio_publish(v);
     }
-    virtio_notify(v, q);
 }
 
 static const struct virtio_ops blk_ops = {.notify = blk_notify};
@@ -171,6 +173,7 @@ static void blk_reset(void *opaque)
 static void blk_destroy(void *opaque)
 {
     struct vblk *b = opaque;
+    virtio_pci_free(&b->v);
     if (b->fd >= 0)
         close(b->fd);
     free(b);
@@ -256,6 +259,8 @@ int virtio_blk_create(struct machine *m, const char *spec)
     put32(c + 36, 1u << 22);            /* max_discard_sectors */
     put32(c + 40, 1);                   /* max_discard_seg */
     put32(c + 44, 8);                   /* discard_sector_alignment */
-    return virtio_pci_init(&b->v, m, "virtio-blk", 2, 0x018000, 1, QSIZE, f,
-                           60, &blk_ops, b);
+    if (virtio_pci_init(&b->v, m, "virtio-blk", 2, 0x018000, 1, QSIZE, f,
+                        60, &blk_ops, b) < 0)
+        return -1;
+    return virtio_add_kick_source(&b->v);
 }

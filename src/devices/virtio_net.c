@@ -2,18 +2,31 @@
  * networking through libslirp, for `--net user[,hostfwd=...]`: QEMU's
  * defaults (network 10.0.2.0/24, the host and its loopback at 10.0.2.2,
  * DHCP from 10.0.2.15, DNS at 10.0.2.3) and TCP/UDP port forwarding from
- * the host into the guest.  Everything runs on the vCPU thread: frames the
- * guest sends go to slirp when it kicks the transmit queue; slirp's
- * sockets are polled (never blocking) from a 1 ms virtual timer while the
- * driver is up, and its timers are popek vtimers.  Frames for the guest
- * wait in a small queue until the driver offers receive buffers. */
+ * the host into the guest.  Everything runs on the machine's I/O thread
+ * (iothread.h) with the device's lock held: the queues' eventfds (the
+ * driver's kicks), slirp's sockets and slirp's timers are all in its poll,
+ * so frames move as soon as they arrive, without polling and without the
+ * vCPU; finished chains are published by the vCPU thread (virtio_pci.h).
+ * Frames for the guest wait in a small queue until the driver offers
+ * receive buffers.
+ * `--net tap,ifname=NAME` uses the host's tap interface NAME instead of
+ * slirp (opened, or created when the name is free, through /dev/net/tun:
+ * IFF_TAP | IFF_NO_PI, non-blocking): frames the guest sends are written
+ * to it, frames read from it (polled by the I/O thread while the receive
+ * queue has room) go to the guest.  A tap that cannot be opened is a clear
+ * error (status 2) before the guest starts. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <poll.h>
 #include <slirp/libslirp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "../core/util.h"
 #include "devices.h"
@@ -27,36 +40,38 @@
 #define TXQ 1
 #define PENDING 256
 #define FRAME_MAX 65536
-#define POLL_NS 1000000ull
-#define MAX_POLLFDS 256
 
 struct frame {
     size_t len;
     uint8_t *data;
 };
 
+struct snet_timer;
+
 struct vnet {
     struct virtio_dev v;
     struct machine *m;
-    Slirp *slirp;
-    struct vtimer poll_timer;
-    bool polling;
-    struct pollfd pfd[MAX_POLLFDS];
-    int npfd;
+    Slirp *slirp;                   /* --net user */
+    int tap_fd;                     /* --net tap (else -1) */
+    int tap_idx;
+    struct io_poll *poll;           /* this round's (I/O thread) */
+    int kick_idx[2];
+    struct snet_timer *timers;      /* slirp's timers */
     struct frame pending[PENDING];
     unsigned ph, pt; /* pending head (next out) and tail */
     /* separate: slirp_input() on the transmit path may answer at once
      * (ARP, DHCP), which fills receive buffers before tx() pushes */
     struct virtq_elem rx_elem, tx_elem;
     uint8_t frame[FRAME_MAX];
-    uint64_t tx_frames, rx_frames, rx_dropped;
+    uint64_t tx_frames, rx_frames, rx_dropped, tx_dropped;
 };
 
 struct snet_timer {
-    struct vtimer vt;
+    uint64_t deadline;              /* clock_ns(); 0 = not armed */
     SlirpTimerCb cb;
     void *cb_opaque;
     struct vnet *n;
+    struct snet_timer *next;
 };
 
 /* ---- to the guest ---- */
@@ -65,9 +80,8 @@ static void rx_flush(struct vnet *n)
 {
     struct virtio_dev *v = &n->v;
     struct virtq *q = &v->q[RXQ];
-    if (!virtio_running(v) || !q->enabled)
+    if (!virtio_active(v) || !q->enabled)
         return;
-    bool pushed = false;
     while (n->ph != n->pt) {
         int r = virtq_pop(q, &n->rx_elem);
         if (r == 0)
@@ -90,20 +104,18 @@ static void rx_flush(struct vnet *n)
         } else {
             n->rx_dropped++;
         }
-        virtq_push(q, e->head, len);
-        pushed = true;
+        virtio_complete(v, RXQ, e, len);
         free(f->data);
         f->data = NULL;
         n->ph++;
     }
-    if (pushed)
-        virtio_notify(v, q);
+    virtio_publish(v);
 }
 
 static ssize_t snet_send(const void *buf, size_t len, void *opaque)
 {
     struct vnet *n = opaque;
-    if (!virtio_running(&n->v) || n->pt - n->ph >= PENDING) {
+    if (!virtio_active(&n->v) || n->pt - n->ph >= PENDING) {
         n->rx_dropped++;
         return (ssize_t)len; /* dropped: TCP retransmits */
     }
@@ -122,8 +134,6 @@ static ssize_t snet_send(const void *buf, size_t len, void *opaque)
 static int add_poll(int fd, int events, void *opaque)
 {
     struct vnet *n = opaque;
-    if (n->npfd == MAX_POLLFDS)
-        return -1;
     short ev = 0;
     if (events & SLIRP_POLL_IN)
         ev |= POLLIN;
@@ -131,16 +141,13 @@ static int add_poll(int fd, int events, void *opaque)
         ev |= POLLOUT;
     if (events & SLIRP_POLL_PRI)
         ev |= POLLPRI;
-    n->pfd[n->npfd] = (struct pollfd){.fd = fd, .events = ev};
-    return n->npfd++;
+    return io_poll_add(n->poll, fd, ev);
 }
 
 static int get_revents(int idx, void *opaque)
 {
     struct vnet *n = opaque;
-    if (idx < 0 || idx >= n->npfd)
-        return 0;
-    short r = n->pfd[idx].revents;
+    short r = io_poll_revents(n->poll, idx);
     int ev = 0;
     if (r & POLLIN)
         ev |= SLIRP_POLL_IN;
@@ -155,33 +162,82 @@ static int get_revents(int idx, void *opaque)
     return ev;
 }
 
-static void slirp_poll_once(struct vnet *n)
-{
-    uint32_t timeout = UINT32_MAX;
-    n->npfd = 0;
-    slirp_pollfds_fill(n->slirp, &timeout, add_poll, n);
-    int r = poll(n->pfd, (nfds_t)n->npfd, 0);
-    slirp_pollfds_poll(n->slirp, r < 0, get_revents, n);
-}
-
-static void poll_cb(void *opaque)
+/* The I/O thread's source: the two queue eventfds, slirp's sockets, and
+ * the earliest of slirp's timers (and its own poll timeout) as deadline. */
+static void net_prepare(void *opaque, struct io_poll *p)
 {
     struct vnet *n = opaque;
-    if (!virtio_running(&n->v)) {
-        n->polling = false;
+    virtio_lock(&n->v);
+    n->poll = p;
+    n->kick_idx[RXQ] = io_poll_add(p, n->v.kick_fd[RXQ], POLLIN);
+    n->kick_idx[TXQ] = io_poll_add(p, n->v.kick_fd[TXQ], POLLIN);
+    if (n->tap_fd >= 0) {
+        /* read the tap only while frames have somewhere to go */
+        n->tap_idx = n->pt - n->ph < PENDING
+                         ? io_poll_add(p, n->tap_fd, POLLIN) : -1;
+        virtio_unlock(&n->v);
         return;
     }
-    slirp_poll_once(n);
-    rx_flush(n);
-    vtimer_mod(n->m, &n->poll_timer, clock_ns() + POLL_NS);
+    uint32_t timeout_ms = UINT32_MAX;
+    slirp_pollfds_fill(n->slirp, &timeout_ms, add_poll, n);
+    uint64_t dl = 0;
+    if (timeout_ms != UINT32_MAX)
+        dl = clock_ns() + (uint64_t)timeout_ms * 1000000ull;
+    for (struct snet_timer *t = n->timers; t; t = t->next)
+        if (t->deadline && (!dl || t->deadline < dl))
+            dl = t->deadline;
+    if (dl && (!p->deadline_ns || dl < p->deadline_ns))
+        p->deadline_ns = dl;
+    virtio_unlock(&n->v);
 }
 
-static void start_polling(struct vnet *n)
+static void tx(struct vnet *n);
+
+/* Frames waiting on the tap, into the pending queue (I/O thread). */
+static void tap_read(struct vnet *n)
 {
-    if (n->polling)
+    while (n->pt - n->ph < PENDING) {
+        ssize_t r = read(n->tap_fd, n->frame, sizeof(n->frame));
+        if (r <= 0)
+            return; /* EAGAIN: drained (errors: try again next round) */
+        snet_send(n->frame, (size_t)r, n);
+    }
+}
+
+static void net_dispatch(void *opaque, struct io_poll *p)
+{
+    struct vnet *n = opaque;
+    virtio_lock(&n->v);
+    n->poll = p;
+    virtio_kick_take(&n->v, RXQ, io_poll_revents(p, n->kick_idx[RXQ]));
+    if (virtio_kick_take(&n->v, TXQ, io_poll_revents(p, n->kick_idx[TXQ])) &&
+        n->v.q[TXQ].enabled && virtio_active(&n->v))
+        tx(n);
+    if (n->tap_fd >= 0) {
+        if (io_poll_revents(p, n->tap_idx) & POLLIN)
+            tap_read(n);
+        rx_flush(n);
+        n->poll = NULL;
+        virtio_unlock(&n->v);
         return;
-    n->polling = true;
-    vtimer_mod(n->m, &n->poll_timer, clock_ns() + POLL_NS);
+    }
+    slirp_pollfds_poll(n->slirp, 0, get_revents, n);
+    /* slirp's timers that are due (a callback may re-arm its own) */
+    uint64_t now = clock_ns();
+    for (bool fired = true; fired;) {
+        fired = false;
+        for (struct snet_timer *t = n->timers; t; t = t->next) {
+            if (t->deadline && t->deadline <= now) {
+                t->deadline = 0;
+                t->cb(t->cb_opaque);
+                fired = true;
+                break;
+            }
+        }
+    }
+    rx_flush(n);
+    n->poll = NULL;
+    virtio_unlock(&n->v);
 }
 
 static void snet_guest_error(const char *msg, void *opaque)
@@ -196,21 +252,17 @@ static int64_t snet_clock(void *opaque)
     return (int64_t)clock_ns();
 }
 
-static void snet_timer_fire(void *opaque)
-{
-    struct snet_timer *t = opaque;
-    t->cb(t->cb_opaque);
-}
-
 static void *snet_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
 {
+    struct vnet *n = opaque;
     struct snet_timer *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    vtimer_init(&t->vt, snet_timer_fire, t);
     t->cb = cb;
     t->cb_opaque = cb_opaque;
-    t->n = opaque;
+    t->n = n;
+    t->next = n->timers;
+    n->timers = t;
     return t;
 }
 
@@ -220,7 +272,12 @@ static void snet_timer_free(void *timer, void *opaque)
     (void)opaque;
     if (!t)
         return;
-    vtimer_del(t->n->m, &t->vt);
+    for (struct snet_timer **pp = &t->n->timers; *pp; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    }
     free(t);
 }
 
@@ -228,8 +285,7 @@ static void snet_timer_mod(void *timer, int64_t expire_ms, void *opaque)
 {
     struct snet_timer *t = timer;
     (void)opaque;
-    uint64_t at = expire_ms > 0 ? (uint64_t)expire_ms * 1000000ull : 1;
-    vtimer_mod(t->n->m, &t->vt, at);
+    t->deadline = expire_ms > 0 ? (uint64_t)expire_ms * 1000000ull : 1;
 }
 
 static void snet_fd(int fd, void *opaque)
@@ -271,28 +327,25 @@ static void tx(struct vnet *n)
         if (e->out_len > NET_HDR_LEN && e->out_len - NET_HDR_LEN <= FRAME_MAX) {
             size_t len = iov_to_buf(e->iov, e->n_out, NET_HDR_LEN, n->frame,
                                     e->out_len - NET_HDR_LEN);
-            slirp_input(n->slirp, n->frame, (int)len);
+            if (n->slirp) {
+                slirp_input(n->slirp, n->frame, (int)len);
+            } else if (write(n->tap_fd, n->frame, len) != (ssize_t)len) {
+                n->tx_dropped++; /* the host queue is full: as a wire */
+            }
             n->tx_frames++;
         }
-        virtq_push(q, e->head, 0);
+        virtio_complete(v, TXQ, e, 0);
     }
-    virtio_notify(v, q);
+    virtio_publish(v);
 }
 
+/* A kick handled on the vCPU thread (no I/O thread: unit tests). */
 static void net_notify(struct virtio_dev *v, unsigned qi)
 {
     struct vnet *n = v->opaque;
-    if (qi == TXQ) {
+    if (qi == TXQ)
         tx(n);
-        slirp_poll_once(n);
-    }
     rx_flush(n);
-    start_polling(n);
-}
-
-static void net_driver_ok(struct virtio_dev *v)
-{
-    start_polling(v->opaque);
 }
 
 static void net_dev_reset(struct virtio_dev *v)
@@ -308,7 +361,6 @@ static void net_dev_reset(struct virtio_dev *v)
 static const struct virtio_ops net_ops = {
     .notify = net_notify,
     .reset = net_dev_reset,
-    .driver_ok = net_driver_ok,
 };
 
 static void net_reset(void *opaque)
@@ -320,11 +372,15 @@ static void net_reset(void *opaque)
 static void net_destroy(void *opaque)
 {
     struct vnet *n = opaque;
-    vtimer_del(n->m, &n->poll_timer);
     if (n->slirp)
         slirp_cleanup(n->slirp);
+    if (n->tap_fd >= 0)
+        close(n->tap_fd);
+    while (n->timers)
+        snet_timer_free(n->timers, n);
     for (unsigned i = 0; i < PENDING; i++)
         free(n->pending[i].data);
+    virtio_pci_free(&n->v);
     free(n);
 }
 
@@ -375,22 +431,63 @@ static int parse_hostfwd(const char *s, int *udp, struct in_addr *haddr,
     return 0;
 }
 
+/* "tap,ifname=NAME": attach to (or create) the host's tap NAME. */
+static int tap_open(struct vnet *n, const char *spec)
+{
+    const char *o = spec[3] ? spec + 4 : "";
+    if (strncmp(o, "ifname=", 7) || !o[7] || strchr(o + 7, ','))
+        return fail("--net '%s': expected tap,ifname=NAME", spec), -2;
+    const char *name = o + 7;
+    if (strlen(name) >= IFNAMSIZ)
+        return fail("--net %s: interface name '%s' is longer than %d "
+                    "characters", spec, name, IFNAMSIZ - 1), -2;
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return fail("--net %s: cannot open /dev/net/tun: %s", spec,
+                    strerror(errno)), -2;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    memcpy(ifr.ifr_name, name, strlen(name));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return fail("--net %s: cannot attach to tap interface '%s': %s%s",
+                    spec, name, strerror(e),
+                    e == EPERM ? " (needs CAP_NET_ADMIN, or a tap owned by "
+                                 "this user: ip tuntap add NAME mode tap "
+                                 "user USER)"
+                    : e == EINVAL || e == EBUSY
+                        ? " (is it a tun device, or in use?)" : ""), -2;
+    }
+    n->tap_fd = fd;
+    return 0;
+}
+
 int virtio_net_create(struct machine *m, const char *spec)
 {
     if (machine_find_device(m, "virtio-net"))
         return fail("--net: only one network device is supported"), -2;
-    if (strncmp(spec, "user", 4) || (spec[4] && spec[4] != ',')) {
-        if (!strncmp(spec, "tap", 3))
-            return fail("--net %s: tap networking is not supported by this "
-                        "build (use --net user)", spec), -2;
+    bool tap = !strncmp(spec, "tap", 3) && (!spec[3] || spec[3] == ',');
+    if (!tap && (strncmp(spec, "user", 4) || (spec[4] && spec[4] != ',')))
         return fail("--net '%s': expected user[,hostfwd=tcp:HOSTADDR:"
-                    "HOSTPORT-:GUESTPORT]...", spec), -2;
-    }
+                    "HOSTPORT-:GUESTPORT]... or tap,ifname=NAME", spec), -2;
     struct vnet *n = calloc(1, sizeof(*n));
     if (!n)
         return fail("out of memory");
     n->m = m;
-    vtimer_init(&n->poll_timer, poll_cb, n);
+    n->tap_fd = -1;
+    if (tap) {
+        if (machine_add_device(m, "virtio-net", n, net_reset,
+                               net_destroy) < 0) {
+            free(n);
+            return -1;
+        }
+        int rc = tap_open(n, spec);
+        if (rc < 0)
+            return rc;
+        goto transport;
+    }
     if (machine_add_device(m, "virtio-net", n, net_reset, net_destroy) < 0) {
         free(n);
         return -1;
@@ -431,11 +528,14 @@ int virtio_net_create(struct machine *m, const char *spec)
     free(opts);
     if (rc < 0)
         return -2;
+transport:;
     uint8_t *c = n->v.config;
     static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     memcpy(c, mac, 6);
     c[6] = 1; /* status: link up */
-    return virtio_pci_init(&n->v, m, "virtio-net", 1, 0x020000, 2, QSIZE,
-                           1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
-                           12, &net_ops, n);
+    if (virtio_pci_init(&n->v, m, "virtio-net", 1, 0x020000, 2, QSIZE,
+                        1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
+                        12, &net_ops, n) < 0)
+        return -1;
+    return iothread_add_source(m, net_prepare, net_dispatch, n);
 }

@@ -1,10 +1,16 @@
 /* virtio_pci.c - the virtio 1.x PCI transport (see virtio_pci.h): the
  * vendor capabilities, the common configuration registers (features,
  * status, queue set-up), ISR, device configuration and notification
- * areas in BAR4, MSI-X in BAR1, and INTx (pin A) when MSI-X is off. */
+ * areas in BAR4, MSI-X in BAR1, and INTx (pin A) when MSI-X is off; the
+ * queue eventfds, the completion ring and the bottom half that publishes
+ * completions on the vCPU thread. */
 #include "virtio_pci.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "../core/util.h"
 
@@ -60,8 +66,12 @@ static void common_image(struct virtio_dev *v, uint8_t *img)
     }
 }
 
-void virtio_reset(struct virtio_dev *v)
+static void reset_locked(struct virtio_dev *v)
 {
+    /* Completions not yet published belong to the old rings: drop them
+     * (this thread is the ring's consumer; producers hold the lock). */
+    atomic_store(&v->compl_tail, atomic_load(&v->compl_head));
+    atomic_store(&v->broken_req, false);
     v->status = 0;
     v->isr = 0;
     v->guest_features = 0;
@@ -75,10 +85,18 @@ void virtio_reset(struct virtio_dev *v)
         v->ops->reset(v);
 }
 
+void virtio_reset(struct virtio_dev *v)
+{
+    pthread_mutex_lock(&v->lock);
+    reset_locked(v);
+    v->compl_added = false;
+    pthread_mutex_unlock(&v->lock);
+}
+
 static void set_status(struct virtio_dev *v, uint8_t s)
 {
     if (s == 0) {
-        virtio_reset(v);
+        reset_locked(v);
         return;
     }
     uint8_t old = v->status;
@@ -182,6 +200,13 @@ void virtio_config_changed(struct virtio_dev *v)
 
 void virtio_set_broken(struct virtio_dev *v)
 {
+    atomic_store(&v->broken_req, true);
+    v->compl_added = true; /* the bottom half applies it */
+}
+
+/* vCPU thread, lock held. */
+static void apply_broken(struct virtio_dev *v)
+{
     if (v->status & VIRTIO_STATUS_NEEDS_RESET)
         return;
     warnx_("%s: the driver broke a virtqueue; device needs reset", v->name);
@@ -189,6 +214,143 @@ void virtio_set_broken(struct virtio_dev *v)
     for (unsigned i = 0; i < v->nq; i++)
         v->q[i].enabled = false;
     virtio_config_changed(v);
+}
+
+/* ---- completions ---- */
+
+void virtio_complete(struct virtio_dev *v, unsigned qi,
+                     const struct virtq_elem *e, uint32_t len)
+{
+    size_t left = len;
+    for (unsigned i = e->n_out; i < e->n_out + e->n_in && left; i++) {
+        size_t k = e->iov[i].iov_len < left ? e->iov[i].iov_len : left;
+        machine_ram_dirty(v->m, (uint64_t)((uint8_t *)e->iov[i].iov_base -
+                                           v->m->ram), k);
+        left -= k;
+    }
+    unsigned h = atomic_load_explicit(&v->compl_head, memory_order_relaxed);
+    unsigned t = atomic_load_explicit(&v->compl_tail, memory_order_acquire);
+    if (h - t >= v->compl_cap) {
+        /* more chains in flight than the rings hold: cannot happen with a
+         * valid driver */
+        virtio_set_broken(v);
+        return;
+    }
+    v->compl[h % v->compl_cap] =
+        (struct virtio_compl){.qi = (uint16_t)qi, .head = e->head,
+                              .len = len};
+    atomic_store_explicit(&v->compl_head, h + 1, memory_order_release);
+    v->compl_added = true;
+}
+
+void virtio_publish(struct virtio_dev *v)
+{
+    if (!v->compl_added)
+        return;
+    v->compl_added = false;
+    machine_bh_schedule(v->m, v->bh);
+}
+
+void virtio_lock(struct virtio_dev *v)
+{
+    pthread_mutex_lock(&v->lock);
+}
+
+void virtio_unlock(struct virtio_dev *v)
+{
+    bool added = v->compl_added;
+    v->compl_added = false;
+    pthread_mutex_unlock(&v->lock);
+    if (added)
+        machine_bh_schedule(v->m, v->bh);
+}
+
+bool virtio_active(struct virtio_dev *v)
+{
+    return virtio_running(v) && !atomic_load(&v->broken_req);
+}
+
+/* The bottom half (vCPU thread): engine first, then the used rings and
+ * the interrupts. */
+static void virtio_bh(void *opaque)
+{
+    struct virtio_dev *v = opaque;
+    machine_ram_dirty_sync(v->m);
+    if (atomic_load(&v->broken_req)) {
+        pthread_mutex_lock(&v->lock);
+        if (atomic_load(&v->broken_req))
+            apply_broken(v);
+        pthread_mutex_unlock(&v->lock);
+    }
+    bool pushed[VIRTIO_MAX_QUEUES] = {false};
+    unsigned t = atomic_load_explicit(&v->compl_tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&v->compl_head, memory_order_acquire);
+    for (; t != h; t++) {
+        struct virtio_compl c = v->compl[t % v->compl_cap];
+        struct virtq *q = &v->q[c.qi];
+        if (c.qi < v->nq && q->enabled) {
+            virtq_push(q, c.head, c.len);
+            pushed[c.qi] = true;
+        }
+    }
+    atomic_store_explicit(&v->compl_tail, t, memory_order_release);
+    for (unsigned i = 0; i < v->nq; i++)
+        if (pushed[i])
+            virtio_notify(v, &v->q[i]);
+}
+
+bool virtio_kick_take(struct virtio_dev *v, unsigned qi, short revents)
+{
+    if (qi >= v->nq || !(revents & POLLIN))
+        return false;
+    uint64_t n;
+    if (read(v->kick_fd[qi], &n, sizeof(n)) < 0) {
+        /* drained by an earlier round */
+    }
+    return true;
+}
+
+static void run_notify(struct virtio_dev *v, unsigned qi)
+{
+    virtio_lock(v);
+    if (v->q[qi].enabled && virtio_active(v))
+        v->ops->notify(v, qi);
+    virtio_unlock(v);
+}
+
+static void kick_prepare(void *opaque, struct io_poll *p)
+{
+    struct virtio_dev *v = opaque;
+    for (unsigned i = 0; i < v->nq; i++)
+        v->kick_idx[i] = io_poll_add(p, v->kick_fd[i], POLLIN);
+}
+
+static void kick_dispatch(void *opaque, struct io_poll *p)
+{
+    struct virtio_dev *v = opaque;
+    for (unsigned i = 0; i < v->nq; i++)
+        if (virtio_kick_take(v, i, io_poll_revents(p, v->kick_idx[i])))
+            run_notify(v, i);
+}
+
+int virtio_add_kick_source(struct virtio_dev *v)
+{
+    return iothread_add_source(v->m, kick_prepare, kick_dispatch, v);
+}
+
+/* The driver's notify write (vCPU thread). */
+static void queue_kick(struct virtio_dev *v, unsigned qi)
+{
+    if (iothread_running(v->m)) {
+        uint64_t one = 1;
+        v->kicks_async++;
+        if (write(v->kick_fd[qi], &one, sizeof(one)) < 0) {
+            /* counter saturated: the I/O thread will look anyway */
+        }
+        return;
+    }
+    v->kicks_sync++;
+    run_notify(v, qi);
 }
 
 static void bar_io(void *dev, uint64_t off, uint8_t *data, unsigned len,
@@ -203,7 +365,9 @@ static void bar_io(void *dev, uint64_t off, uint8_t *data, unsigned len,
         common_image(v, img);
         if (is_write) {
             memcpy(img + o, data, len);
+            virtio_lock(v);
             common_write(v, o, len, img);
+            virtio_unlock(v);
         } else {
             memcpy(data, img + o, len);
         }
@@ -227,15 +391,17 @@ static void bar_io(void *dev, uint64_t off, uint8_t *data, unsigned len,
         if (!is_write) {
             memcpy(data, v->config + o, len);
         } else if (v->ops->config_write) {
+            virtio_lock(v);
             memcpy(v->config + o, data, len);
             v->ops->config_write(v, o, len);
+            virtio_unlock(v);
         }
         return;
     }
     if (off >= VPCI_NOTIFY && off < VPCI_NOTIFY + VPCI_NOTIFY_MULT * v->nq) {
         unsigned qi = (unsigned)(off - VPCI_NOTIFY) / VPCI_NOTIFY_MULT;
         if (is_write && v->q[qi].enabled && virtio_running(v))
-            v->ops->notify(v, qi);
+            queue_kick(v, qi);
         return;
     }
     if (!is_write)
@@ -273,6 +439,22 @@ int virtio_pci_init(struct virtio_dev *v, struct machine *m, const char *name,
     v->host_features = features | 1ull << VIRTIO_F_VERSION_1 |
                        1ull << VIRTIO_RING_F_EVENT_IDX |
                        1ull << VIRTIO_RING_F_INDIRECT_DESC;
+    pthread_mutex_init(&v->lock, NULL);
+    for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+        v->kick_fd[i] = -1;
+    v->compl_cap = 64;
+    while (v->compl_cap < nq * qmax)
+        v->compl_cap *= 2;
+    v->compl = calloc(v->compl_cap, sizeof(*v->compl));
+    v->bh = machine_bh_new(m, virtio_bh, v);
+    if (!v->compl || !v->bh)
+        return fail("out of memory");
+    for (unsigned i = 0; i < nq; i++) {
+        v->kick_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (v->kick_fd[i] < 0)
+            return fail("%s: cannot create an eventfd: %s", name,
+                        strerror(errno));
+    }
     for (unsigned i = 0; i < nq; i++) {
         v->q[i].ram = m->ram;
         v->q[i].ram_size = m->ram_size;
@@ -296,4 +478,16 @@ int virtio_pci_init(struct virtio_dev *v, struct machine *m, const char *name,
     memcpy(d->cfg0, d->cfg, sizeof(d->cfg));
     virtio_reset(v);
     return 0;
+}
+
+void virtio_pci_free(struct virtio_dev *v)
+{
+    if (!v->m)
+        return; /* never initialised */
+    for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+        if (v->kick_fd[i] >= 0)
+            close(v->kick_fd[i]);
+    free(v->compl);
+    pthread_mutex_destroy(&v->lock);
+    v->m = NULL;
 }

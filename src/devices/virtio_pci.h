@@ -6,9 +6,27 @@
  * each described by a vendor capability; BAR1 holds the MSI-X table.
  * Feature negotiation (VIRTIO_F_VERSION_1 required, EVENT_IDX and
  * INDIRECT_DESC offered), device status and reset live here; a device
- * model gives its ID, queues, features, config bytes and a notify hook. */
+ * model gives its ID, queues, features, config bytes and a notify hook.
+ *
+ * Threads.  The driver's notify write (vCPU thread) signals the queue's
+ * eventfd (an ioeventfd); the device's notify hook then runs on the
+ * machine's I/O thread (iothread.h), or on the vCPU thread inside the
+ * write when no I/O thread runs (unit tests).  Either way it runs with
+ * v->lock held, takes chains with virtq_pop and hands each finished one to
+ * virtio_complete, which queues it (lock-free, single producer) for the
+ * device's bottom half: on the vCPU thread, that first hands the RAM the
+ * device wrote to the engine (machine_ram_dirty_sync: translated code of
+ * those pages is dropped), then puts the chains in the used ring and
+ * raises the interrupt (MSI-X or INTx), so the guest never sees a
+ * completion before the engine forgot stale code, and interrupt
+ * controllers are only touched by the vCPU thread.  The lock is taken by
+ * the vCPU thread only for configuration writes and resets (which thus
+ * wait for a request in progress, as a drain): never on notify, ISR reads
+ * or interrupts. */
 #ifndef POPEK_VIRTIO_PCI_H
 #define POPEK_VIRTIO_PCI_H
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,8 +56,14 @@
 
 struct virtio_dev;
 
+/* A finished chain, on its way to the used ring. */
+struct virtio_compl {
+    uint16_t qi, head;
+    uint32_t len;
+};
+
 struct virtio_ops {
-    /* The driver kicked queue qi. */
+    /* The driver kicked queue qi (v->lock held; I/O thread or vCPU). */
     void (*notify)(struct virtio_dev *v, unsigned qi);
     /* Device-specific part of a reset (status 0 or machine reset). */
     void (*reset)(struct virtio_dev *v);
@@ -64,6 +88,17 @@ struct virtio_dev {
     uint8_t config[256];
     unsigned config_len;
     uint64_t interrupts;            /* statistics */
+    /* Threads (see the top of this file). */
+    pthread_mutex_t lock;
+    int kick_fd[VIRTIO_MAX_QUEUES]; /* eventfd per queue */
+    int kick_idx[VIRTIO_MAX_QUEUES]; /* their poll slots (I/O thread) */
+    struct virtio_compl *compl;     /* ring of compl_cap entries */
+    unsigned compl_cap;
+    _Atomic unsigned compl_head, compl_tail;
+    bool compl_added;               /* since the lock was taken */
+    _Atomic bool broken_req;        /* the device found a broken ring */
+    struct machine_bh *bh;
+    uint64_t kicks_async, kicks_sync;
 };
 
 /* Create the PCI function and its BARs for a device model: virtio_id (1
@@ -75,11 +110,35 @@ int virtio_pci_init(struct virtio_dev *v, struct machine *m, const char *name,
                     uint16_t virtio_id, uint32_t class_code, unsigned nq,
                     unsigned qmax, uint64_t features, unsigned config_len,
                     const struct virtio_ops *ops, void *opaque);
-/* After the device pushed to q: interrupt the driver if it wants one. */
+/* Processing context (v->lock held): chain e of queue qi is done, the
+ * device wrote len bytes into its device-writable buffers (those pages
+ * are marked for the engine: machine_ram_dirty). */
+void virtio_complete(struct virtio_dev *v, unsigned qi,
+                     const struct virtq_elem *e, uint32_t len);
+/* Processing context: publish the chains completed so far now (the
+ * bottom half is scheduled), without waiting for the lock's release. */
+void virtio_publish(struct virtio_dev *v);
+/* Processing from a source of the device's own (not a notify): take and
+ * drop the lock; virtio_unlock schedules the bottom half if chains were
+ * completed. */
+void virtio_lock(struct virtio_dev *v);
+void virtio_unlock(struct virtio_dev *v);
+/* Should processing go on (driver ready, ring not found broken)?  Lock
+ * held. */
+bool virtio_active(struct virtio_dev *v);
+/* Add a source to the I/O thread that runs ops->notify when a queue's
+ * eventfd is signalled (devices with nothing else to poll). */
+int virtio_add_kick_source(struct virtio_dev *v);
+/* The eventfd of queue qi was signalled (from a device's own source):
+ * drain it and say so. */
+bool virtio_kick_take(struct virtio_dev *v, unsigned qi, short revents);
+/* vCPU thread: after the device pushed to q, interrupt the driver if it
+ * wants one. */
 void virtio_notify(struct virtio_dev *v, struct virtq *q);
 /* The device configuration changed. */
 void virtio_config_changed(struct virtio_dev *v);
-/* The driver broke a ring: set NEEDS_RESET and tell it. */
+/* The driver broke a ring: set NEEDS_RESET and tell it (any context with
+ * the lock held; the vCPU thread applies it). */
 void virtio_set_broken(struct virtio_dev *v);
 /* Features both sides agreed on include bit b. */
 static inline bool virtio_has(const struct virtio_dev *v, unsigned b)
@@ -91,7 +150,10 @@ static inline bool virtio_running(const struct virtio_dev *v)
     return (v->status & VIRTIO_STATUS_DRIVER_OK) &&
            !(v->status & VIRTIO_STATUS_NEEDS_RESET);
 }
-/* A device (not machine) reset: what writing status 0 does. */
+/* A device (not machine) reset: what writing status 0 does (vCPU thread;
+ * waits for a request in progress). */
 void virtio_reset(struct virtio_dev *v);
+/* Free what virtio_pci_init allocated (the device's destroy hook). */
+void virtio_pci_free(struct virtio_dev *v);
 
 #endif

@@ -1,6 +1,6 @@
 /* virtio_rng.c - virtio entropy device (virtio ID 4), `--rng`: every
  * buffer the driver offers is filled from the host's getrandom() when it
- * kicks the queue. */
+ * kicks the queue (on the machine's I/O thread). */
 #include <stdlib.h>
 #include <sys/random.h>
 
@@ -40,9 +40,8 @@ static void rng_notify(struct virtio_dev *v, unsigned qi)
                 break;
         }
         r->bytes += done;
-        virtq_push(q, e->head, (uint32_t)done);
+        virtio_complete(v, qi, e, (uint32_t)done);
     }
-    virtio_notify(v, q);
 }
 
 static const struct virtio_ops rng_ops = {.notify = rng_notify};
@@ -53,13 +52,23 @@ static void rng_reset(void *opaque)
     virtio_reset(&r->v);
 }
 
+static void rng_destroy(void *opaque)
+{
+    struct vrng *r = opaque;
+    virtio_pci_free(&r->v);
+    free(r);
+}
+
 int virtio_rng_create(struct machine *m)
 {
     struct vrng *r = calloc(1, sizeof(*r));
-    if (!r || machine_add_device(m, "virtio-rng", r, rng_reset, NULL) < 0) {
+    if (!r || machine_add_device(m, "virtio-rng", r, rng_reset,
+                                 rng_destroy) < 0) {
         free(r);
         return fail("out of memory");
     }
-    return virtio_pci_init(&r->v, m, "virtio-rng", 4, 0xff0000, 1, 64, 0, 0,
-                           &rng_ops, r);
+    if (virtio_pci_init(&r->v, m, "virtio-rng", 4, 0xff0000, 1, 64, 0, 0,
+                        &rng_ops, r) < 0)
+        return -1;
+    return virtio_add_kick_source(&r->v);
 }

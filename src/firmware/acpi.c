@@ -9,8 +9,10 @@
  *   32-bit and the X_ fields (same addresses), and the IA-PC boot flags
  *   legacy devices + 8042;
  *   FACS (no checksum, 64-byte aligned);
- *   DSDT: hand-assembled AML holding only Name(\_S5, Package(4){typ,typ,0,0})
- *   so that the OS can power off by writing SLP_TYP|SLP_EN to PM1a_CNT;
+ *   DSDT: hand-assembled AML: the PCI root bridge \_SB.PCI0 (PNP0A03, its
+ *   bus, I/O and memory windows in _CRS, INTx routing in _PRT) and
+ *   Name(\_S5, Package(4){typ,typ,0,0}) so that the OS can power off by
+ *   writing SLP_TYP|SLP_EN to PM1a_CNT;
  *   MADT: the local APIC (ID 0), the I/O APIC (ID 1, 0xFEC00000, GSI 0),
  *   interrupt source overrides IRQ 0 -> GSI 2 and IRQ 9 level/active-high,
  *   LAPIC NMI on LINT1, PCAT_COMPAT (the 8259s are there too);
@@ -130,16 +132,211 @@ static size_t aml_s5(uint8_t *p)
     return len + n;
 }
 
+/* ---- DSDT: the PCI root bridge ----
+ * Scope(\_SB) { Device(PCI0) {
+ *   Name(_HID, EisaId("PNP0A03")) Name(_UID, 0) Name(_BBN, 0)
+ *   Name(_CRS, ResourceTemplate() {
+ *     WordBusNumber(bus 0-0xff)
+ *     IO(Decode16, 0xcf8, 0xcf8, 1, 8)             config mechanism #1
+ *     WordIO(0x0000-0x0cf7)  WordIO(0x0d00-0xffff)  I/O forwarded to PCI
+ *     DWordMemory(0xa0000-0xbffff)                  legacy VGA hole
+ *     DWordMemory(0xc0000000-0xfebfffff) })         the BAR window
+ *   Name(_PRT, Package() { Package(4){0xSSSSFFFF, pin, Zero, GSI}, ... })
+ * } }
+ * _PRT entries name GSIs directly (no link devices): every slot's pins
+ * A-D, swizzled onto GSI 10/11 as the board wires them. */
+
+struct aml {
+    uint8_t *p;
+    size_t n, cap;
+    bool overflow;
+};
+
+static void aml_put(struct aml *a, const void *src, size_t len)
+{
+    if (a->n + len > a->cap) {
+        a->overflow = true;
+        return;
+    }
+    memcpy(a->p + a->n, src, len);
+    a->n += len;
+}
+
+static void aml_b(struct aml *a, uint8_t v)
+{
+    aml_put(a, &v, 1);
+}
+
+static void aml_dword(struct aml *a, uint32_t v)
+{
+    uint8_t b[5] = {0x0c}; /* DWordPrefix */
+    put32(b + 1, v);
+    aml_put(a, b, 5);
+}
+
+static void aml_int(struct aml *a, uint32_t v)
+{
+    if (v <= 0xff) {
+        uint8_t b[2];
+        aml_put(a, b, aml_integer(b, (uint8_t)v));
+    } else {
+        aml_dword(a, v);
+    }
+}
+
+/* PkgLength counts itself: 1 byte up to 63, else 2-4 bytes. */
+static void aml_pkglen(struct aml *a, size_t body)
+{
+    size_t total;
+    if (body + 1 <= 0x3f) {
+        aml_b(a, (uint8_t)(body + 1));
+        return;
+    }
+    int extra = body + 2 <= 0xfff ? 1 : body + 3 <= 0xfffff ? 2 : 3;
+    total = body + 1 + (size_t)extra;
+    aml_b(a, (uint8_t)(extra << 6 | (total & 0xf)));
+    for (int i = 0; i < extra; i++)
+        aml_b(a, (uint8_t)(total >> (4 + 8 * i)));
+}
+
+/* op [ext] PkgLength prefix... body: wraps what `body` holds. */
+static void aml_wrap(struct aml *a, const uint8_t *op, size_t oplen,
+                     const struct aml *body)
+{
+    if (body->overflow) {
+        a->overflow = true;
+        return;
+    }
+    aml_put(a, op, oplen);
+    aml_pkglen(a, body->n);
+    aml_put(a, body->p, body->n);
+}
+
+static void aml_name_int(struct aml *a, const char *name, uint32_t v)
+{
+    aml_b(a, 0x08); /* NameOp */
+    aml_put(a, name, 4);
+    aml_int(a, v);
+}
+
+/* Word (0x88) or DWord (0x87) address space descriptor, producer with
+ * fixed min and max. */
+static void res_addr(struct aml *a, bool dword, uint8_t type, uint8_t tflags,
+                     uint32_t min, uint32_t max)
+{
+    uint8_t d[46];
+    unsigned w = dword ? 4 : 2, len = 3 + 5 * w;
+    memset(d, 0, sizeof(d));
+    d[0] = dword ? 0x87 : 0x88;
+    put16(d + 1, (uint16_t)len);
+    d[3] = type;         /* 0 memory, 1 I/O, 2 bus number */
+    d[4] = 0x0c;         /* MaxFixed, MinFixed, positive decode, producer */
+    d[5] = tflags;
+    uint8_t *f = d + 6;  /* granularity, min, max, translation, length */
+    uint32_t v[5] = {0, min, max, 0, max - min + 1};
+    for (int i = 0; i < 5; i++, f += w) {
+        if (dword)
+            put32(f, v[i]);
+        else
+            put16(f, (uint16_t)v[i]);
+    }
+    aml_put(a, d, 3 + len);
+}
+
+static void aml_pci_crs(struct aml *a)
+{
+    uint8_t rb[128];
+    struct aml r = {.p = rb, .cap = sizeof(rb)};
+    res_addr(&r, false, 2, 0, 0, 0xff);                     /* buses */
+    static const uint8_t cfg_io[] = {0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c,
+                                     0x01, 0x08};
+    aml_put(&r, cfg_io, sizeof(cfg_io));
+    res_addr(&r, false, 1, 0x03, 0x0000, 0x0cf7);           /* EntireRange */
+    res_addr(&r, false, 1, 0x03, FW_PCI_IO_BASE, 0xffff);
+    res_addr(&r, true, 0, 0x03, 0x000a0000, 0x000bffff);    /* cacheable RW */
+    res_addr(&r, true, 0, 0x03, FW_PCI_MEM_BASE, FW_PCI_MEM_END - 1);
+    static const uint8_t end_tag[] = {0x79, 0x00};
+    aml_put(&r, end_tag, sizeof(end_tag));
+
+    uint8_t bb[160];
+    struct aml b = {.p = bb, .cap = sizeof(bb)};
+    aml_int(&b, (uint32_t)r.n);                             /* BufferSize */
+    aml_put(&b, r.p, r.n);
+    b.overflow |= r.overflow;
+    aml_b(a, 0x08);
+    aml_put(a, "_CRS", 4);
+    static const uint8_t buffer_op = 0x11;
+    aml_wrap(a, &buffer_op, 1, &b);
+}
+
+static void aml_pci_prt(struct aml *a)
+{
+    uint8_t lb[4096];
+    struct aml l = {.p = lb, .cap = sizeof(lb)};
+    unsigned n = 0;
+    aml_b(&l, 0);           /* NumElements, set below */
+    for (unsigned slot = 1; slot < FW_PCI_SLOTS; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            uint8_t eb[16];
+            struct aml e = {.p = eb, .cap = sizeof(eb)};
+            aml_b(&e, 4);
+            aml_dword(&e, slot << 16 | 0xffff);
+            aml_int(&e, pin);
+            aml_int(&e, 0);  /* Source: Zero = the index is a GSI */
+            aml_int(&e, FW_PCI_GSI_BASE + (slot + pin) % FW_PCI_GSI_COUNT);
+            static const uint8_t package_op = 0x12;
+            aml_wrap(&l, &package_op, 1, &e);
+            n++;
+        }
+    }
+    lb[0] = (uint8_t)n;     /* 124: fits PackageOp's one-byte count */
+    aml_b(a, 0x08);
+    aml_put(a, "_PRT", 4);
+    static const uint8_t package_op = 0x12;
+    aml_wrap(a, &package_op, 1, &l);
+}
+
+/* Scope(\_SB) { Device(PCI0) { ... } } into a. */
+static void aml_pci_root(struct aml *a)
+{
+    uint8_t db[4608];
+    struct aml d = {.p = db, .cap = sizeof(db)};
+    aml_put(&d, "PCI0", 4);
+    aml_b(&d, 0x08);
+    aml_put(&d, "_HID", 4);
+    aml_dword(&d, 0x030ad041);  /* EisaId("PNP0A03"): 41 d0 0a 03 */
+    aml_name_int(&d, "_UID", 0);
+    aml_name_int(&d, "_BBN", 0);
+    aml_pci_crs(&d);
+    aml_pci_prt(&d);
+
+    uint8_t sb[4672];
+    struct aml s = {.p = sb, .cap = sizeof(sb)};
+    static const char sb_name[] = {'\\', '_', 'S', 'B', '_'};
+    aml_put(&s, sb_name, sizeof(sb_name));
+    static const uint8_t device_op[] = {0x5b, 0x82};
+    aml_wrap(&s, device_op, sizeof(device_op), &d);
+    static const uint8_t scope_op = 0x10;
+    aml_wrap(a, &scope_op, 1, &s);
+}
+
 static uint32_t build_dsdt(struct acpi_writer *w)
 {
-    uint8_t aml[64];
-    size_t n = aml_s5(aml);
-    uint32_t len = SDT_HDR + (uint32_t)n;
+    uint8_t buf[4800];
+    struct aml a = {.p = buf, .cap = sizeof(buf)};
+    aml_pci_root(&a);
+    uint8_t s5[64];
+    aml_put(&a, s5, aml_s5(s5));
+    if (a.overflow) {
+        w->full = true;
+        return 0;
+    }
+    uint32_t len = SDT_HDR + (uint32_t)a.n;
     uint32_t at = acpi_alloc(w, len, 16);
     if (!at)
         return 0;
     uint8_t *t = sdt_begin(w, at, "DSDT", len, 2);
-    memcpy(t + SDT_HDR, aml, n);
+    memcpy(t + SDT_HDR, a.p, a.n);
     sdt_finish(t);
     return at;
 }

@@ -46,6 +46,17 @@ struct machine;
 #define FW_RESET_VALUE 0x06u
 #define FW_S5_SLP_TYP 0u          /* \_S5 SLP_TYPa, as QEMU's PIIX4 */
 
+/* PCI bus 0 behind the root bridge \_SB.PCI0 (src/devices/pci.c): the
+ * windows its BARs are placed in, and INTx routing: pin P (0 = INTA) of
+ * slot S drives GSI FW_PCI_GSI_BASE + (S + P) % FW_PCI_GSI_COUNT, the
+ * same line on the i8259s (IRQ 10/11, level in the ELCR) and the I/O APIC. */
+#define FW_PCI_MEM_BASE 0xc0000000u
+#define FW_PCI_MEM_END 0xfec00000u   /* exclusive: the I/O APIC follows */
+#define FW_PCI_IO_BASE 0x0d00u       /* I/O window 0x0d00-0xffff */
+#define FW_PCI_GSI_BASE 10u
+#define FW_PCI_GSI_COUNT 2u
+#define FW_PCI_SLOTS 32u
+
 #define FW_OEM_ID "POPEK "        /* 6 bytes, space padded */
 #define FW_OEM_TABLE_ID "POPEKPC "
 

@@ -3,7 +3,7 @@
  * (0x40000001: version in EAX, feature bits in EBX), and with --cpu kvm the
  * leaves of Linux's KVM guest support at 0x40000100 (Linux scans the range
  * in steps of 0x100): "KVMKVMKVM", and in 0x40000101 the features popek
- * implements (kvmclock with the stable bit). */
+ * implements (kvmclock with the stable bit, PV EOI). */
 #include <string.h>
 
 #include "../core/machine.h"
@@ -12,6 +12,7 @@
 /* KVM's feature bits (Linux's asm/kvm_para.h). */
 #define KVM_FEATURE_CLOCKSOURCE 0
 #define KVM_FEATURE_CLOCKSOURCE2 3
+#define KVM_FEATURE_PV_EOI 6
 #define KVM_FEATURE_CLOCKSOURCE_STABLE_BIT 24
 
 static void sig(uint32_t r[4], uint32_t max, const char s[12])
@@ -49,6 +50,8 @@ bool pv_cpuid(struct machine *m, uint32_t leaf, uint32_t r[4])
             r[0] = 1u << KVM_FEATURE_CLOCKSOURCE |
                    1u << KVM_FEATURE_CLOCKSOURCE2 |
                    1u << KVM_FEATURE_CLOCKSOURCE_STABLE_BIT;
+        if (m && m->cfg.cpu_kvm && m->cfg.cpu_pv_eoi)
+            r[0] |= 1u << KVM_FEATURE_PV_EOI; /* lapic.c */
         break;
     }
     return true;

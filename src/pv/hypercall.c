@@ -42,15 +42,19 @@ static uint32_t console_write(struct machine *m, struct pv_vcpu *v)
 }
 
 /* May value be stored in a page-table entry?  A present entry must map
- * guest RAM only: a 4 KiB frame, or a whole 4 MiB page (PS, in a page
- * directory: the guest says so with bit 0 of the request's address, since
- * a hypercall cannot know which table a page is). */
-static bool pte_ok(struct machine *m, uint32_t val, bool large)
+ * guest RAM only: its 4 KiB frame, and when bit 7 is set a whole 4 MiB
+ * page too (PS in a directory entry, without PSE-36's high address bits
+ * 13-21).  popek does not track which pages are page tables (the guest's
+ * "this is a directory entry" bit 0 cannot be trusted), so bit 7 is
+ * always read both ways: PAT in a table entry is refused unless the
+ * 4 MiB reading is RAM too. */
+static bool pte_ok(struct machine *m, uint32_t val)
 {
     if (!(val & PTE_P))
         return true;
-    if (large && (val & PTE_PS))
-        return in_ram(m, val & 0xffc00000u, 4u << 20);
+    if ((val & PTE_PS) && ((val & 0x003fe000u) ||
+                           !in_ram(m, val & 0xffc00000u, 4u << 20)))
+        return false;
     return in_ram(m, val & ~0xfffu, 4096);
 }
 
@@ -66,8 +70,7 @@ static uint32_t mmu_update(struct machine *m, struct pv_vcpu *v)
         if (!v->read_phys(v->ctx, gpa + 8 * k, req, 8))
             return err(PV_EFAULT);
         uint32_t at = req[0] & ~3u;
-        bool large = req[0] & 1;
-        if ((req[0] & 2) || !in_ram(m, at, 4) || !pte_ok(m, req[1], large)) {
+        if ((req[0] & 2) || !in_ram(m, at, 4) || !pte_ok(m, req[1])) {
             v->regs[EBX] = k;
             if (k && (flags & PV_MMU_FLUSH_ALL))
                 v->flush_tlb(v->ctx, 0, 0);
@@ -219,6 +222,29 @@ static uint32_t new_baseptr(struct machine *m, struct pv_vcpu *v)
     return 0;
 }
 
+/* Port I/O for a kernel that may not execute in/out (ring 1, IOPL 0): the
+ * machine's port bus, as the instruction would reach it. */
+static uint32_t port_io(struct machine *m, struct pv_vcpu *v)
+{
+    uint32_t port = v->regs[EBX], size = v->regs[ECX] & 0xff;
+    bool write = v->regs[ECX] & 0x100;
+    if (port > 0xffff || (v->regs[ECX] & ~0x1ffu) ||
+        (size != 1 && size != 2 && size != 4))
+        return err(PV_EINVAL);
+    uint8_t d[4];
+    uint32_t val = v->regs[EDX];
+    for (uint32_t k = 0; k < 4; k++)
+        d[k] = (uint8_t)(val >> (8 * k));
+    machine_pio(m, (uint16_t)port, d, size, write);
+    if (!write) {
+        val = 0;
+        for (uint32_t k = 0; k < size; k++)
+            val |= (uint32_t)d[k] << (8 * k);
+        v->regs[EDX] = val;
+    }
+    return 0;
+}
+
 void pv_hypercall(struct machine *m, struct pv_vcpu *v)
 {
     uint32_t *r = v->regs;
@@ -287,6 +313,9 @@ void pv_hypercall(struct machine *m, struct pv_vcpu *v)
         break;
     case PV_HC_NEW_BASEPTR:
         ret = new_baseptr(m, v);
+        break;
+    case PV_HC_PORT_IO:
+        ret = port_io(m, v);
         break;
     case PV_HC_SHUTDOWN:
         if (r[EBX] > 127) {

@@ -41,6 +41,8 @@ enum pv_hc {
     PV_HC_EVENT_SEND = 11,  /* EBX event bits to make pending */
     PV_HC_NEW_BASEPTR = 12, /* EBX page directory gpa (CR3) */
     PV_HC_SHUTDOWN = 13,    /* EBX code: ends popek as isa-debug-exit */
+    PV_HC_PORT_IO = 14,     /* EBX port, ECX size 1/2/4 | 0x100 write, EDX
+                             * value -> 0, EDX the value read */
     PV_HC_COUNT
 };
 #define PV_VERSION 0x00010000u      /* 1.0 */

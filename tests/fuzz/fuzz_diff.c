@@ -1,22 +1,44 @@
 /* fuzz_diff.c - differential fuzzing of the bt engine against the
  * interpreter (the machinery of tests/unit/test_bt.c): the input drives a
- * generator of 32-bit ring-0 instruction sequences (ALU, shifts, multiply
- * and divide, bit tests and scans, moves, exchanges, conditional moves and
+ * generator of 32-bit instruction sequences (ALU, shifts, multiply and
+ * divide, bit tests and scans, moves, exchanges, conditional moves and
  * sets, forward branches, loops, pushes and pops, string ops, memory
  * operands with and without an fs: base, locked read-modify-writes, and
  * self-modifying stores into the code that follows), run with paging off
  * or on and with the code starting just before a page boundary or not.
  * Every vector's handler records the vector in ebp and halts.  Both
  * engines must end in the same state: registers, eip, cr2, the defined
- * flags and all of RAM.
+ * flags, CPL, segment registers and all of RAM.
+ *
+ * Mode byte bit 7 ("extended"; without it the program is generated as it
+ * was when the first regression inputs were found) adds: ring 3 (bit 3:
+ * CPL 3 code and data, user pages, handlers reached through the TSS's
+ * ring-0 stack); the next code page mapped to another frame (bit 4, with
+ * paging: code crossing pages comes from two unrelated frames, and an
+ * instruction can remap it, with invlpg, to a third frame holding the
+ * same code with other immediates); GS with a base (bit 5: wrapping past
+ * 4 GiB to low memory, or making accesses straddle linear 0xffffffff,
+ * whose page maps a RAM frame with paging); an FS base that wraps past
+ * 4 GiB (bit 6); segment loads (FS/GS/DS/ES: null, flat, wrapping base,
+ * small limit, non-zero base: bt then runs in the interpreter) ;
+ * self-modifying code in a loop (the loop rewrites its own immediate),
+ * through rep movsb, and through a second linear mapping of the code
+ * frames; push/pop of memory operands with segment overrides.
  *
  * Architecturally undefined flags are masked in the program itself: after
  * an instruction that leaves flags U undefined the generator emits
  * "pushfd; and dword [esp], ~U; popfd", so those flags are 0 on both
  * engines from then on and no later instruction can observe them.  A
- * divergence aborts with both states printed (libFuzzer saves the input). */
+ * divergence aborts with both states printed (libFuzzer saves the input).
+ *
+ * Every input runs under a SIGPROF timer (1 ms of CPU time) whose handler
+ * is not SA_ONSTACK: host signals land in translated code, which runs
+ * with RSP = the guest's ESP (bt must move such handlers to its
+ * alternate stack: tests/fuzz/regress/README.md). */
+#include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "engines/bt/bt.h"
@@ -30,6 +52,17 @@
 #define CODE 0x3000u
 #define PD 0x10000u
 #define PT 0x11000u
+/* extended mode */
+#define IDT_EXT 0x100u  /* the IDT (linear 0-0xff: a target of GS wraps) */
+#define TSS 0x900u
+#define ESP0 0x6800u    /* ring-0 stack of handlers entered from ring 3 */
+#define WRAP 0x5000u    /* where wrapping FS/GS bases land */
+#define PT2 0x12000u    /* page table of linear 0xffc00000-0xffffffff */
+#define NEXTF 0x20000u  /* frame of the code's second page (bit 4) */
+#define ALTF 0x21000u   /* the same code with other immediates */
+#define TOPF 0x22000u   /* frame of linear page 0xfffff000 */
+#define ALIAS 0x40000u  /* second linear mapping of the two code pages */
+#define MAX_IMMS 64
 
 #define DEFINED_FLAGS (FLAG_CF | FLAG_PF | FLAG_AF | FLAG_ZF | FLAG_SF | \
                        FLAG_OF | FLAG_DF | FLAG_IF)
@@ -76,7 +109,16 @@ struct gen {
     struct fuzz_in *in;
     bool fs;         /* fs: has a base: use it on some memory operands */
     uint32_t code;   /* where the program starts */
+    bool ext, gs, paging, ring3, remap;
+    uint32_t imms[MAX_IMMS]; /* linear addresses of mov r, imm32 imm32s */
+    unsigned nimms;
 };
+
+static void note_imm(struct gen *g)
+{
+    if (g->code && g->nimms < MAX_IMMS)
+        g->imms[g->nimms++] = g->code + g->p->n;
+}
 
 /* [ebx+disp8] memory operand for modrm reg field r, optionally fs: */
 static void mem_operand(struct gen *g, unsigned r, bool *prefix_done)
@@ -88,16 +130,26 @@ static void mem_operand(struct gen *g, unsigned r, bool *prefix_done)
 
 static void maybe_fs(struct gen *g)
 {
+    if (g->ext) { /* fs: or gs: (either may be null, small or wrapping) */
+        unsigned b = fuzz_get(g->in, 1);
+        if (b & 1)
+            e1(g->p, b & 2 ? 0x65 : 0x64);
+        return;
+    }
     if (g->fs && (fuzz_get(g->in, 1) & 1))
         e1(g->p, 0x64);
 }
+
+static uint32_t gen_ext(struct gen *g, unsigned k);
 
 /* One instruction (or a short group); returns its undefined flags. */
 static uint32_t gen_one(struct gen *g, int depth)
 {
     struct prog *p = g->p;
     struct fuzz_in *in = g->in;
-    unsigned k = fuzz_get(in, 1) % 24;
+    unsigned k = fuzz_get(in, 1) % (g->ext ? 30 : 24);
+    if (k >= 24)
+        return depth ? 0 : gen_ext(g, k - 24);
     switch (k) {
     case 0: { /* ALU r, r (add or adc sbb and sub xor cmp) */
         unsigned op = fuzz_get(in, 1) & 7;
@@ -199,6 +251,7 @@ static uint32_t gen_one(struct gen *g, int depth)
     }
     case 9: /* mov r, imm32 */
         e1(p, (uint8_t)(0xb8 + D(in)));
+        note_imm(g);
         e4(p, fuzz_get(in, 4));
         return 0;
     case 10: { /* mov / movzx / movsx / lea */
@@ -319,6 +372,7 @@ static uint32_t gen_one(struct gen *g, int depth)
         e4(p, at);
         e4(p, fuzz_get(in, 4));
         e1(p, (uint8_t)(0xb8 + d));
+        note_imm(g);
         e4(p, fuzz_get(in, 4));
         return 0;
     }
@@ -399,13 +453,154 @@ static uint32_t gen_one(struct gen *g, int depth)
     }
 }
 
+/* Selectors of the extended GDT (setup_ram), all DPL 3 data but 0x08/0x10
+ * (ring 0) and 0x18 (ring-3 code). */
+#define SEL_DATA3 0x23
+#define SEL_FSBASE 0x33   /* FS's base (wrapping or not) */
+#define SEL_GSBASE 0x3b   /* GS's base (wrapping or straddling 4 GiB) */
+#define SEL_SMALL 0x43    /* base 0, limit 0x8fff */
+#define SEL_BASE1K 0x4b   /* base 0x1000, limit 4 GiB (not flat) */
+
+/* The extended instruction kinds (gen_one's 24..29, top level only). */
+static uint32_t gen_ext(struct gen *g, unsigned k)
+{
+    struct prog *p = g->p;
+    struct fuzz_in *in = g->in;
+    switch (k) {
+    case 0: { /* push sel; pop fs/gs/ds/es */
+        static const uint8_t fsgs[] = {0, SEL_DATA3, SEL_FSBASE, SEL_GSBASE,
+                                       SEL_SMALL, SEL_BASE1K};
+        static const uint8_t dses[] = {SEL_DATA3, SEL_DATA3, SEL_BASE1K,
+                                       SEL_SMALL, 0};
+        unsigned r = fuzz_get(in, 1) & 3, v = fuzz_get(in, 1);
+        uint8_t sel = r < 2 ? fsgs[v % sizeof(fsgs)] : dses[v % sizeof(dses)];
+        e1(p, 0x6a);
+        e1(p, sel);
+        if (r == 0) {
+            e1(p, 0x0f); e1(p, 0xa1); /* pop fs */
+        } else if (r == 1) {
+            e1(p, 0x0f); e1(p, 0xa9); /* pop gs */
+        } else {
+            e1(p, r == 2 ? 0x1f : 0x07); /* pop ds / pop es */
+        }
+        return 0;
+    }
+    case 1: { /* a loop that rewrites its own immediate each time round:
+               * mov ecx, n; L: mov r, imm32; mov [L+1], ecx; loop L */
+        unsigned d = D(in);
+        if (d == 1)
+            d = 0;
+        e1(p, 0xb9);
+        e4(p, 1 + (fuzz_get(in, 1) & 3));
+        uint32_t l = g->code + p->n;
+        e1(p, (uint8_t)(0xb8 + d));
+        e4(p, fuzz_get(in, 4));
+        e1(p, 0x89); e1(p, 0x0d); e4(p, l + 1); /* mov [l+1], ecx */
+        e1(p, 0xe2);
+        e1(p, (uint8_t)(l - (g->code + p->n + 1)));
+        return 0;
+    }
+    case 2: { /* rep movsb 4 bytes from the data into the next mov's imm32:
+               * cld; mov esi, src; mov edi, at; mov ecx, 4; rep movsb */
+        e1(p, 0xfc);
+        e1(p, 0xbe);
+        e4(p, DATA + (fuzz_get(in, 1) & 0x7c));
+        e1(p, 0xbf);
+        e4(p, g->code + p->n + 4 + 5 + 2 + 1);
+        e1(p, 0xb9);
+        e4(p, 4);
+        e1(p, 0xf3); e1(p, 0xa4);
+        e1(p, (uint8_t)(0xb8 + D(in)));
+        note_imm(g);
+        e4(p, fuzz_get(in, 4));
+        return 0;
+    }
+    case 3: { /* a store into the next mov's imm32 through the second
+               * mapping of the code frames (paging; else the address) */
+        uint32_t at = g->code + p->n + 10 + 1;
+        uint32_t via = g->paging && (at >> 12) - (CODE >> 12) < 2
+                           ? ALIAS + (at - CODE) : at;
+        e1(p, 0xc7); e1(p, 0x05);
+        e4(p, via);
+        e4(p, fuzz_get(in, 4));
+        e1(p, (uint8_t)(0xb8 + D(in)));
+        note_imm(g);
+        e4(p, fuzz_get(in, 4));
+        return 0;
+    }
+    case 4: { /* remap the code's second page (ring 0, paging, bit 4):
+               * mov dword ss:[pte], frame | 7; invlpg ss:[page] */
+        if (!g->remap || g->ring3)
+            return 0;
+        uint32_t page = (g->code & ~0xfffu) + 0x1000;
+        e1(p, 0x36); e1(p, 0xc7); e1(p, 0x05);
+        e4(p, PT + (page >> 12) * 4);
+        e4(p, (fuzz_get(in, 1) & 1 ? ALTF : NEXTF) | 0x27); /* A set */
+        e1(p, 0x36); e1(p, 0x0f); e1(p, 0x01); e1(p, 0x3d);
+        e4(p, page);
+        return 0;
+    }
+    default: { /* push / pop of a memory operand, maybe fs:/gs: */
+        bool pop = fuzz_get(in, 1) & 1;
+        maybe_fs(g);
+        e1(p, pop ? 0x8f : 0xff);
+        mem_operand(g, pop ? 0 : 6, NULL);
+        return 0;
+    }
+    }
+}
+
 struct setup {
-    uint8_t mode;
+    uint8_t mode, mode2;
     uint32_t regs[8];
     uint8_t data[128];
     struct prog code;
     uint32_t code_at;
+    uint32_t fsbase, gsbase;
+    uint32_t imms[MAX_IMMS]; /* immediates ALTF holds differently */
+    unsigned nimms;
 };
+
+static bool ext(const struct setup *s) { return s->mode & 0x80; }
+static bool paging(const struct setup *s) { return s->mode & 1; }
+static bool ring3(const struct setup *s) { return ext(s) && (s->mode & 8); }
+static bool remapped(const struct setup *s)
+{
+    return ext(s) && paging(s) && (s->mode & 0x10);
+}
+
+static void put_desc(uint8_t *d, uint32_t base, uint32_t limit,
+                     uint8_t access, uint8_t flags)
+{
+    d[0] = (uint8_t)limit; d[1] = (uint8_t)(limit >> 8);
+    d[2] = (uint8_t)base; d[3] = (uint8_t)(base >> 8);
+    d[4] = (uint8_t)(base >> 16); d[5] = access;
+    d[6] = (uint8_t)(flags | ((limit >> 16) & 15));
+    d[7] = (uint8_t)(base >> 24);
+}
+
+static void seg_cache(struct seg_reg *r, uint16_t sel, uint32_t base,
+                      uint32_t limit, uint8_t type, uint8_t dpl)
+{
+    memset(r, 0, sizeof(*r));
+    r->sel = sel;
+    r->base = base;
+    r->limit = limit;
+    r->type = type;
+    r->s = 1;
+    r->dpl = dpl;
+    r->present = 1;
+    r->db = 1;
+    r->g = limit > 0xfffff;
+}
+
+/* Where the code byte at linear address lin lives in RAM. */
+static uint32_t code_pa(const struct setup *s, uint32_t lin)
+{
+    if (remapped(s) && (lin >> 12) == (s->code_at >> 12) + 1)
+        return NEXTF + (lin & 0xfff);
+    return lin;
+}
 
 static void setup_ram(const struct setup *s, uint8_t *ram, struct interp_cpu *c)
 {
@@ -415,11 +610,12 @@ static void setup_ram(const struct setup *s, uint8_t *ram, struct interp_cpu *c)
     memcpy(ram + GDT, gdt, sizeof(gdt));
     c->gdt.base = GDT;
     c->gdt.limit = sizeof(gdt) - 1;
-    c->idt.base = 0;
+    uint32_t idt = ext(s) ? IDT_EXT : 0;
+    c->idt.base = idt;
     c->idt.limit = 32 * 8 - 1;
     for (int v = 0; v < 32; v++) { /* handler v: mov ebp, v; hlt */
         uint32_t h = HANDLERS + (uint32_t)v * 8;
-        uint8_t *gte = ram + v * 8;
+        uint8_t *gte = ram + idt + v * 8;
         gte[0] = (uint8_t)h; gte[1] = (uint8_t)(h >> 8);
         gte[2] = 0x08; gte[3] = 0; gte[4] = 0; gte[5] = 0x8e;
         gte[6] = (uint8_t)(h >> 16); gte[7] = (uint8_t)(h >> 24);
@@ -428,7 +624,8 @@ static void setup_ram(const struct setup *s, uint8_t *ram, struct interp_cpu *c)
         sp[5] = 0xf4;
     }
     memcpy(ram + DATA, s->data, sizeof(s->data));
-    memcpy(ram + s->code_at, s->code.b, s->code.n);
+    for (unsigned k = 0; k < s->code.n; k++)
+        ram[code_pa(s, s->code_at + k)] = s->code.b[k];
     for (int r = 0; r < 8; r++)
         c->r[r] = s->regs[r];
     c->r[R_EBX] = DATA;
@@ -438,13 +635,63 @@ static void setup_ram(const struct setup *s, uint8_t *ram, struct interp_cpu *c)
     if (s->mode & 4) {
         c->seg[SEG_FS].base = DATA + 0x40;
     }
-    if (s->mode & 1) { /* identity paging: 4 KiB pages, then 4 MiB */
+    if (ext(s)) {
+        uint8_t *g = ram + GDT;
+        put_desc(g + 0x18, 0, 0xfffff, 0xfb, 0xc0);          /* code 3 */
+        put_desc(g + 0x20, 0, 0xfffff, 0xf3, 0xc0);          /* data 3 */
+        put_desc(g + 0x28, TSS, 0x67, 0x8b, 0);               /* busy TSS */
+        put_desc(g + 0x30, s->fsbase, 0xfffff, 0xf3, 0xc0);
+        put_desc(g + 0x38, s->gsbase, 0xfffff, 0xf3, 0xc0);
+        put_desc(g + 0x40, 0, 0x8fff, 0xf3, 0x40);            /* small */
+        put_desc(g + 0x48, 0x1000, 0xfffff, 0xf3, 0xc0);      /* base */
+        c->gdt.limit = 0x50 - 1;
+        memset(ram + TSS, 0, 0x68);
+        uint32_t esp0 = ESP0, ss0 = 0x10;
+        memcpy(ram + TSS + 4, &esp0, 4);
+        memcpy(ram + TSS + 8, &ss0, 4);
+        seg_cache(&c->seg[SEG_TR], 0x28, TSS, 0x67, 0xb, 0);
+        c->seg[SEG_TR].s = 0;
+        c->seg[SEG_TR].g = 0;
+        c->seg[SEG_TR].db = 0;
+        seg_cache(&c->seg[SEG_FS], SEL_FSBASE, s->fsbase, 0xffffffffu, 3, 3);
+        seg_cache(&c->seg[SEG_GS], SEL_GSBASE, s->gsbase, 0xffffffffu, 3, 3);
+        if (ring3(s)) {
+            seg_cache(&c->seg[SEG_CS], 0x1b, 0, 0xffffffffu, 0xb, 3);
+            for (int r = SEG_ES; r <= SEG_DS; r++)
+                if (r != SEG_CS)
+                    seg_cache(&c->seg[r], SEL_DATA3, 0, 0xffffffffu, 3, 3);
+            c->cpl = 3;
+        }
+    }
+    if (paging(s)) { /* identity paging: 4 KiB pages, then 4 MiB */
         uint32_t *pd = (uint32_t *)(ram + PD), *pt = (uint32_t *)(ram + PT);
+        /* extended: user pages but page 0 (IDT, GDT, TSS, handlers), and
+         * A set in every entry (bt may set A early: docs/fidelity.md) */
+        uint32_t u = ext(s) ? 0x24 : 0;
         memset(pd, 0, 4096);
         for (uint32_t k = 0; k < 1024; k++)
-            pt[k] = (k << 12) | 3;
-        pd[0] = PT | 3;
-        pd[1] = 0x00000000u | 0x83;
+            pt[k] = (k << 12) | 3 | (k ? u : u & 0x20);
+        pd[0] = PT | 3 | u;
+        pd[1] = 0x00000000u | 0x83 | u;
+        if (ext(s)) {
+            uint32_t *pt2 = (uint32_t *)(ram + PT2);
+            memset(pt2, 0, 4096);
+            pt2[1023] = TOPF | 0x27;
+            pd[1023] = PT2 | 0x27;
+            uint32_t cp = s->code_at >> 12;
+            pt[ALIAS >> 12] = (cp << 12) | 0x27;
+            pt[(ALIAS >> 12) + 1] = code_pa(s, (cp + 1) << 12) | 0x27;
+            if (remapped(s)) {
+                pt[cp + 1] = NEXTF | 0x27;
+                /* ALTF: the same code with every whole immediate changed */
+                memcpy(ram + ALTF, ram + NEXTF, 4096);
+                for (unsigned k = 0; k < s->nimms; k++) {
+                    uint32_t at = s->imms[k];
+                    if ((at >> 12) == cp + 1 && (at & 0xfff) <= 0xffc)
+                        ram[ALTF + (at & 0xfff) + 1] ^= 0x5a;
+                }
+            }
+        }
         c->cr3 = PD;
         c->cr4 |= CR4_PSE;
         c->cr0 |= CR0_PG | CR0_WP;
@@ -499,7 +746,41 @@ static void dump(const char *who, const struct result *r)
             r->halted, r->cpu.eip, r->cpu.eflags, r->cpu.cr2, r->msg);
     for (int k = 0; k < 8; k++)
         fprintf(stderr, "  r%d %08x", k, r->cpu.r[k]);
+    fprintf(stderr, "\n  cpl %d", r->cpu.cpl);
+    for (int k = SEG_ES; k <= SEG_GS; k++)
+        fprintf(stderr, "  %.2s %04x/%08x", &"escsssdsfsgs"[2 * k],
+                r->cpu.seg[k].sel, (uint32_t)r->cpu.seg[k].base);
     fprintf(stderr, "\n");
+}
+
+static bool seg_differs(const struct interp_cpu *a, const struct interp_cpu *b)
+{
+    for (int r = SEG_ES; r <= SEG_GS; r++)
+        if (a->seg[r].sel != b->seg[r].sel ||
+            a->seg[r].base != b->seg[r].base ||
+            a->seg[r].limit != b->seg[r].limit)
+            return true;
+    return false;
+}
+
+/* A host signal without SA_ONSTACK, every ms of CPU time (see the top). */
+static volatile sig_atomic_t profs;
+static void on_prof(int sig)
+{
+    (void)sig;
+    profs = profs + 1;
+}
+
+__attribute__((constructor)) static void prof_timer(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_prof;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPROF, &sa, NULL);
+    struct itimerval it = {{0, 1000}, {0, 1000}};
+    setitimer(ITIMER_PROF, &it, NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -509,6 +790,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&s, 0, sizeof(s));
     struct fuzz_in in = {data, size};
     s.mode = (uint8_t)fuzz_get(&in, 1);
+    if (ext(&s))
+        s.mode2 = (uint8_t)fuzz_get(&in, 1);
     for (int r = 0; r < 8; r++)
         s.regs[r] = fuzz_get(&in, 4);
     for (size_t k = 0; k < sizeof(s.data); k++)
@@ -516,12 +799,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* mode bit 1: start 1..64 bytes before a page boundary */
     s.code_at = s.mode & 2 ? CODE + 0x1000 - 1 - (fuzz_get(&in, 1) & 63)
                            : CODE;
+    if (ext(&s)) {
+        /* FS: DATA + 0x40, or wrapping past 4 GiB to WRAP (bit 6) */
+        if (s.mode & 4)
+            s.fsbase = s.mode & 0x40 ? WRAP - DATA + (s.mode2 & 0x3c)
+                                     : DATA + 0x40;
+        /* GS: wrapping to WRAP + 0x80, or [ebx + d] = d - off: low memory
+         * or the top of the address space, straddling 0xffffffff */
+        if (s.mode & 0x20)
+            s.gsbase = s.mode2 & 0x80
+                           ? 0u - DATA - ((s.mode2 & 0x1fu) + 1)
+                           : WRAP + 0x80 - DATA;
+    }
     struct gen g = {.p = &s.code, .in = &in, .fs = (s.mode & 4) != 0,
-                    .code = s.code_at};
+                    .code = s.code_at, .ext = ext(&s),
+                    .gs = (s.mode & 0x20) != 0, .paging = paging(&s),
+                    .ring3 = ring3(&s), .remap = remapped(&s)};
     for (int k = 0; k < 48 && in.n && s.code.n < 3500; k++)
         mask_flags(&s.code, gen_one(&g, 0));
+    memcpy(s.imms, g.imms, sizeof(s.imms));
+    s.nimms = g.nimms;
     e1(&s.code, 0xf4); /* hlt */
 
+    if (getenv("FUZZ_DIFF_VERBOSE")) {
+        fprintf(stderr, "mode %#x/%#x code at %#x fs %#x gs %#x:", s.mode,
+                s.mode2, s.code_at, s.fsbase, s.gsbase);
+        for (unsigned k = 0; k < s.code.n; k++)
+            fprintf(stderr, " %02x", s.code.b[k]);
+        fprintf(stderr, "\n");
+    }
     struct result a, b;
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
@@ -537,8 +843,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         what = "eip";
     else if (a.cpu.cr2 != b.cpu.cr2)
         what = "cr2";
+    else if (a.cpu.cpl != b.cpu.cpl)
+        what = "cpl";
     else if ((a.cpu.eflags ^ b.cpu.eflags) & DEFINED_FLAGS)
         what = "eflags";
+    else if (seg_differs(&a.cpu, &b.cpu))
+        what = "segment registers";
     else if (memcmp(a.ram, b.ram, RAM_SIZE)) {
         what = "RAM";
         for (unsigned k = 0; k < RAM_SIZE; k++)
@@ -549,8 +859,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
     }
     if (what) {
-        fprintf(stderr, "fuzz_diff: interp and bt differ in %s%s (mode %#x, "
-                "code at %#x, %u bytes):", what, where, s.mode, s.code_at,
+        fprintf(stderr, "fuzz_diff: interp and bt differ in %s%s (mode "
+                "%#x/%#x, code at %#x, fs %#x gs %#x, %u bytes):", what,
+                where, s.mode, s.mode2, s.code_at, s.fsbase, s.gsbase,
                 s.code.n);
         for (unsigned k = 0; k < s.code.n; k++)
             fprintf(stderr, " %02x", s.code.b[k]);
@@ -559,6 +870,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dump("bt", &b);
         abort();
     }
+    if (getenv("FUZZ_DIFF_VERBOSE"))
+        fprintf(stderr, "end: vector %d eip %#x cpl %d (%u bytes of code)\n",
+                (int)a.cpu.r[R_EBP], a.cpu.eip, a.cpu.cpl, s.code.n);
     free(a.ram);
     free(b.ram);
     return 0;

@@ -122,3 +122,46 @@ put("initrd", "gzip-trunc", initrd_gz[:len(initrd_gz) // 2])
 for i in range(8):
     put("devices", "random%d" % i, bytes(rnd.randrange(256) for _ in range(512)))
     put("diff", "random%d" % i, bytes(rnd.randrange(256) for _ in range(400)))
+
+# fuzz_diff's extended mode (mode bit 7): one seed per feature bit (ring 3,
+# remapped second code page, GS base, wrapping FS base), each with paging
+# and page-crossing code, and one with all of them, paging off.
+ext_modes = [0x87, 0x8f, 0x97, 0xa7, 0xc7, 0xff, 0xfe]
+for m in ext_modes:
+    put("diff", "ext-%02x" % m,
+        bytes([m]) + bytes(rnd.randrange(256) for _ in range(600)))
+
+# hypercall: a GDT (entries 1-15: ring-1 code at 0x31, ring-1 data at
+# 0x39), the data page (a trap table first), then calls: an op byte
+# (number << 2 | ring) and five arguments (a mode byte, then a value:
+# 0 u32, 1 u16 offset into the data page, 2 u8, 3 u16 below the RAM's end)
+def hc_gdt():
+    g = bytearray(120)
+    struct.pack_into("<II", g, 5 * 8, 0x0000ffff, 0x00cfba00)
+    struct.pack_into("<II", g, 6 * 8, 0x0000ffff, 0x00cfb200)
+    return bytes(g)
+def hc_arg(mode, v):
+    return bytes([mode]) + struct.pack({0: "<I", 1: "<H", 2: "<B", 3: "<H"}[mode], v)
+def hc_call(nr, ring, *args):
+    a = list(args) + [(2, 0)] * (5 - len(args))
+    return bytes([nr << 2 | ring]) + b"".join(hc_arg(m, v) for m, v in a)
+hc_data = bytearray(1024)
+struct.pack_into("<BBHI", hc_data, 0, 13, 0, 0x31, 0x1000)
+struct.pack_into("<BBHI", hc_data, 8, 0x50, 4, 0x31, 0x2000)
+struct.pack_into("<BBHI", hc_data, 16, 0x80, 3, 0x31, 0x3000)
+struct.pack_into("<IIII", hc_data, 512, 0x5000, 0x7003, 0x5004 | 1, 0x400083)
+struct.pack_into("<IIIIII", hc_data, 600, 1, 0x1000, 0x31, 0x202, 0, 0)
+calls = (hc_call(6, 1, (1, 0), (2, 3)) +          # SET_TRAP_TABLE
+         hc_call(8, 1, (2, 0x39), (0, 0x9000)) +  # STACK_SWITCH
+         hc_call(7, 1, (1, 0), (2, 0x50)) +       # SET_CALLBACK
+         hc_call(11, 1, (0, 5)) +                 # EVENT_SEND
+         b"\xf0" + struct.pack("<I", 1) +         # event + upcall
+         hc_call(2, 1, (1, 512), (2, 2), (2, 1)) +  # MMU_UPDATE
+         hc_call(9, 1, (2, 0), (2, 0), (2, 0), (2, 0), (1, 600)) +  # IRET
+         hc_call(12, 1, (0, 0x3000)) +            # NEW_BASEPTR
+         hc_call(10, 1, (0, 100000), (0, 50000)) +  # SET_TIMER
+         hc_call(13, 1, (2, 0)))                  # SHUTDOWN
+put("hypercall", "calls", hc_gdt() + bytes(hc_data) + calls)
+for i in range(4):
+    put("hypercall", "random%d" % i,
+        hc_gdt() + bytes(hc_data) + bytes(rnd.randrange(256) for _ in range(300)))

@@ -4,7 +4,8 @@
  * trap table, stack switch and callback refuse bad selectors, handlers,
  * flags, pointers (nothing applied); privileged instructions in ring 1
  * (mov cr3, cli with IOPL 0, lgdt, hlt, in, wrmsr) raise #GP as on
- * hardware, reported through the trap table; the virtual interrupt flag
+ * hardware, reported through the trap table; port I/O through PORT_IO;
+ * the virtual interrupt flag
  * holds an event back until "sti", the upcall then masks events and IRET
  * restores them; timer events wake BLOCK; a batched MMU_UPDATE builds a
  * second address space that NEW_BASEPTR switches to; user programs in
@@ -185,6 +186,12 @@ static void kmain(void)
     n0 = probe_n;
     PROBE("wrmsr", "c"(0x10), "a"(0), "d"(0));
     check_probe("wrmsr", n0, PV_SEL_KCODE);
+
+    /* Port I/O through the hypercall instead. */
+    PV_CHECK_EQ(pv_call(HC_PORT_IO, 0x80, 0x101, 0x5a, 0), 0, "PORT_IO: out 0x80, 0x5a");
+    PV_CHECK_EQ(pv_inb(0x80), 0x5a, "PORT_IO: in 0x80 reads it back");
+    PV_CHECK_EQ(pv_call(HC_PORT_IO, 0x80, 3, 0, 0), PV_ERR(PV_EINVAL), "PORT_IO of 3 bytes: -EINVAL");
+    PV_CHECK_EQ(pv_call(HC_PORT_IO, 0x10000, 1, 0, 0), PV_ERR(PV_EINVAL), "PORT_IO to port 0x10000: -EINVAL");
 
     /* The virtual interrupt flag. */
     pv_on_events = on_events;

@@ -10,6 +10,7 @@
  * wrap, refused routes, no timer for a comparator centuries away; 0xcf9. */
 #include <time.h>
 
+#include "bare_machine.h"
 #include "core/machine.h"
 #include "core/util.h"
 #include "devices/devices.h"
@@ -31,62 +32,11 @@ static void rec_set_irq(void *ctx, int irq, int level)
 
 static struct machine *new_machine(void)
 {
-    struct machine *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
-    io_space_init(&m->pio, "port");
-    io_space_init(&m->mmio, "mmio");
-    io_space_init(&m->msr, "msr");
-    m->ram_fd = m->timer_fd = m->wake_fd = -1;
+    struct machine *m = bare_machine_new(0);
     m->intc = (struct intc_ops){.set_irq = rec_set_irq};
     memset(levels, 0, sizeof(levels));
     memset(edges, 0, sizeof(edges));
     return m;
-}
-
-static void free_machine(struct machine *m)
-{
-    for (struct device *d = m->devices, *n; d; d = n) {
-        n = d->next;
-        if (d->destroy)
-            d->destroy(d->opaque);
-        else
-            free(d->opaque);
-        free(d);
-    }
-    io_space_free(&m->pio);
-    io_space_free(&m->mmio);
-    io_space_free(&m->msr);
-    free(m);
-}
-
-static void outw(struct machine *m, uint16_t port, uint16_t v)
-{
-    uint8_t d[2];
-    io_put(d, 2, v);
-    io_access(&m->pio, port, d, 2, true);
-}
-static uint16_t inw(struct machine *m, uint16_t port)
-{
-    uint8_t d[2] = {0};
-    io_access(&m->pio, port, d, 2, false);
-    return (uint16_t)io_get(d, 2);
-}
-static uint32_t inl(struct machine *m, uint16_t port)
-{
-    uint8_t d[4] = {0};
-    io_access(&m->pio, port, d, 4, false);
-    return io_get(d, 4);
-}
-static void outb(struct machine *m, uint16_t port, uint8_t v)
-{
-    io_access(&m->pio, port, &v, 1, true);
-}
-static uint8_t inb(struct machine *m, uint16_t port)
-{
-    uint8_t v = 0;
-    io_access(&m->pio, port, &v, 1, false);
-    return v;
 }
 
 #define HPET 0xfed00000ull
@@ -119,42 +69,6 @@ static uint32_t hr32(struct machine *m, uint64_t off)
     return io_get(d, 4);
 }
 
-static void sleep_us(unsigned us)
-{
-    struct timespec ts = {.tv_sec = us / 1000000,
-                          .tv_nsec = (long)(us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
-static int fire_timers(struct machine *m)
-{
-    int n = 0;
-    uint64_t now = clock_ns();
-    bool fired;
-    do {
-        fired = false;
-        for (struct vtimer *t = m->timers; t; t = t->next) {
-            if (t->deadline <= now) {
-                vtimer_del(m, t);
-                t->cb(t->opaque);
-                n++;
-                fired = true;
-                break;
-            }
-        }
-    } while (fired);
-    return n;
-}
-
-static uint64_t earliest_deadline(struct machine *m)
-{
-    uint64_t next = 0;
-    for (struct vtimer *t = m->timers; t; t = t->next)
-        if (!next || t->deadline < next)
-            next = t->deadline;
-    return next;
-}
-
 static struct machine *pm_machine(void)
 {
     struct machine *m = new_machine();
@@ -185,7 +99,7 @@ static void test_pm_timer(void)
            "%llu ticks in at most %llu ns", (unsigned long long)ticks,
            (unsigned long long)(t3 - t0));
     CHECK(inw(m, 0x604) & 1);            /* SCI_EN */
-    free_machine(m);
+    machine_destroy(m);
 }
 
 static void test_pm_sleep_states(void)
@@ -200,7 +114,7 @@ static void test_pm_sleep_states(void)
     outw(m, 0x604, (0u << 10) | (1u << 13));    /* S5 */
     CHECK(m->stop && m->status == ST_GUEST_RESET);
     CHECK(strstr(m->reason, "ACPI S5") != NULL);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 static void test_pm_sci(void)
@@ -226,7 +140,7 @@ static void test_pm_sci(void)
     CHECK(d > now && d - now <= 600ull * 1000000000ull + 1000000000ull);
     outw(m, 0x602, 0);
     CHECK(earliest_deadline(m) == 0);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 /* ---- HPET ---- */
@@ -265,7 +179,7 @@ static void test_hpet_counter(void)
     hw(m, 0x100, 1u << 2);
     hw(m, 0x10, 1);
     CHECK(earliest_deadline(m) == 0);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 static void test_hpet_oneshot_and_legacy(void)
@@ -295,7 +209,7 @@ static void test_hpet_oneshot_and_legacy(void)
     sleep_us(1000);
     fire_timers(m);
     CHECK(edges[0] == 2);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 static void test_hpet_periodic(void)
@@ -315,7 +229,7 @@ static void test_hpet_periodic(void)
     CHECK(cmp > cnt - 1 && cmp - start >= period && (cmp - start) % period == 0);
     CHECK(earliest_deadline(m) != 0);           /* and it goes on */
     hw(m, 0x100, 0);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 static void test_hpet_level_and_32bit(void)
@@ -342,7 +256,7 @@ static void test_hpet_level_and_32bit(void)
     d = earliest_deadline(m);
     now = clock_ns();
     CHECK(d > now + 40ull * 1000000000ull && d < now + 44ull * 1000000000ull);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 /* ---- 0xcf9 ---- */
@@ -360,7 +274,7 @@ static void test_reset_cf9(void)
     outb(m, 0xcf9, 0x06);
     CHECK(m->stop && m->status == ST_GUEST_RESET &&
           strstr(m->reason, "0xcf9") != NULL);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 int main(void)

@@ -6,6 +6,7 @@
  * TSC-deadline modes on a fake clock, I/O APIC routing, masking, logical
  * destinations, remote IRR and level re-assertion after EOI, and the PC
  * board's wiring (ISA IRQ 0 to pin 2 and to the PIC). */
+#include "bare_machine.h"
 #include "board/board.h"
 #include "core/machine.h"
 #include "devices/devices.h"
@@ -26,30 +27,6 @@ struct rig {
     struct ioapic *io;
 };
 
-static struct machine *bare_machine(void)
-{
-    struct machine *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
-    io_space_init(&m->pio, "port");
-    io_space_init(&m->mmio, "mmio");
-    io_space_init(&m->msr, "msr");
-    m->ram_fd = m->timer_fd = m->wake_fd = -1;
-    m->ram_size = 16 << 20;
-    /* the board's devices may touch RAM (the CGA text buffer is RAM);
-     * machine_destroy unmaps it */
-    m->ram = mmap(NULL, m->ram_size, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m->ram == MAP_FAILED)
-        abort();
-    return m;
-}
-
-static void outb(struct machine *m, uint16_t port, uint8_t v)
-{
-    io_access(&m->pio, port, &v, 1, true);
-}
-
 /* PICs as Linux programs them: vectors 0x20/0x28, nothing masked. */
 static void pic_init(struct machine *m)
 {
@@ -64,7 +41,7 @@ static void pic_init(struct machine *m)
 static struct rig rig_new(void)
 {
     struct rig r;
-    r.m = bare_machine();
+    r.m = bare_machine_with_ram(16 << 20); /* the CGA text buffer is RAM */
     fake_ns = 1000000000ull;
     if (pic_create(r.m, &r.m->pio) < 0)
         abort();
@@ -125,30 +102,12 @@ static void sw_enable(struct rig *r)
 /* Fire the vtimers due at fake_ns; returns how many fired. */
 static int fire(struct rig *r)
 {
-    int n = 0;
-    bool again = true;
-    while (again) {
-        again = false;
-        for (struct vtimer *t = r->m->timers; t; t = t->next) {
-            if (t->deadline <= fake_ns) {
-                vtimer_del(r->m, t);
-                t->cb(t->opaque);
-                n++;
-                again = true;
-                break;
-            }
-        }
-    }
-    return n;
+    return fire_timers_at(r->m, fake_ns);
 }
 
 static uint64_t next_deadline(struct rig *r)
 {
-    uint64_t d = 0;
-    for (struct vtimer *t = r->m->timers; t; t = t->next)
-        if (!d || t->deadline < d)
-            d = t->deadline;
-    return d;
+    return earliest_deadline(r->m);
 }
 
 static void rig_free(struct rig *r)
@@ -545,7 +504,7 @@ static void test_ioapic_level_remote_irr(void)
 
 static void test_board_wiring(void)
 {
-    struct machine *m = bare_machine();
+    struct machine *m = bare_machine_with_ram(16 << 20);
     CHECK(pc_board_create(m) == 0);
     pic_init(m);
     struct rig r = {.m = m};

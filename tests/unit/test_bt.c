@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1540,6 +1542,53 @@ static void test_bt_mem_reg_in_cache(void)
     free(r.ram);
 }
 
+/* A host signal whose handler is not SA_ONSTACK, arriving while translated
+ * code runs (host RSP = the guest's ESP): bt_new moves the handler to the
+ * alternate stack, so the run is not disturbed (it used to fail with
+ * "faulted outside the guest window": the kernel could not write the
+ * signal frame at the guest's ESP and forced a SIGSEGV; found by
+ * fuzz_diff under libFuzzer's SIGALRM, tests/fuzz/regress/README.md). */
+static volatile sig_atomic_t alarms;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms = alarms + 1;
+}
+
+static void test_signal_in_translated_code(void)
+{
+    struct prog p = {0};
+    P(&p, "40 50 59 eb fb");            /* L: inc eax; push eax; pop ecx; jmp L */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;            /* no SA_ONSTACK */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    alarms = 0;
+    int fd;
+    uint8_t *view;
+    struct bt *b = bt_setup(&p, NULL, &fd, &view);
+    if (!b)
+        SKIP("bt_new failed: %s", popek_error());
+    struct itimerval it = {{0, 100}, {0, 100}}, off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, kicker, b);
+    char msg[256] = "";
+    enum bt_run_result res = bt_run(b, 0, msg, sizeof(msg));
+    pthread_join(t, NULL);
+    setitimer(ITIMER_REAL, &off, NULL);
+    sigaction(SIGALRM, &old, NULL);
+    CHECKF(res == BT_RUN_KICK, "result %d: %s", res, msg);
+    CHECKF(alarms > 0, "no SIGALRM arrived");
+    CHECKF(b->cpu.r[R_ECX] + 1 >= b->cpu.r[R_EAX] &&
+           b->cpu.r[R_ESP] == STACK, "eax %#x ecx %#x esp %#x",
+           b->cpu.r[R_EAX], b->cpu.r[R_ECX], b->cpu.r[R_ESP]);
+    bt_free(b);
+    munmap(view, RAM_SIZE);
+    close(fd);
+}
+
 int main(void)
 {
     RUN(test_straight_line);
@@ -1584,5 +1633,6 @@ int main(void)
     RUN(test_chains_kept_across_cr3);
     RUN(test_unlink_only_the_page_remapped);
     RUN(test_freed_pd_reused_as_stack);
+    RUN(test_signal_in_translated_code);
     TEST_MAIN_END();
 }

@@ -9,96 +9,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bare_machine.h"
 #include "core/machine.h"
 #include "devices/devices.h"
 #include "test.h"
 
 /* ---- a bare machine ---- */
 
-static struct machine *new_machine(uint64_t ram_size)
-{
-    struct machine *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
-    io_space_init(&m->pio, "port");
-    io_space_init(&m->mmio, "mmio");
-    io_space_init(&m->msr, "msr");
-    m->ram_fd = m->timer_fd = m->wake_fd = -1;
-    m->ram_size = ram_size;
-    return m;
-}
-
 #define IRQ(n) ((struct irq_line){.m = m, .irq = (n)})
-
-static void outb(struct machine *m, uint16_t port, uint8_t v)
-{
-    io_access(&m->pio, port, &v, 1, true);
-}
-
-static void outl(struct machine *m, uint16_t port, uint32_t v)
-{
-    uint8_t d[4];
-    io_put(d, 4, v);
-    io_access(&m->pio, port, d, 4, true);
-}
-
-static uint8_t inb(struct machine *m, uint16_t port)
-{
-    uint8_t v = 0;
-    io_access(&m->pio, port, &v, 1, false);
-    return v;
-}
-
-static uint16_t inw(struct machine *m, uint16_t port)
-{
-    uint8_t d[2] = {0};
-    io_access(&m->pio, port, d, 2, false);
-    return (uint16_t)io_get(d, 2);
-}
-
-static uint32_t inl(struct machine *m, uint16_t port)
-{
-    uint8_t d[4] = {0};
-    io_access(&m->pio, port, d, 4, false);
-    return io_get(d, 4);
-}
-
-static void sleep_us(unsigned us)
-{
-    struct timespec ts = {.tv_sec = us / 1000000,
-                          .tv_nsec = (long)(us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
-/* Fire the due virtual timers as the run loop does; returns how many. */
-static int fire_timers(struct machine *m)
-{
-    int n = 0;
-    uint64_t now = clock_ns();
-    bool fired;
-    do {
-        fired = false;
-        for (struct vtimer *t = m->timers; t; t = t->next) {
-            if (t->deadline <= now) {
-                vtimer_del(m, t);
-                t->cb(t->opaque);
-                n++;
-                fired = true;
-                break;
-            }
-        }
-    } while (fired);
-    return n;
-}
-
-static uint64_t earliest_deadline(struct machine *m)
-{
-    uint64_t next = 0;
-    for (struct vtimer *t = m->timers; t; t = t->next)
-        if (!next || t->deadline < next)
-            next = t->deadline;
-    return next;
-}
 
 /* Program the PICs as Linux does: vectors 0x20 and 0x28, cascade on 2. */
 static void pic_init_linux(struct machine *m)
@@ -131,7 +49,7 @@ static uint8_t pic_read_irr(struct machine *m, uint16_t base)
 
 static struct machine *pic_machine(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     if (pic_create(m, &m->pio) < 0)
         abort();
     pic_init_linux(m);
@@ -275,7 +193,7 @@ static void test_pic_cascade(void)
 
 static void test_pic_auto_eoi_and_rotation(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     CHECK(pic_create(m, &m->pio) == 0);
     outb(m, 0x20, 0x11);
     outb(m, 0x21, 0x40);
@@ -298,7 +216,7 @@ static void test_pic_auto_eoi_and_rotation(void)
 
 static struct machine *pit_machine(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     if (pic_create(m, &m->pio) < 0 || pit_create(m, &m->pio, 0x40, IRQ(0)) < 0)
         abort();
     pic_init_linux(m);
@@ -545,7 +463,7 @@ static void test_pit_irq0_periodic(void)
 
 static struct machine *uart_machine(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     if (pic_create(m, &m->pio) < 0 || uart_create(m, &m->pio, 0x3f8, IRQ(4)) < 0)
         abort();
     pic_init_linux(m);
@@ -791,7 +709,7 @@ static bool read_clock(struct machine *m, bool binary, struct tm *out,
 
 static void test_cmos_time(void)
 {
-    struct machine *m = new_machine(128 << 20);
+    struct machine *m = bare_machine_new(128 << 20);
     CHECK(pic_create(m, &m->pio) == 0 && cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK(cmos_read(m, 0x0b) == 0x02);
     CHECK(cmos_read(m, 0x0d) == 0x80);
@@ -838,7 +756,7 @@ static void test_cmos_time(void)
 
 static void test_cmos_memory_bytes(void)
 {
-    struct machine *m = new_machine(128 << 20);
+    struct machine *m = bare_machine_new(128 << 20);
     CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK((cmos_read(m, 0x15) | cmos_read(m, 0x16) << 8) == 640);
     CHECK((cmos_read(m, 0x17) | cmos_read(m, 0x18) << 8) == 0xffff);
@@ -847,7 +765,7 @@ static void test_cmos_memory_bytes(void)
     CHECK(cmos_read(m, 0x5b) == 0 && cmos_read(m, 0x5c) == 0 &&
           cmos_read(m, 0x5d) == 0);
     machine_destroy(m);
-    m = new_machine(8 << 20);
+    m = bare_machine_new(8 << 20);
     CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK((cmos_read(m, 0x17) | cmos_read(m, 0x18) << 8) == 7 * 1024);
     CHECK((cmos_read(m, 0x30) | cmos_read(m, 0x31) << 8) == 7 * 1024);
@@ -857,7 +775,7 @@ static void test_cmos_memory_bytes(void)
         sum += cmos_read(m, i);
     CHECK((unsigned)(cmos_read(m, 0x2e) << 8 | cmos_read(m, 0x2f)) == sum);
     machine_destroy(m);
-    m = new_machine(5ull << 30); /* only the CMOS reads the size */
+    m = bare_machine_new(5ull << 30); /* only the CMOS reads the size */
     CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     CHECK((cmos_read(m, 0x34) | cmos_read(m, 0x35) << 8) == 0xff00);
     CHECK(cmos_read(m, 0x5b) == 0x00 && cmos_read(m, 0x5c) == 0x40 &&
@@ -898,7 +816,7 @@ static void test_cmos_uip(void)
      * bracketed by host clock samples clearly inside or outside that
      * window must show it set or clear.  A busy host may never let a
      * read land inside the window; that is a skip, not a pass. */
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     CHECK(cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0);
     int inside = 0, outside = 0;
     const long window_start = 1000000000L - 244000L;
@@ -959,7 +877,7 @@ static void test_cmos_update_and_alarm(void)
 
 static void test_debug_exit(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     CHECK(debug_exit_create(m, &m->pio, 0xf4) == 0);
     CHECK(inb(m, 0xf4) == 0xff);
     CHECK(!m->stop);
@@ -967,12 +885,12 @@ static void test_debug_exit(void)
     CHECK(m->stop && m->status == 1);
     CHECK(strstr(m->reason, "isa-debug-exit") != NULL);
     machine_destroy(m);
-    m = new_machine(16 << 20);
+    m = bare_machine_new(16 << 20);
     CHECK(debug_exit_create(m, &m->pio, 0xf4) == 0);
     outb(m, 0xf4, 0x21);
     CHECK(m->stop && m->status == 0x43);
     machine_destroy(m);
-    m = new_machine(16 << 20);
+    m = bare_machine_new(16 << 20);
     CHECK(debug_exit_create(m, &m->pio, 0xf4) == 0);
     outl(m, 0xf4, 0x1234);
     CHECK(m->stop && m->status == 0x2469);
@@ -981,7 +899,7 @@ static void test_debug_exit(void)
 
 static void test_i8042_and_port92(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     CHECK(pic_create(m, &m->pio) == 0 && reset_ctrl_create(m, &m->pio, IRQ(1), IRQ(12)) == 0);
     pic_init_linux(m);
     CHECK((inb(m, 0x64) & 0x01) == 0);
@@ -1037,14 +955,14 @@ static void test_i8042_and_port92(void)
     CHECK(strstr(m->reason, "i8042") != NULL);
     machine_destroy(m);
 
-    m = new_machine(16 << 20);
+    m = bare_machine_new(16 << 20);
     CHECK(reset_ctrl_create(m, &m->pio, IRQ(1), IRQ(12)) == 0);
     outb(m, 0x64, 0xd1);
     outb(m, 0x60, 0x02);
     CHECK(m->stop && m->status == ST_GUEST_RESET);
     machine_destroy(m);
 
-    m = new_machine(16 << 20);
+    m = bare_machine_new(16 << 20);
     CHECK(reset_ctrl_create(m, &m->pio, IRQ(1), IRQ(12)) == 0);
     outb(m, 0x92, 0x03);
     CHECK(m->stop && m->status == ST_GUEST_RESET);
@@ -1054,7 +972,7 @@ static void test_i8042_and_port92(void)
 
 static void test_pci_host_bridge(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     CHECK(pci_host_create(m, &m->pio) == 0);
     outl(m, 0xcf8, 0x80000000);
     CHECK(inl(m, 0xcf8) == 0x80000000);
@@ -1087,7 +1005,7 @@ static void test_pci_host_bridge(void)
 
 static void test_post_port(void)
 {
-    struct machine *m = new_machine(16 << 20);
+    struct machine *m = bare_machine_new(16 << 20);
     CHECK(post_port_create(m, &m->pio, 0x80) == 0);
     outb(m, 0x80, 0x42);
     CHECK(inb(m, 0x80) == 0x42);
@@ -1100,7 +1018,7 @@ static void test_post_port(void)
 static void test_all_devices_together(void)
 {
     /* The set machine.c creates: no overlaps, unclaimed ports stay so. */
-    struct machine *m = new_machine(64 << 20);
+    struct machine *m = bare_machine_new(64 << 20);
     CHECK(pic_create(m, &m->pio) == 0 && pit_create(m, &m->pio, 0x40, IRQ(0)) == 0 &&
           uart_create(m, &m->pio, 0x3f8, IRQ(4)) == 0 && cmos_create(m, &m->pio, 0x70, IRQ(8)) == 0 &&
           post_port_create(m, &m->pio, 0x80) == 0 && debug_exit_create(m, &m->pio, 0xf4) == 0 &&

@@ -5,12 +5,16 @@
  * checksums), RSDT/XSDT listing the same tables, every table's checksum and
  * length, FADT fields and X_ fields agreeing, FACS alignment, the DSDT's
  * \_S5 package, MADT entries, HPET table; everything inside the reserved
- * BIOS area; and a corrupted byte caught by the checksum. */
+ * BIOS area; and a corrupted byte caught by the checksum.  The DSDT's PCI
+ * root bridge (\_SB.PCI0: _HID, _CRS windows, _PRT) is checked by
+ * disassembling it with ACPICA's iasl -d (Debian's acpica-tools) when that
+ * is installed (SKIP otherwise). */
 #include "firmware/firmware.h"
 #include "test.h"
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 
 static uint8_t *low;
 
@@ -210,6 +214,79 @@ static void test_acpi(void)
     CHECK(fw_checksum(low + madt, mlen) != 0);
 }
 
+/* The DSDT as ACPICA's disassembler reads it: \_SB.PCI0 with its windows
+ * and interrupt routing, and \_S5; iasl also reports AML it cannot parse. */
+static void test_dsdt_iasl(void)
+{
+    if (system("command -v iasl >/dev/null 2>&1") != 0)
+        SKIP("iasl not found (Debian's acpica-tools; scripts/setup.sh)");
+    build();
+    uint32_t rsdt = g32(FW_RSDP + 16), fadt = 0;
+    for (uint32_t i = 0; i < (g32(rsdt + 4) - 36) / 4; i++)
+        if (!memcmp(low + g32(rsdt + 36 + 4 * i), "FACP", 4))
+            fadt = g32(rsdt + 36 + 4 * i);
+    CHECK(fadt);
+    if (!fadt)
+        return;
+    uint32_t dsdt = g32(fadt + 40), len = g32(dsdt + 4);
+    char dir[] = "/tmp/popek-dsdt.XXXXXX";
+    if (!mkdtemp(dir))
+        SKIP("cannot make a temporary directory");
+    char path[128], cmd[512];
+    snprintf(path, sizeof(path), "%s/dsdt.dat", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(low + dsdt, 1, len, f) == len);
+    if (f)
+        fclose(f);
+    snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.dat >iasl.log 2>&1",
+             dir);
+    CHECKF(system(cmd) == 0, "iasl -d failed (see %s/iasl.log)", dir);
+    snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
+    char *dsl = NULL;
+    size_t dn = 0;
+    f = fopen(path, "r");
+    if (f) {
+        dsl = calloc(1, 1 << 20);
+        if (dsl)
+            dn = fread(dsl, 1, (1 << 20) - 1, f);
+        fclose(f);
+    }
+    CHECKF(dsl && dn > 0, "no %s", path);
+    if (dsl) {
+        static const char *const want[] = {
+            "Device (PCI0)",
+            "Name (_HID, EisaId (\"PNP0A03\")",
+            "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,",
+            "0x00FF,             // Range Maximum",
+            "0x0CF8,             // Range Minimum",
+            "0x0D00,             // Range Minimum",
+            "0xFFFF,             // Range Maximum",
+            "0xC0000000,         // Range Minimum",
+            "0xFEBFFFFF,         // Range Maximum",
+            "Name (_PRT, Package (0x7C)",
+            "0x0001FFFF,",
+            "0x001FFFFF,",
+            "Name (_S5, Package (0x04)",
+        };
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+            CHECKF(strstr(dsl, want[i]), "iasl output lacks '%s' (%s)",
+                   want[i], path);
+        /* slot 1 pin A and slot 2 pin A: GSI 11 and 10 (as pci.c) */
+        char *e1 = strstr(dsl, "0x0001FFFF,");
+        char *e2 = strstr(dsl, "0x0002FFFF,");
+        CHECK(e1 && e2 && strstr(e1, "0x0B") && strstr(e1, "0x0B") < e1 + 120);
+        CHECK(e2 && strstr(e2, "0x0A") && strstr(e2, "0x0A") < e2 + 120);
+        CHECKF(!strstr(dsl, "Error") && !strstr(dsl, "Unknown"),
+               "iasl flagged the AML (%s)", path);
+        free(dsl);
+    }
+    if (!test_failed_now) {
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            CHECK(0);
+    }
+}
+
 int main(void)
 {
     low = malloc(FW_LOW_SIZE);
@@ -219,6 +296,7 @@ int main(void)
     RUN(test_bda);
     RUN(test_mptable);
     RUN(test_acpi);
+    RUN(test_dsdt_iasl);
     free(low);
     TEST_MAIN_END();
 }

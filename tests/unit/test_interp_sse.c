@@ -19,41 +19,14 @@
 #include <sys/mman.h>
 
 #include "engines/interp/cpu.h"
+#include "interp_rig.h"
 #include "test.h"
 
-#define RAM_SIZE (4u << 20)
-#define GDT 0x1000u
-#define IDT 0x2000u
-#define HANDLER 0x3000u
-#define CODE 0x10000u
-#define DATA 0x20000u
-#define STACK 0x9000u
 #define CR4_OSFXSR_ (1u << 9)
-
-static uint8_t *ram;
-static struct interp_cpu *c;
-
-static void put32(uint32_t pa, uint32_t v) { memcpy(ram + pa, &v, 4); }
 
 static void setup(void)
 {
-    memset(ram, 0, RAM_SIZE);
-    put32(GDT + 8, 0x0000ffff);
-    put32(GDT + 12, 0x00cf9b00);
-    put32(GDT + 16, 0x0000ffff);
-    put32(GDT + 20, 0x00cf9300);
-    for (uint32_t v = 0; v < 32; v++) {
-        put32(IDT + 8 * v, (0x08u << 16) | (HANDLER & 0xffff));
-        put32(IDT + 8 * v + 4, (HANDLER & 0xffff0000u) | 0x8e00);
-    }
-    ram[HANDLER] = 0xf4;
-    interp_cpu_init(c, ram, RAM_SIZE, NULL);
-    c->gdt.base = GDT;
-    c->gdt.limit = 23;
-    c->idt.base = IDT;
-    c->idt.limit = 32 * 8 - 1;
-    c->r[R_ESP] = STACK;
-    c->r[R_EBX] = DATA;
+    rig_setup();
     c->cr4 |= CR4_OSFXSR_;
 }
 
@@ -325,11 +298,8 @@ static void test_rules(void)
 
 int main(void)
 {
-    ram = aligned_alloc(4096, RAM_SIZE);
-    c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
-    if (!ram || !c)
+    if (!rig_alloc())
         return 1;
-    memset(c, 0, sizeof(*c));
     void *p = mmap(NULL, NATIVE_SIZE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     native = p == MAP_FAILED ? NULL : p;

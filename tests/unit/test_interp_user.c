@@ -14,45 +14,13 @@
 
 #include "core/util.h"
 #include "engines/interp/cpu.h"
+#include "interp_rig.h"
 #include "test.h"
 
-#define RAM_SIZE (4u << 20)
-#define GDT 0x1000u
-#define IDT 0x2000u
-#define HANDLER 0x3000u
-#define CODE 0x10000u
-#define DATA 0x20000u
-#define STACK 0x9000u
-
-static uint8_t *ram;
-static struct interp_cpu *c;
-
-static void put16(uint32_t pa, uint16_t v) { memcpy(ram + pa, &v, 2); }
-static void put32(uint32_t pa, uint32_t v) { memcpy(ram + pa, &v, 4); }
-static uint16_t get16(uint32_t pa) { uint16_t v; memcpy(&v, ram + pa, 2); return v; }
-static uint32_t get32(uint32_t pa) { uint32_t v; memcpy(&v, ram + pa, 4); return v; }
-
-/* Fresh CPU: flat 32-bit ring 0, a GDT (0x08 code, 0x10 data) and an IDT
- * whose gates all lead to a hlt at HANDLER. */
+/* Fresh CPU (interp_rig.h). */
 static void setup(void)
 {
-    memset(ram, 0, RAM_SIZE);
-    put32(GDT + 8, 0x0000ffff);
-    put32(GDT + 12, 0x00cf9b00);
-    put32(GDT + 16, 0x0000ffff);
-    put32(GDT + 20, 0x00cf9300);
-    for (uint32_t v = 0; v < 32; v++) {
-        put32(IDT + 8 * v, (0x08u << 16) | (HANDLER & 0xffff));
-        put32(IDT + 8 * v + 4, (HANDLER & 0xffff0000u) | 0x8e00);
-    }
-    ram[HANDLER] = 0xf4;
-    interp_cpu_init(c, ram, RAM_SIZE, NULL);
-    c->gdt.base = GDT;
-    c->gdt.limit = 23;
-    c->idt.base = IDT;
-    c->idt.limit = 32 * 8 - 1;
-    c->r[R_ESP] = STACK;
-    c->r[R_EBX] = DATA;
+    rig_setup();
 }
 
 /* Put code at CODE and run until EIP leaves it (or a fault); returns the
@@ -435,11 +403,8 @@ static void test_hint_nops(void)
 
 int main(void)
 {
-    ram = aligned_alloc(4096, RAM_SIZE);
-    c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
-    if (!ram || !c)
+    if (!rig_alloc())
         return 1;
-    memset(c, 0, sizeof(*c));
     RUN(test_string_addr16);
     RUN(test_string_fault_restart);
     RUN(test_string_long);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bare_machine.h"
 #include "core/machine.h"
 #include "core/util.h"
 #include "devices/devices.h"
@@ -37,77 +38,14 @@ static struct irq_rec rec;
 
 static struct machine *new_machine(uint64_t ram_size)
 {
-    struct machine *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
-    io_space_init(&m->pio, "port");
-    io_space_init(&m->mmio, "mmio");
-    io_space_init(&m->msr, "msr");
-    m->ram_fd = m->timer_fd = m->wake_fd = -1;
-    m->ram_size = ram_size;
-    m->ram = calloc(1, ram_size);
-    if (!m->ram)
-        abort();
+    struct machine *m = bare_machine_with_ram(ram_size);
     memset(&rec, 0, sizeof(rec));
     m->intc.ctx = &rec;
     m->intc.set_irq = rec_set_irq;
     return m;
 }
 
-static void free_machine(struct machine *m)
-{
-    while (m->devices) {
-        struct device *d = m->devices;
-        m->devices = d->next;
-        if (d->destroy)
-            d->destroy(d->opaque);
-        else
-            free(d->opaque);
-        free(d);
-    }
-    io_space_free(&m->pio);
-    io_space_free(&m->mmio);
-    io_space_free(&m->msr);
-    free(m->ram);
-    free(m);
-}
-
 #define IRQ(n) ((struct irq_line){.m = m, .irq = (n)})
-
-static void outb(struct machine *m, uint16_t port, uint8_t v)
-{
-    io_access(&m->pio, port, &v, 1, true);
-}
-static void outw(struct machine *m, uint16_t port, uint16_t v)
-{
-    uint8_t d[2];
-    io_put(d, 2, v);
-    io_access(&m->pio, port, d, 2, true);
-}
-static void outl(struct machine *m, uint16_t port, uint32_t v)
-{
-    uint8_t d[4];
-    io_put(d, 4, v);
-    io_access(&m->pio, port, d, 4, true);
-}
-static uint8_t inb(struct machine *m, uint16_t port)
-{
-    uint8_t v = 0;
-    io_access(&m->pio, port, &v, 1, false);
-    return v;
-}
-static uint16_t inw(struct machine *m, uint16_t port)
-{
-    uint8_t d[2] = {0};
-    io_access(&m->pio, port, d, 2, false);
-    return (uint16_t)io_get(d, 2);
-}
-static uint32_t inl(struct machine *m, uint16_t port)
-{
-    uint8_t d[4] = {0};
-    io_access(&m->pio, port, d, 4, false);
-    return io_get(d, 4);
-}
 
 /* ---- ATA helpers ---- */
 
@@ -219,7 +157,7 @@ static void test_ata_identify(void)
     CHECKF(!strncmp(model, "POPEK HARDDISK      ", 20), "model '%s'", model);
     CHECK(w[10] != 0 && w[10] != 0x2020);          /* a serial number */
     CHECK(w[1] * w[3] * w[6] <= 2048 && w[3] == 16 && w[6] == 63);
-    free_machine(m);
+    machine_destroy(m);
     unlink(img);
 }
 
@@ -254,7 +192,7 @@ static void test_ata_read_sectors(void)
     uint64_t r, w, f;
     ata_stats(m, &r, &w, &f);
     CHECK(r == 258 && w == 0 && f == 0);
-    free_machine(m);
+    machine_destroy(m);
     unlink(img);
 }
 
@@ -297,7 +235,7 @@ static void test_ata_write_and_flush(void)
     uint64_t r, w, f;
     ata_stats(m, &r, &w, &f);
     CHECK(w == 2 && f == 1);
-    free_machine(m);
+    machine_destroy(m);
     unlink(img);
 }
 
@@ -337,7 +275,7 @@ static void test_ata_multiple_and_chs(void)
     outb(m, 0x1f3, 0);
     outb(m, 0x1f7, 0x20);
     CHECK((inb(m, 0x1f7) & ST_ERR) && inb(m, 0x1f1) == 0x10);
-    free_machine(m);
+    machine_destroy(m);
     unlink(img);
 }
 
@@ -365,7 +303,7 @@ static void test_ata_errors(void)
     /* IDENTIFY PACKET DEVICE: an ATA disk aborts it */
     ata_cmd_lba(m, 0xa1, 0, 0);
     CHECK((inb(m, 0x1f7) & ST_ERR) && inb(m, 0x1f1) == 0x04);
-    free_machine(m);
+    machine_destroy(m);
 
     /* a read-only drive aborts writes and keeps its data */
     m = ata_machine(ro, true, NULL);
@@ -380,7 +318,7 @@ static void test_ata_errors(void)
     CHECK(sector_is(buf, 3));
     ata_cmd_lba(m, 0xe7, 0, 0); /* flushing a read-only drive is fine */
     CHECK(inb(m, 0x1f7) == (ST_DRDY | 0x10));
-    free_machine(m);
+    machine_destroy(m);
     unlink(img);
     unlink(ro);
 }
@@ -394,7 +332,7 @@ static void test_ata_missing_drive_and_nien(void)
     CHECK(inb(m, 0x1f2) == 0);
     outb(m, 0x1f7, 0xec);
     CHECK(inb(m, 0x1f7) == 0 && rec.rises[14] == 0);
-    free_machine(m);
+    machine_destroy(m);
 
     /* master only: selecting the slave reads status 0 (xv6's probe) */
     const char *img = make_image(0, 1 * MiB, 0644);
@@ -424,7 +362,7 @@ static void test_ata_missing_drive_and_nien(void)
     CHECK(inb(m, 0x1f2) == 1 && inb(m, 0x1f3) == 1 && inb(m, 0x1f4) == 0 &&
           inb(m, 0x1f5) == 0);
     CHECK(inw(m, 0x1f0) == 0); /* the read was cancelled */
-    free_machine(m);
+    machine_destroy(m);
 
     /* two drives: the slave answers on its own */
     const char *img1 = make_image(1, 64 * 1024, 0644);
@@ -436,7 +374,7 @@ static void test_ata_missing_drive_and_nien(void)
     for (int i = 0; i < 256; i++)
         w[i] = inw(m, 0x1f0);
     CHECK(w[60] == 128);
-    free_machine(m);
+    machine_destroy(m);
     unlink(img);
     unlink(img1);
 }
@@ -464,7 +402,7 @@ static void test_ata_bad_images(void)
     m->cfg.ide[0].path = odd;
     m->cfg.n_ide = 1;
     CHECK(ata_create(m, &m->pio, 0x1f0, 0x3f6, IRQ(14)) < 0);
-    free_machine(m);
+    machine_destroy(m);
     rmdir(dir);
     unlink(odd);
     unlink(empty);
@@ -504,7 +442,7 @@ static void test_fw_cfg(void)
     fw_read(m, 0x0000, b, 2);
     fw_read(m, 0x0000, b, 4);
     CHECK(!memcmp(b, "QEMU", 4));
-    free_machine(m);
+    machine_destroy(m);
 }
 
 /* ---- pc-testdev ---- */
@@ -542,7 +480,7 @@ static void test_pc_testdev(void)
     io_access(&m->mmio, 0xff00ffff, d, 1, false);
     CHECK(d[0] == 0x5a);
     CHECK(m->mmio.unclaimed_reads == 0 && m->mmio.unclaimed_writes == 0);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 /* ---- CGA ---- */
@@ -585,7 +523,7 @@ static void test_cga(void)
     outb(m, 0x3d4, 0x0f);
     CHECK(inb(m, 0x3d5) == 0x00);
     CHECK(m->ram[0xb8000] == 0x20);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 /* ---- the console: an unfinished line is flushed by a timer ---- */
@@ -622,7 +560,7 @@ static void test_console_flush(void)
     CHECK(armed && dl > clock_ns() - 1000000000ull);
     CHECK(n2 == 2 && buf[0] == 'a' && buf[1] == 'b');
     CHECK(n3 == 2 && buf[2] == 'c' && buf[3] == '\n');
-    free_machine(m);
+    machine_destroy(m);
 }
 
 int main(void)

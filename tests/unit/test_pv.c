@@ -5,6 +5,7 @@
  * kvmclock MSRs filling pvclock structures in guest RAM. */
 #include <time.h>
 
+#include "bare_machine.h"
 #include "core/machine.h"
 #include "devices/devices.h"
 #include "pv/pv.h"
@@ -14,24 +15,9 @@
 
 static struct machine *new_machine(bool kvm)
 {
-    struct machine *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
-    io_space_init(&m->pio, "port");
-    io_space_init(&m->mmio, "mmio");
-    io_space_init(&m->msr, "msr");
-    m->ram_fd = m->timer_fd = m->wake_fd = -1;
-    m->ram_size = RAM;
-    m->ram = calloc(1, RAM);
-    m->cfg.cpu_kvm = m->cfg.cpu_kvmclock = kvm;
+    struct machine *m = bare_machine_with_ram(RAM);
+    m->cfg.cpu_kvm = m->cfg.cpu_kvmclock = m->cfg.cpu_pv_eoi = kvm;
     return m;
-}
-
-static void free_machine(struct machine *m)
-{
-    free(m->ram);
-    m->ram = NULL;
-    machine_destroy(m);
 }
 
 /* A fake vCPU over the machine's RAM that records what the hypercall did. */
@@ -82,16 +68,19 @@ static void test_cpuid_leaves(void)
     CHECK(pv_cpuid(m, 0x40000000u, r) && !memcmp(&r[1], "popekpopekpk", 12));
     CHECK(pv_cpuid(m, 0x40000100u, r) && r[0] == 0 && r[1] == 0);
     CHECK(!pv_hypervisor_bit(m));
-    free_machine(m);
+    machine_destroy(m);
     m = new_machine(true);
     CHECK(pv_cpuid(m, 0x40000100u, r) && r[0] == 0x40000101u &&
           !memcmp(&r[1], "KVMKVMKVM\0\0\0", 12));
     CHECK(pv_cpuid(m, 0x40000101u, r) && (r[0] & (1u << 3)) &&
           (r[0] & (1u << 24)));
     CHECK(pv_hypervisor_bit(m));
+    CHECK(r[0] & (1u << 6)); /* PV EOI */
+    m->cfg.cpu_pv_eoi = false;
+    CHECK(pv_cpuid(m, 0x40000101u, r) && !(r[0] & (1u << 6)));
     m->cfg.cpu_kvmclock = false;
     CHECK(pv_cpuid(m, 0x40000101u, r) && r[0] == 0);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 static void test_hypercall_checks(void)
@@ -101,6 +90,26 @@ static void test_hypercall_checks(void)
     CHECK(call(&f, 3, PV_HC_VERSION, 0, 0, 0, 0) == (uint32_t)-PV_EPERM);
     CHECK(call(&f, 1, PV_HC_VERSION, 0, 0, 0, 0) == PV_VERSION);
     CHECK(call(&f, 0, 77, 0, 0, 0, 0) == (uint32_t)-PV_ENOSYS);
+    /* the ring-1 kernel's calls: refusals that need no descriptors */
+    CHECK(call(&f, 1, PV_HC_EVENT_SEND, 1, 0, 0, 0) == (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_SET_CALLBACK, 0x1008, 0x50, 0, 0) ==
+          (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_SET_CALLBACK, RAM, 0x50, 0, 0) ==
+          (uint32_t)-PV_EFAULT);
+    CHECK(call(&f, 1, PV_HC_SET_CALLBACK, 0x3000, 0x50, 0, 0) == 0);
+    CHECK(call(&f, 1, PV_HC_EVENT_SEND, 6, 0, 0, 0) == 0);
+    uint32_t pend;
+    memcpy(&pend, m->ram + 0x3004, 4);
+    CHECK(pend == 6);
+    CHECK(!machine_intr_pending(m)); /* vif 0, no trap table */
+    CHECK(call(&f, 1, PV_HC_SET_TRAP_TABLE, 0x8000, 1, 0, 0) ==
+          (uint32_t)-PV_ENOSYS); /* this vCPU lends no descriptor reads */
+    CHECK(call(&f, 1, PV_HC_IRET, 0, 0, 0, 0) == (uint32_t)-PV_ENOSYS);
+    CHECK(call(&f, 1, PV_HC_SET_TIMER, 1000, 5, 0, 0) == (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_SHUTDOWN, 200, 0, 0, 0) == (uint32_t)-PV_EINVAL);
+    CHECK(call(&f, 1, PV_HC_NEW_BASEPTR, 0x3000, 0, 0, 0) ==
+          (uint32_t)-PV_ENOSYS);
+    f.regs[3] = 0;
     /* a batch of three: the second maps a frame outside RAM */
     uint32_t req[6] = {0x1000, 0x5003, 0x1004, RAM | 1, 0x1008, 0x6003};
     memcpy(m->ram + 0x8000, req, sizeof(req));
@@ -136,7 +145,7 @@ static void test_hypercall_checks(void)
     CHECK(call(&f, 0, PV_HC_CONSOLE_WRITE, RAM - 2, 4, 0, 0) ==
           (uint32_t)-PV_EFAULT);
     CHECK(call(&f, 0, PV_HC_BLOCK, 0, 0, 0, 0) == 0 && f.blocks == 1);
-    free_machine(m);
+    machine_destroy(m);
 }
 
 struct pvclock {
@@ -172,7 +181,7 @@ static void test_kvmclock_msrs(void)
     v = RAM + 0x1000; /* outside RAM: ignored, no crash */
     CHECK(machine_msr(m, 0x4b564d00, &v, true));
     CHECK(!machine_msr(m, 0x4b564d05, &v, false));
-    free_machine(m);
+    machine_destroy(m);
 }
 
 int main(void)

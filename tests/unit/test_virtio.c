@@ -584,6 +584,7 @@ static void test_virtio_pci(void)
     CHECK(irq_level[gsi] == 0 && mmio_read(m, bar + VPCI_ISR, 1) == 0);
     /* device config */
     CHECK(mmio_read(m, bar + VPCI_DEVICE, 1) == 0x42);
+    virtio_pci_free(v);
     free(v);
     machine_destroy(m);
 }

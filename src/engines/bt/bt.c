@@ -117,11 +117,23 @@ static int bt_set_guest_debug(struct machine *m, const struct guest_debug *d)
     return interp_cpu_set_debug(&B(m)->cpu, d);
 }
 
+/* Guest RAM changed behind the engine (a debugger's int3, device DMA
+ * handed over by machine_ram_dirty_sync; vCPU thread, between runs): kill
+ * the fragments translated from those pages, which also stops tracing
+ * them. */
 static void bt_code_written(struct machine *m, uint64_t gpa, uint64_t len)
 {
-    (void)gpa;
-    (void)len;
-    bt_tc_flush(B(m)); /* rare (debugger): start translations afresh */
+    struct bt *b = B(m);
+    if (!b || !len)
+        return;
+    uint64_t end = gpa + len;
+    if (end > b->ram_size)
+        end = b->ram_size;
+    for (uint64_t a = gpa & ~0xfffull; a < end; a += 4096) {
+        uint32_t pfn = (uint32_t)(a >> 12);
+        if (b->page_frags[pfn] >= 0 || b->traced[pfn] == 1)
+            bt_tc_invalidate_page(b, pfn);
+    }
 }
 
 static bool bt_irq_window_open(struct machine *m)

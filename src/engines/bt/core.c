@@ -255,10 +255,17 @@ static int interp_one(struct bt *b, int op)
         bt_shadow_invlpg(b, lin);
     }
     if (c->pv_tlb_flushed) {
-        /* a hypercall (src/pv) rewrote page tables and flushed the TLB:
-         * the shadows of every cached space start afresh */
+        /* a hypercall (src/pv) flushed the TLB; the entries it stored went
+         * through the physical view, traced like any page-table write.
+         * One page: as invlpg; non-global: as a CR3 reload (nothing more);
+         * everything: the shadows of every cached space start afresh */
         c->pv_tlb_flushed = false;
-        b->sh_valid = false;
+        if (c->pv_flush_how == 1) {
+            b->st.invlpg_flushes++;
+            bt_shadow_invlpg(b, c->pv_flush_lin);
+        } else if (c->pv_flush_how == 2) {
+            b->sh_valid = false;
+        }
     }
     return r;
 }

@@ -9,7 +9,15 @@
  *   page of the window: unprotect it, note that translations are stale,
  *   and retry the write.
  *   Anything else is a real crash: the previous handler is restored and the
- *   fault happens again. */
+ *   fault happens again.
+ * Translated code runs with host RSP = the guest's ESP, so every signal
+ * that can arrive while it runs must be handled on the alternate stack:
+ * a handler without SA_ONSTACK would get its frame written at a guest-
+ * chosen address (or, when that is not mapped, the kernel forces a
+ * SIGSEGV, which used to end the run as "faulted outside the guest
+ * window": the fuzz harness's SIGALRM, tests/fuzz/regress/README.md).
+ * bt_signals_install moves every handler already installed to the
+ * alternate stack; handlers installed later must ask for it. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -157,10 +165,26 @@ int bt_signals_thread_init(void)
     return 0;
 }
 
+/* Every installed handler runs on the alternate stack (see the top). */
+static void handlers_onstack(void)
+{
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction o;
+        if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &o) < 0)
+            continue;
+        if (o.sa_handler == SIG_DFL || o.sa_handler == SIG_IGN ||
+            (o.sa_flags & SA_ONSTACK))
+            continue;
+        o.sa_flags |= SA_ONSTACK;
+        sigaction(s, &o, NULL);
+    }
+}
+
 int bt_signals_install(struct bt *b)
 {
     if (sig_bt)
         return fail("bt: only one bt vCPU per process");
+    handlers_onstack();
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = handler;

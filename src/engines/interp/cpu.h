@@ -121,6 +121,8 @@ struct interp_cpu {
     uint64_t exc_count[32]; /* exceptions raised, by vector */
     uint64_t irqs_delivered, tlb_flushes;
     bool pv_tlb_flushed;    /* a hypercall flushed the TLB (bt: shadows) */
+    int pv_flush_how;       /* ... as TLB_FLUSH: 0 non-global, 1 a page, 2 all */
+    uint32_t pv_flush_lin;  /* ... the page */
     struct interp_dbg *dbg; /* debugger breakpoints/step, or NULL */
 };
 

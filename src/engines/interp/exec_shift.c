@@ -1,7 +1,10 @@
 /* exec_shift.c - shifts and rotates of the interpreter: group 2 (C0 C1 D0-D3:
  * ROL ROR RCL RCR SHL SHR SAL SAR) and SHLD/SHRD (0F A4 A5 AC AD).
- * Counts are masked to 5 bits; a masked count of 0 changes nothing.  RCL/RCR
- * on 8/16-bit operands rotate modulo 9/17.
+ * Counts are masked to 5 bits; a masked count of 0 changes nothing, but a
+ * memory operand is still accessed for writing (read-modify-write, as on
+ * hardware and bochs): a read-only segment or page faults and the dirty
+ * bit is set (bt runs the host's instruction, which does the same).
+ * RCL/RCR on 8/16-bit operands rotate modulo 9/17.
  * Undefined flags (what we produce, following bochs' P6 model):
  *   SHL/SHR/SAR: AF=0; OF for any count: SHL MSB(res)^CF, SHR the top two
  *     bits of the result XORed, SAR 0; CF for SHL/SHR with count>width = 0.
@@ -90,8 +93,11 @@ void ex_shift_grp2(struct interp_cpu *c, const struct insn *i)
     else
         cnt = c->r[R_ECX] & 0x1f;
     uint32_t v = opnd_read(c, i, size);
-    if (cnt == 0)
+    if (cnt == 0) {
+        if (insn_is_mem(i))
+            mem_check_write(c, i->ea_seg, insn_ea(c, i), (uint32_t)size);
         return;
+    }
     uint32_t f = c->eflags;
     uint32_t res = do_shift(i->reg, v, size, cnt, &f);
     opnd_write(c, i, size, res);  /* may fault: flags are committed after */
@@ -105,8 +111,11 @@ void ex_shld_shrd(struct interp_cpu *c, const struct insn *i)
     bool left = i->op < 0x1a8;
     unsigned cnt = ((i->op & 1) ? c->r[R_ECX] : i->imm) & 0x1f;
     uint32_t d = opnd_read(c, i, size);
-    if (cnt == 0)
+    if (cnt == 0) {
+        if (insn_is_mem(i))
+            mem_check_write(c, i->ea_seg, insn_ea(c, i), (uint32_t)size);
         return;
+    }
     uint32_t s = reg_get(c, i->reg, size);
     uint32_t res, cf;
     if (size == 4) {

@@ -35,6 +35,9 @@ static void flush_tlb(void *ctx, int how, uint32_t lin)
         tlb_flush_nonglobal(c);
     else
         tlb_flush_all(c);
+    /* one flush per hypercall; bt looks after each instruction */
+    c->pv_flush_how = how;
+    c->pv_flush_lin = lin;
     c->pv_tlb_flushed = true;
 }
 

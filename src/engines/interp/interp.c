@@ -235,11 +235,13 @@ static int interp_set_guest_debug(struct machine *m,
 static void interp_code_written(struct machine *m, uint64_t gpa,
                                 uint64_t len)
 {
-    (void)gpa;
-    (void)len;
     struct interp_cpu *c = &eng(m)->cpu;
-    if (c->dcache)
-        dcache_flush(c->dcache);
+    if (!c->dcache || !len)
+        return;
+    for (uint64_t a = gpa & ~0xfffull; a < gpa + len && a < (1ull << 32);
+         a += 4096)
+        if (dcache_page_has_code(c->dcache, (uint32_t)a))
+            dcache_invalidate_page(c->dcache, (uint32_t)a);
 }
 
 static bool interp_irq_window_open(struct machine *m)

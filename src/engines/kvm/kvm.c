@@ -408,6 +408,14 @@ static int kvm_run_once(struct machine *m, struct vm_exit *ex)
     case KVM_EXIT_HLT:
         ex->reason = EXIT_HLT;
         break;
+    case KVM_EXIT_HYPERCALL: { /* popek's hypercalls: kvm_pv.c */
+        bool halt = false;
+        if (kvm_pv_hypercall(m, k, &halt) < 0)
+            return -1;
+        if (halt)
+            ex->reason = EXIT_HLT;
+        break;
+    }
     case KVM_EXIT_IRQ_WINDOW_OPEN:
         /* The run loop asks again if the interrupt is still pending. */
         run->request_interrupt_window = 0;

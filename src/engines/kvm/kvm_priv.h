@@ -84,6 +84,10 @@ struct kvm_engine {
 /* The engine state of a machine (needs machine.h). */
 #define KVM_OF(m) ((struct kvm_engine *)(m)->engine)
 
+/* kvm_pv.c: KVM_EXIT_HYPERCALL into src/pv; *halt: BLOCK (end the run as
+ * a halt).  0, or -1 with fail(). */
+int kvm_pv_hypercall(struct machine *m, struct kvm_engine *k, bool *halt);
+
 /* kvm_state.c */
 /* GPR i (enum gpr order) of a kvm_regs. */
 __u64 *kvm_gpr(struct kvm_regs *r, int i);

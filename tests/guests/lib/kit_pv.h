@@ -26,7 +26,7 @@ enum { HC_VERSION = 0, HC_CONSOLE_WRITE = 1, HC_MMU_UPDATE = 2,
        HC_TLB_FLUSH = 3, HC_YIELD = 4, HC_BLOCK = 5, HC_SET_TRAP_TABLE = 6,
        HC_SET_CALLBACK = 7, HC_STACK_SWITCH = 8, HC_IRET = 9,
        HC_SET_TIMER = 10, HC_EVENT_SEND = 11, HC_NEW_BASEPTR = 12,
-       HC_SHUTDOWN = 13 };
+       HC_SHUTDOWN = 13, HC_PORT_IO = 14 };
 #define PV_EPERM 1u
 #define PV_EFAULT 14u
 #define PV_EINVAL 22u
@@ -119,6 +119,15 @@ KIT_NORETURN void pv_fail(const char *fmt, ...) __attribute__((format(printf, 1,
  * the IRET hypercall, until it returns or makes system call 0 (exit);
  * returns that value.  System calls are the kit's numbers. */
 uint32_t pv_run_user(uint32_t (*fn)(void *arg), void *arg, void *ustack_top);
+/* From a system-call handler: end the ring-3 program with code. */
+KIT_NORETURN void pv_user_exit(uint32_t code);
+/* A port read through PORT_IO. */
+static inline uint32_t pv_inb(uint16_t port)
+{
+    uint32_t a = HC_PORT_IO, b = port, c = 1, d = 0;
+    __asm__ volatile("vmcall" : "+a"(a), "+b"(b), "+c"(c), "+d"(d) :: "memory");
+    return a ? 0xffffffffu : d;
+}
 
 /* Map va -> pa (flags | P) in the kernel's page directory with one
  * MMU_UPDATE and invalidate the page; returns MMU_UPDATE's result. */

@@ -148,12 +148,17 @@ void pv_iret_failed(uint32_t err)
     pv_fail("the IRET hypercall failed: %d", (int)err);
 }
 
+void pv_user_exit(uint32_t code)
+{
+    user_ret = code;
+    kit_longjmp(&user_jb, 1);
+}
+
 static uint32_t sys_call(uint32_t nr, uint32_t a, uint32_t b)
 {
     switch (nr) {
     case KIT_SYS_EXIT:
-        user_ret = a;
-        kit_longjmp(&user_jb, 1);
+        pv_user_exit(a);
     case KIT_SYS_WRITE:
         return pv_call(HC_CONSOLE_WRITE, a, b, 0, 0);
     case KIT_SYS_NULL:

@@ -11,7 +11,8 @@
 # takes ELF32 only; a guest whose source says "qemu-skip: why" (something
 # QEMU TCG is known not to emulate) is skipped.  popek-args --mem gives
 # -m; "scratch-disk: SIZE" attaches a fresh image as the IDE master (as
-# run_guests.sh does with --ide); "qemu-args: ..." adds QEMU options (e.g.
+# run_guests.sh does with --ide), "scratch-vdisk: SIZE" as a modern-only
+# virtio-blk-pci (--disk); "qemu-args: ..." adds QEMU options (e.g.
 # -device pc-testdev, which popek's PC always has).
 # Usage: tests/guests/lib/qemu_check.sh [NAME...]
 set -u
@@ -45,6 +46,12 @@ for name in "${names[@]}"; do
     if [ -n "$disk_size" ]; then
         truncate -s "$disk_size" "$out/$name.disk"
         qargs+=(-drive "file=$out/$name.disk,format=raw,if=ide,index=0")
+    fi
+    disk_size=$(annot "$src" scratch-vdisk)
+    if [ -n "$disk_size" ]; then
+        truncate -s "$disk_size" "$out/$name.vdisk"
+        qargs+=(-drive "file=$out/$name.vdisk,format=raw,if=none,id=vd0"
+                -device virtio-blk-pci,drive=vd0,disable-legacy=on)
     fi
     eval "qargs+=($(annot "$src" qemu-args))"
     t=$TIMEOUT
