@@ -129,6 +129,24 @@ void seg_load_data(struct interp_cpu *c, int seg, uint16_t sel, int vec)
     seg_from_desc(s, sel, d);
 }
 
+void seg_load_ldt(struct interp_cpu *c, uint16_t sel, int vec, uint32_t err,
+                  int np_vec)
+{
+    struct seg_reg *l = &c->seg[SEG_LDTR];
+    if ((sel & 0xfffc) == 0) {
+        l->sel = sel;
+        l->unusable = true;
+        l->present = 0;
+        return;
+    }
+    struct desc d;
+    if ((sel & 4) || !desc_read(c, sel, &d) || desc_s(d) || desc_type(d) != 2)
+        cpu_fault_err(c, vec, err);
+    if (!desc_p(d))
+        cpu_fault_err(c, np_vec, err);
+    seg_from_desc(l, sel, d);
+}
+
 void seg_null_outer(struct interp_cpu *c)
 {
     static const int segs[] = {SEG_ES, SEG_DS, SEG_FS, SEG_GS};

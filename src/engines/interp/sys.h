@@ -73,6 +73,10 @@ void desc_set_accessed(struct interp_cpu *c, uint16_t sel, struct desc *d);
 /* Load data segment register seg (DS/ES/FS/GS) in protected mode with the
  * checks of mov/pop (vec EXC_GP) or of a task switch (vec EXC_TS). */
 void seg_load_data(struct interp_cpu *c, int seg, uint16_t sel, int vec);
+/* Load LDTR from a GDT selector: lldt (vec EXC_GP, err sel, np_vec EXC_NP)
+ * or a task switch (EXC_TS for both). */
+void seg_load_ldt(struct interp_cpu *c, uint16_t sel, int vec, uint32_t err,
+                  int np_vec);
 /* Load a segment in real mode (base = sel << 4). */
 void seg_load_real(struct interp_cpu *c, int seg, uint16_t sel);
 /* Load CS for a control transfer (no checks) and update CPL. */

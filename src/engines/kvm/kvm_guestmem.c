@@ -7,6 +7,7 @@
 #include "../../core/machine.h"
 #include "../../x86/desc.h"
 #include "../../x86/walk.h"
+#include "kvm_priv.h"
 #include "kvm_guestmem.h"
 
 int gm_fault(struct gmem *a, int vec, uint32_t err)
@@ -119,18 +120,7 @@ void gm_desc_to_seg(uint64_t d, uint16_t sel, struct kvm_segment *s)
 {
     struct seg_reg r;
     seg_from_desc(&r, sel, desc_from_u64(d));
-    memset(s, 0, sizeof(*s));
-    s->base = r.base;
-    s->limit = r.limit;
-    s->selector = sel;
-    s->type = r.type;
-    s->s = r.s;
-    s->dpl = r.dpl;
-    s->present = r.present;
-    s->avl = r.avl;
-    s->l = r.l;
-    s->db = r.db;
-    s->g = r.g;
+    seg_to_kvm(s, &r);
 }
 
 /* Read the descriptor of a non-null selector; #GP(sel) if out of limits. */

@@ -96,6 +96,8 @@ int kvm_fetch_regs(struct kvm_engine *k, struct kvm_regs *r,
 int kvm_store_regs(struct kvm_engine *k, const struct kvm_regs *r,
                    const struct kvm_sregs *sr);
 int kvm_get_state(struct machine *m, struct cpu_state *s);
+/* A segment register into KVM's layout (kvm_state.c). */
+void seg_to_kvm(struct kvm_segment *k, const struct seg_reg *s);
 int kvm_set_state(struct machine *m, const struct cpu_state *s);
 
 /* kvm_assist.c: finish an IRET or INT n that KVM's emulator refused.
