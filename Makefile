@@ -116,15 +116,42 @@ $(BUILD)/guests/%.elf: tests/guests/%.asm tests/guests/lib/guest64.ld
 # Native baselines for `popek bench`: a 32-bit host program (bench/native).
 BENCH_NATIVE := $(BUILD)/bench/native32
 all: $(BENCH_NATIVE)
-$(BUILD)/bench/native32: bench/native/native32.c bench/guests/crc32_core.h
+$(BUILD)/bench/native32: bench/native/native32.c bench/guests/crc32_core.h tests/linux/userprog.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) -m32 -O2 -g -std=gnu11 -Wall -Wextra -Werror -fno-pie -no-pie -o $@ $<
 # The same baselines as a 64-bit program, for hosts that cannot run 32-bit
 # programs (the bench says which one it used).
 all: $(BUILD)/bench/native64
-$(BUILD)/bench/native64: bench/native/native32.c bench/guests/crc32_core.h
+$(BUILD)/bench/native64: bench/native/native32.c bench/guests/crc32_core.h tests/linux/userprog.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) -m64 -O2 -g -std=gnu11 -Wall -Wextra -Werror -o $@ $<
+
+# The macrobenchmarks' guest side (popek-bench --macro, bench/macro): static
+# i386 helpers for the Debian image, the generated compile project, and the
+# checksum its program prints when built on the host.
+MACRO := $(BUILD)/bench/macro
+all: $(MACRO)/forkwait $(MACRO)/diskio $(MACRO)/netsink $(MACRO)/compile.expected \
+	$(MACRO)/run.sh $(MACRO)/www/index.html
+$(MACRO)/run.sh: bench/macro/run.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(MACRO)/www/index.html: bench/macro/index.html
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(MACRO)/forkwait: tests/linux/forkwait.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) -m32 -static -O2 -Wall -Wextra -Werror -o $@ $<
+$(MACRO)/%: bench/macro/%.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) -m32 -static -O2 -Wall -Wextra -Werror -o $@ $<
+$(MACRO)/compile/Makefile: bench/macro/gen_compile.py
+	rm -rf $(MACRO)/compile
+	python3 $< $(MACRO)/compile
+$(MACRO)/compile.expected: $(MACRO)/compile/Makefile
+	rm -rf $(MACRO)/compile-host && cp -r $(MACRO)/compile $(MACRO)/compile-host
+	$(MAKE) -s -C $(MACRO)/compile-host CC=gcc >/dev/null
+	$(MACRO)/compile-host/compiled > $@.tmp && mv $@.tmp $@
+	rm -rf $(MACRO)/compile-host
 
 # Fuzzing (tests/fuzz, libFuzzer from clang-14): the loaders, the initrd
 # check, the PC's devices through the io bus, and bt against the

@@ -11,6 +11,10 @@
 # CACHE_DIR/modules-686 (scripts/fetch-linux.sh) in /lib/modules with
 # their load order, and the busybox applets that test uses (network, HTTP).
 #
+# With --rootfs: the virtio modules as with --virtio, but /init from
+# tests/linux/init-rootfs, which mounts the root disk (root=/dev/vda) and
+# switch_roots into it (the Debian image of scripts/mkrootfs.sh).
+#
 # Kernel command line to use with it (popek --append, or QEMU -append); the
 # same line is in tests/linux/cmdline for test scripts to read:
 #   console=ttyS0 reboot=k panic=-1 nokaslr
@@ -33,17 +37,23 @@ set -euo pipefail
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
 
 virtio=0
+rootfs=0
 if [ "${1:-}" = --virtio ]; then
     virtio=1
     shift
+elif [ "${1:-}" = --rootfs ]; then
+    virtio=1
+    rootfs=1
+    shift
 fi
-[ $# = 2 ] || die "usage: mkinitramfs.sh [--virtio] CACHE_DIR OUT"
+[ $# = 2 ] || die "usage: mkinitramfs.sh [--virtio|--rootfs] CACHE_DIR OUT"
 cache=$1
 out=$2
 repo=$(cd "$(dirname "$0")/.." && pwd)
 init="$repo/tests/linux/init"
 if [ $virtio = 1 ]; then
     init="$repo/tests/linux/init-virtio"
+    [ $rootfs = 0 ] || init="$repo/tests/linux/init-rootfs"
     [ -s "$cache/modules-686/load-order" ] ||
         die "$cache/modules-686 is missing (run scripts/fetch-linux.sh first)"
 fi
@@ -68,7 +78,7 @@ done
 ln -s bin/busybox "$root/linuxrc"
 if [ $virtio = 1 ]; then
     for applet in insmod ifconfig route udhcpc wget httpd nc sync hexdump \
-                  sha256sum tr cut head tail dd ip; do
+                  sha256sum tr cut head tail dd ip switch_root; do
         ln -sf busybox "$root/bin/$applet"
     done
     mkdir -p "$root/lib/modules" "$root/mnt" "$root/www"

@@ -82,3 +82,20 @@ pid=$!
 for _ in $(seq 50); do grep -q spinning "$t/out" 2>/dev/null && break; sleep 0.1; done
 grep -q "^Seccomp:[[:space:]]*0" /proc/$pid/status && pass no-sandbox-flag || fail no-sandbox-flag "$(grep Seccomp /proc/$pid/status)"
 kill -TERM $pid; wait $pid
+
+# popek-bench's Debian macrobenchmark rows (--macro): bad values are
+# refused, and without the image every row is a clear SKIP (exit 0).
+B=$BUILD/popek-bench
+timeout 30 "$B" --macro-timeout 0 </dev/null >"$t/out" 2>"$t/err"
+[ $? = 2 ] && grep -q "bad --macro-timeout" "$t/err" && pass bench-macro-timeout-refused ||
+    fail bench-macro-timeout-refused "$(head -c 200 "$t/err")"
+timeout 120 "$B" --quick --only macro --engines "$E" --macro-image "$t/no-such.img" \
+    --out "$t/bench" </dev/null >"$t/out" 2>"$t/err"
+rc=$?
+if [ $rc = 0 ] && [ "$(grep -c "SKIP: no Debian root filesystem ($t/no-such.img" "$t/bench/results.md")" = 1 ] &&
+   grep -q '^| \*\*compile\*\* ' "$t/bench/results.md" &&
+   ! grep -q '^| \*\*callret\*\* ' "$t/bench/results.md"; then
+    pass bench-macro-skips-without-image
+else
+    fail bench-macro-skips-without-image "status $rc: $(head -c 300 "$t/bench/results.md" 2>/dev/null) $(tail -c 200 "$t/err")"
+fi

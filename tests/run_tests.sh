@@ -3,7 +3,8 @@
 # the unit tests of the host code (build/tests/test_*), then the guest suite
 # (tests/run_guests.sh) on every engine, then Linux (tests/run_linux.sh, and
 # tests/run_linux_platform.sh in the first build), the command-line tests
-# (tests/run_cli.sh) and the fuzzers' short fixed-seed runs (make check).  Counts PASS/FAIL/SKIP lines and ends
+# (tests/run_cli.sh), real PC guests (tests/run_memtest.sh, tests/run_xv6.sh)
+# and the fuzzers' short fixed-seed runs (make check).  Counts PASS/FAIL/SKIP lines and ends
 # with the plain line "N passed, N failed, N skipped"; exits 1 on a failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ for b in "$@"; do
     # memtest86+, a real PC/QEMU guest, in the first build only.
     if [ "$b" = "$1" ]; then
         BUILD="$b" tests/run_memtest.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
+        # xv6 (x86) and its usertests, when XV6_DIR names a built tree.
+        BUILD="$b" tests/run_xv6.sh 2>&1 | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 [$b] /" | tee -a "$log"
     fi
     # The control plane (tests/control): gdb stub, monitor; live engine
     # switching (first build only: the guest suite with SWITCH=1, and a

@@ -24,6 +24,7 @@
 enum bench_kind {
     BK_GUEST, /* a multiboot guest printing a BENCH line (+ native32) */
     BK_LINUX, /* needs the Linux guest (boot time / forkwait in Linux) */
+    BK_MACRO, /* the Debian root filesystem (bench_macro.c, --macro) */
 };
 
 /* The paper's figures (Adams & Agesen 2006, Pentium 4 / VMware), < 0 when
@@ -99,6 +100,9 @@ struct bench_opts {
     const char *linux_kernel, *linux_initrd, *linux_marker;
     double linux_timeout_s;
     bool verbose;
+    bool macro;             /* --macro: add the Debian macrobenchmark rows */
+    const char *macro_image, *macro_initrd;
+    double macro_timeout_s;
 };
 
 struct bench_run {
@@ -115,6 +119,7 @@ struct bench_run {
     char started[64];       /* UTC date */
     char command[512];      /* the popek bench command line */
     char linux_status[BENCH_WHY]; /* why Linux rows can't run, "" if they can */
+    char macro_status[BENCH_WHY]; /* why the Debian rows can't, "" if they can */
 };
 
 
@@ -205,5 +210,9 @@ int bench_plot(struct bench_run *r, const char *dir, char *why, size_t n);
 /* bench_linux.c: find the Linux guest and measure the BK_LINUX rows. */
 void bench_linux_detect(struct bench_run *r);
 void bench_linux_measure(struct bench_run *r, size_t def, int t);
+
+/* bench_macro.c: the Debian root filesystem's macrobenchmarks (BK_MACRO). */
+void bench_macro_detect(struct bench_run *r);
+void bench_macro_measure(struct bench_run *r, size_t def, int t);
 
 #endif

@@ -7,6 +7,7 @@
 
 #define NONE (-1.0)
 #define NO_PAPER {NONE, NONE, NONE, NULL}
+#define MACRO_NATIVE "a Debian i386 guest workload: no native run on this host"
 /* The paravirtual rows (bench_pv: the guest kit's ring-1 kernel through
  * popek's hypercalls), each beside the row of the operation it replaces. */
 #define PV_NATIVE "a paravirtual kernel needs popek's hypercalls"
@@ -55,8 +56,32 @@ const struct bench_def bench_defs[] = {
      "cycles/byte", false, 64, 4000000, NO_PAPER, NULL},
     {"forkwait", "fork + exit + wait, 40,000 processes", BK_LINUX, NULL, NULL,
      "s/40k", true, 200, 40000, {6.0, 36.9, 106.4, "s/40k"}, NULL},
+    {"userprog", "user programs in Linux: qsort, hash, list, malloc, memcpy "
+     "(tests/linux/userprog.c; one op = one round)", BK_LINUX, NULL, NULL,
+     "cycles/op", false, 1, 1000, NO_PAPER, NULL},
     {"linux_boot", "Linux boot to the initramfs marker", BK_LINUX, NULL,
      "boot time has no native counterpart here (the host is not rebooted)",
      "s", false, 1, 1, NO_PAPER, NULL},
+    /* The Debian root filesystem (bench_macro.c; with --macro). */
+    {"rootfs_boot", "Debian rootfs boot to init's shell", BK_MACRO, NULL,
+     "boot time has no native counterpart here", "s", false, 1, 1, NO_PAPER, NULL},
+    {"rootfs_forkwait", "fork + exit + wait in Debian, 40,000 processes", BK_MACRO,
+     NULL, MACRO_NATIVE, "s/40k", true, 1, 1, NO_PAPER, NULL},
+    {"compile", "gcc + make of a 3,000-line C program in Debian", BK_MACRO, NULL,
+     MACRO_NATIVE, "s", false, 1, 1, NO_PAPER, NULL},
+    {"http_rps", "busybox httpd in the guest, wrk -c4 from the host", BK_MACRO,
+     NULL, MACRO_NATIVE, "req/s", false, 1, 1, NO_PAPER, NULL},
+    {"http_latency", "busybox httpd, median request latency (wrk)", BK_MACRO,
+     NULL, MACRO_NATIVE, "ms", false, 1, 1, NO_PAPER, NULL},
+    {"disk_seqwrite", "virtio-blk sequential write, 1 MiB O_DIRECT", BK_MACRO,
+     NULL, MACRO_NATIVE, "MB/s", false, 1, 1, NO_PAPER, NULL},
+    {"disk_seqread", "virtio-blk sequential read, 1 MiB O_DIRECT", BK_MACRO,
+     NULL, MACRO_NATIVE, "MB/s", false, 1, 1, NO_PAPER, NULL},
+    {"disk_randwrite", "virtio-blk random write, 4 KiB O_DIRECT", BK_MACRO,
+     NULL, MACRO_NATIVE, "IOPS", false, 1, 1, NO_PAPER, NULL},
+    {"disk_randread", "virtio-blk random read, 4 KiB O_DIRECT", BK_MACRO,
+     NULL, MACRO_NATIVE, "IOPS", false, 1, 1, NO_PAPER, NULL},
+    {"net_rx", "TCP bulk host -> guest through hostfwd", BK_MACRO, NULL,
+     MACRO_NATIVE, "MB/s", false, 1, 1, NO_PAPER, NULL},
 };
 const size_t bench_ndefs = sizeof(bench_defs) / sizeof(bench_defs[0]);

@@ -8,7 +8,9 @@
  * "BENCH name=forkwait ..." line, if the initramfs prints one, is forkwait.
  * Contract with the initramfs for forkwait: with `popek.bench=forkwait
  * popek.n=N` on the kernel command line, /init runs N fork+exit+wait and
- * prints "BENCH name=forkwait ops=N cycles=C" (rdtsc) before it reboots. */
+ * prints "BENCH name=forkwait ops=N cycles=C" (rdtsc) before it reboots.
+ * userprog (tests/linux/userprog.c, a mix of ordinary user code) has boots
+ * of its own, with popek.bench=userprog popek.n=N. */
 #include "bench.h"
 
 #include <stdlib.h>
@@ -27,6 +29,10 @@ struct linux_result {
     int boots;
     double boot_s[BENCH_MAX_REPS], forkwait_40k[BENCH_MAX_REPS];
     int forkwaits;
+    bool up_done;
+    double userprog[BENCH_MAX_REPS]; /* host cycles per round */
+    int userprogs;
+    char up_why[BENCH_WHY];
     char boot_why[BENCH_WHY], fork_why[BENCH_WHY];
 };
 static struct linux_result results[BENCH_MAX_TARGETS];
@@ -171,6 +177,48 @@ static void run_linux(struct bench_run *r, int ti, struct linux_result *lr)
     fprintf(stderr, " %s\n", lr->boots ? "" : lr->boot_why);
 }
 
+/* Boot Linux with popek.bench=userprog on target ti (like run_linux). */
+static void run_userprog(struct bench_run *r, int ti, struct linux_result *lr)
+{
+    const struct target *t = &r->targets[ti];
+    uint32_t n = r->o.quick ? 3 : 10;
+    char append[700];
+    bench_fmt(append, sizeof(append), "%s popek.bench=userprog popek.n=%u",
+              linux_cmdline, n);
+    int reps = r->o.quick ? 1 : r->o.reps < 3 ? r->o.reps : 3;
+    fprintf(stderr, "bench: linux userprog   on %-10s", t->id);
+    if (t->kind == TK_POPEK && bench_engine_lacks(t->engine, "paging32")) {
+        bench_fmt(lr->up_why, sizeof(lr->up_why),
+                  "the i686 kernel needs 32-bit paging, which popek %s lacks "
+                  "on this host", t->engine);
+        fprintf(stderr, " not runnable: %s\n", lr->up_why);
+        return;
+    }
+    for (int rep = 0; rep < reps; rep++) {
+        struct proc_result pr;
+        if (boot(r, t, append, &pr) < 0) {
+            bench_fmt(lr->up_why, sizeof(lr->up_why), "%s", popek_error());
+            break;
+        }
+        struct bench_line bl;
+        if (!bench_parse(pr.out, "userprog", &bl) || !bl.ops) {
+            char last[120];
+            last_line(pr.out, last, sizeof(last));
+            bench_fmt(lr->up_why, sizeof(lr->up_why),
+                      "no 'BENCH name=userprog' line from Linux on %s "
+                      "(status %d; last console line: %s)", t->label,
+                      pr.status, last[0] ? last : "(none)");
+            proc_result_free(&pr);
+            break;
+        }
+        lr->userprog[lr->userprogs++] =
+            (double)bl.cycles * t->tsc_scale / (double)bl.ops;
+        fprintf(stderr, " %.0f cycles/round", lr->userprog[lr->userprogs - 1]);
+        proc_result_free(&pr);
+    }
+    fprintf(stderr, "\n");
+}
+
 void bench_linux_measure(struct bench_run *r, size_t di, int ti)
 {
     const struct bench_def *d = &bench_defs[di];
@@ -179,6 +227,23 @@ void bench_linux_measure(struct bench_run *r, size_t di, int ti)
     c->status = CELL_NOT_RUNNABLE;
     if (r->linux_status[0]) {
         bench_fmt(c->why, sizeof(c->why), "%s", r->linux_status);
+        return;
+    }
+    if (!strcmp(d->name, "userprog")) {
+        if (!lr->up_done) {
+            run_userprog(r, ti, lr);
+            lr->up_done = true;
+        }
+        if (!lr->userprogs) {
+            bench_fmt(c->why, sizeof(c->why), "%s", lr->up_why);
+            return;
+        }
+        for (int i = 0; i < lr->userprogs; i++)
+            c->v[i] = lr->userprog[i];
+        c->reps = lr->userprogs;
+        c->n = r->o.quick ? 3 : 10;
+        c->status = CELL_OK;
+        bench_stats(c);
         return;
     }
     if (!lr->done) {

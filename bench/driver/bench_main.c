@@ -39,6 +39,14 @@ static void bench_usage(FILE *f)
         "  --popek F          the popek binary to measure (default: DIR/popek)\n"
         "  --linux-kernel F, --linux-initrd F, --linux-marker TEXT\n"
         "                     the Linux guest for the macrobenchmarks\n"
+        "  --macro            also the macrobenchmarks on the Debian root\n"
+        "                     filesystem (scripts/mkrootfs.sh): compile, web\n"
+        "                     server, disk, network, forkwait, boot; --only macro\n"
+        "                     runs only those\n"
+        "  --macro-image F, --macro-initrd F, --macro-timeout SECS\n"
+        "                     the Debian image (cache/debian-i386.img), its\n"
+        "                     initramfs (cache/linux/initramfs-rootfs.gz), the\n"
+        "                     limit for one boot (3600 s; quick 1800 s)\n"
         "  -v, --verbose      print every command run\n"
         "Writes DIR/results.{json,csv,md,png}.\n");
 }
@@ -89,6 +97,10 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         {"linux-marker", required_argument, 0, 'M'},
         {"popek", required_argument, 0, 'P'},
         {"verbose", no_argument, 0, 'v'},
+        {"macro", no_argument, 0, 'm'},
+        {"macro-image", required_argument, 0, 'x'},
+        {"macro-initrd", required_argument, 0, 'y'},
+        {"macro-timeout", required_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -122,6 +134,16 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         case 'M': o->linux_marker = optarg; break;
         case 'P': o->popek = optarg; break;
         case 'v': o->verbose = true; break;
+        case 'm': o->macro = true; break;
+        case 'x': o->macro_image = optarg; break;
+        case 'y': o->macro_initrd = optarg; break;
+        case 'z':
+            o->macro_timeout_s = strtod(optarg, &end);
+            if (*end || !(o->macro_timeout_s > 0) || o->macro_timeout_s > 86400) {
+                warnx_("bad --macro-timeout '%s'", optarg);
+                return 2;
+            }
+            break;
         case 'h': bench_usage(stdout); return -1;
         default: bench_usage(stderr); return 2;
         }
@@ -132,7 +154,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
     }
     for (const char *p = o->only; p && *p;) {
         size_t len = strcspn(p, ",");
-        bool known = false;
+        bool known = len == 5 && !strncmp(p, "macro", 5);
         for (size_t i = 0; i < bench_ndefs; i++)
             known |= strlen(bench_defs[i].name) == len &&
                      !strncmp(p, bench_defs[i].name, len);
@@ -213,9 +235,16 @@ int main(int argc, char **argv)
         warnx_("too many benchmarks for BENCH_MAX_ROWS");
         return 10;
     }
-    for (size_t di = 0; di < bench_ndefs; di++)
+    for (size_t di = 0; di < bench_ndefs; di++) {
         r->row_on[di] = bench_list_has(r->o.only, bench_defs[di].name);
+        /* The Debian rows take minutes per engine: only when asked for,
+         * by --macro or by name (or "macro") in --only. */
+        if (bench_defs[di].kind == BK_MACRO)
+            r->row_on[di] = r->o.only ? r->row_on[di] || bench_list_has(r->o.only, "macro")
+                                      : r->o.macro;
+    }
     bench_linux_detect(r);
+    bench_macro_detect(r);
     r->cells = calloc(bench_ndefs * BENCH_MAX_TARGETS, sizeof(struct cell));
     if (!r->cells)
         return 10;
@@ -231,6 +260,8 @@ int main(int argc, char **argv)
                 not_runnable(c, t->why);
             else if (t->kind == TK_NATIVE && d->native_why)
                 not_runnable(c, d->native_why);
+            else if (d->kind == BK_MACRO)
+                bench_macro_measure(r, di, ti);
             else if (t->kind == TK_QEMU && !strncmp(d->name, "pv_", 3))
                 not_runnable(c, "popek's hypercalls: QEMU has none");
             else if (d->kind == BK_LINUX && t->kind != TK_NATIVE)

@@ -252,6 +252,22 @@ static int bench_crc32(uint32_t n)
     return 0;
 }
 
+/* ---- user-program mix of the Linux guest (tests/linux/userprog.c) ---- */
+#define USERPROG_NO_MAIN
+#include "../../tests/linux/userprog.c"
+static int bench_userprog(uint32_t n)
+{
+    uint32_t sum = 0;
+    uint64_t t0 = rdtsc();
+    for (uint32_t i = 0; i < n; i++)
+        sum += round1();
+    uint64_t c = rdtsc() - t0;
+    char extra[32];
+    snprintf(extra, sizeof(extra), "sum=%u", sum);
+    report("userprog", n, c, extra);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(uint32_t n);
@@ -260,6 +276,7 @@ static const struct {
     {"in", bench_in},               {"callret", bench_callret},
     {"pgfault", bench_pgfault},     {"divzero", bench_divzero},
     {"forkwait", bench_forkwait},   {"crc32", bench_crc32},
+    {"userprog", bench_userprog},
 };
 
 int main(int argc, char **argv)

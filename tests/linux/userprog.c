@@ -6,13 +6,16 @@
  * i386 program by scripts/mkinitramfs.sh into the initramfs and run by
  * /init with popek.bench=userprog popek.n=N; the same binary runs
  * natively as a 32-bit host process.  Prints "BENCH name=userprog ops=N
- * cycles=C sum=S" (rdtsc; S checks that every run computed the same). */
+ * cycles=C sum=S" (rdtsc; S checks that every run computed the same).
+ * bench/native/native32.c includes this file (USERPROG_NO_MAIN) for the
+ * native column of `popek bench` (64-bit there when the host cannot run
+ * 32-bit programs). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint64_t rdtsc(void)
+static inline uint64_t up_rdtsc(void)
 {
     uint32_t lo, hi;
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
@@ -113,6 +116,7 @@ static uint32_t round1(void)
     return sum;
 }
 
+#ifndef USERPROG_NO_MAIN
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? strtol(argv[1], NULL, 10) : 10;
@@ -121,12 +125,13 @@ int main(int argc, char **argv)
         return 2;
     }
     uint32_t sum = 0;
-    uint64_t t0 = rdtsc();
+    uint64_t t0 = up_rdtsc();
     for (long i = 0; i < n; i++)
         sum += round1();
-    uint64_t t1 = rdtsc();
+    uint64_t t1 = up_rdtsc();
     printf("BENCH name=userprog ops=%ld cycles=%llu cycles_per_op=%.1f "
            "sum=%u\n", n, (unsigned long long)(t1 - t0),
            (double)(t1 - t0) / (double)n, sum);
     return 0;
 }
+#endif

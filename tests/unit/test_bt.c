@@ -1148,7 +1148,7 @@ static void test_tlb_drop_one_slot(void)
                               .host = b->window + 0x2000};
     t[3] = (struct tlb_entry){.vpage = 0x3000 | 1, .ppage = 0x3000,
                               .host = b->ram_alias + 0x3000};
-    b->cpu.tlb_has_large = true;
+    b->cpu.tlb_large[0] = 1; /* region 0 holds a large-page entry */
     CHECK(tlb_alias_entries(b) == 2);
     bt_tlb_drop(b, 0x1234, true);
     bt_tlb_drop(b, 0x2000, true);
@@ -1542,6 +1542,190 @@ static void test_bt_mem_reg_in_cache(void)
     free(r.ram);
 }
 
+static void test_hot_pte_page_not_shadowed(void)
+{
+    /* a PTE rewritten again and again between accesses through it (a
+     * kernel's temporary mapping slot): past BT_HOT_THRESHOLD rewrites
+     * the page is no longer shadowed (no host mapping to replace), its
+     * accesses run in the interpreter (then as adaptive callouts), and
+     * every read and write sees the frame just mapped */
+    struct prog p = {0};
+    P(&p, "b9 28 00 00 00");                 /* mov ecx, 40 */
+    P(&p, "89 c8 83 e0 01 c1 e0 0c");        /* eax = (ecx & 1) << 12 */
+    P(&p, "05 03 70 00 00");                 /* add eax, 0x7003 */
+    P(&p, "89 05"); P32(&p, PT + 9 * 4);     /* mov [pte 9], eax */
+    P(&p, "0f 01 3d"); P32(&p, 0x9000);      /* invlpg [0x9000] */
+    P(&p, "03 1d"); P32(&p, 0x9010);         /* add ebx, [0x9010] */
+    P(&p, "01 1d"); P32(&p, 0x9020);         /* add [0x9020], ebx */
+    P(&p, "e2 d8 f4");                       /* loop; hlt */
+    struct run r;
+    compare(&p, paging_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.hot_pages == 1 && r.st.hot_pte_writes >= 40 - BT_HOT_THRESHOLD - 2,
+           "hot pages %llu unshadowed writes %llu",
+           (unsigned long long)r.st.hot_pages,
+           (unsigned long long)r.st.hot_pte_writes);
+    CHECKF(r.st.hot_faults_interp >= 1 && r.st.adaptive_retranslations >= 1,
+           "faults to interp %llu adaptive %llu",
+           (unsigned long long)r.st.hot_faults_interp,
+           (unsigned long long)r.st.adaptive_retranslations);
+    CHECKF(r.st.shadow_prefetches <= BT_HOT_THRESHOLD + 1,
+           "prefetches %llu", (unsigned long long)r.st.shadow_prefetches);
+    free(r.ram);
+}
+
+/* paging_setup, pages 0x40000..0x4f000 not present, and a #PF handler
+ * at 0x3000 that maps the faulting page (identity) and returns */
+static void demand_paging_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    uint32_t *pt = (uint32_t *)(ram + PT);
+    for (uint32_t k = 0x40; k < 0x50; k++)
+        pt[k] = 0;
+    uint8_t *g = ram + 14 * 8;
+    g[0] = 0x00; g[1] = 0x30; g[6] = g[7] = 0;
+    static const uint8_t h[] = {
+        0x50, 0x53, 0x0f, 0x20, 0xd0,       /* push eax; push ebx; eax=cr2 */
+        0x25, 0x00, 0xf0, 0xff, 0xff,       /* and eax, ~0xfff */
+        0x89, 0xc3, 0x83, 0xcb, 0x03,       /* ebx = eax | 3 */
+        0xc1, 0xe8, 0x0a,                   /* shr eax, 10 */
+        0x89, 0x98, PT & 0xff, (PT >> 8) & 0xff, PT >> 16, 0, /* pte=ebx */
+        0x5b, 0x58, 0x83, 0xc4, 0x04, 0xcf, /* pop; pop; drop err; iret */
+    };
+    memcpy(ram + 0x3000, h, sizeof(h));
+}
+
+static void test_pf_callout_adaptive(void)
+{
+    /* one store takes true page faults again and again (demand paging):
+     * it becomes a callout, so later faults are raised by the
+     * interpreter without a host signal; once it stops faulting it is
+     * translated again */
+    struct prog p = {0};
+    P(&p, "b9 78 00 00 00");                 /* mov ecx, 120 */
+    P(&p, "89 c8 83 e0 0f c1 e0 0c");        /* eax = (ecx & 15) << 12 */
+    P(&p, "05 00 00 04 00");                 /* add eax, 0x40000 */
+    P(&p, "89 08 e2 ef f4");                 /* mov [eax], ecx; loop; hlt */
+    struct run r;
+    compare(&p, demand_paging_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.st.pf_callouts_made >= 1 && r.st.pf_callout_faults >= 8,
+           "pf callouts %llu faults without a signal %llu",
+           (unsigned long long)r.st.pf_callouts_made,
+           (unsigned long long)r.st.pf_callout_faults);
+    CHECKF(r.st.true_page_faults <= BT_ADAPT_THRESHOLD + 1,
+           "true page faults seen by host signals %llu",
+           (unsigned long long)r.st.true_page_faults);
+    CHECKF(r.st.pf_callouts_reverted >= 1, "reverted %llu",
+           (unsigned long long)r.st.pf_callouts_reverted);
+    free(r.ram);
+}
+
+/* paging_setup, and PT2 maps 0x400000.. to frames 0x20000.. (4 KiB) */
+static void runfill_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    uint32_t *pt2 = (uint32_t *)(ram + PT2);
+    for (uint32_t k = 0; k < 1024; k++)
+        pt2[k] = ((0x20 + (k & 0x3f)) << 12) | 7;
+    uint32_t v = 0x5eed1234u;
+    memcpy(ram + 0x20000, &v, 4);
+    for (uint32_t k = 0; k < 16; k++)
+        memcpy(ram + k * 0x1000 + 0x40, &k, 4);
+}
+
+static void test_run_fill_large_page(void)
+{
+    /* reads across a 4 MiB page: the first hidden fault maps the region
+     * (as far as RAM goes) with one host mmap, read-only; the other pages
+     * need no fault; a write still maps its page writable; a PDE write
+     * drops the run, and the new mapping is seen */
+    struct prog p = {0};
+    P(&p, "be 40 00 40 00 b9 10 00 00 00");   /* esi = 0x400040, ecx = 16 */
+    P(&p, "03 06 81 c6 00 10 00 00 e2 f6");   /* add eax,[esi]; esi+=4K; loop */
+    P(&p, "a3"); P32(&p, 0x408010);           /* mov [0x408010], eax */
+    P(&p, "c7 05"); P32(&p, PD + 4); P32(&p, PT2 | 7); /* pd[1] = PT2 */
+    P(&p, "0f 20 d8 0f 22 d8");               /* reload cr3 */
+    P(&p, "8b 1d"); P32(&p, 0x400000);        /* mov ebx, [0x400000] */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, runfill_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x5eed1234u, "ebx %#x", r.cpu.r[R_EBX]);
+    CHECKF(r.st.run_fills >= 1 && r.st.run_fill_pages >= 256,
+           "run fills %llu pages %llu", (unsigned long long)r.st.run_fills,
+           (unsigned long long)r.st.run_fill_pages);
+    CHECKF(r.st.hidden_page_faults <= 8, "hidden faults %llu",
+           (unsigned long long)r.st.hidden_page_faults);
+    free(r.ram);
+}
+
+/* paging_setup, with the PTEs of 0x20000..0x3ffff accessed before */
+static void runfill_4k_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    uint32_t *pt = (uint32_t *)(ram + PT);
+    for (uint32_t k = 0x20; k < 0x40; k++)
+        pt[k] |= PTE_A;
+    pt[0x30] = (0x50 << 12) | 7 | PTE_A; /* a frame out of line: not in the run */
+    for (uint32_t k = 0; k < 0x60; k++)
+        memcpy(ram + k * 0x1000 + 0x800, &k, 4);
+}
+
+static void test_run_fill_4k_pages(void)
+{
+    /* reads across pages whose PTEs are contiguous in linear and physical
+     * space and accessed before: one hidden fault maps the run read-only
+     * (no A bit set on entries not accessed: RAM equals the interpreter's);
+     * the run stops at the entry whose frame is out of line */
+    struct prog p = {0};
+    P(&p, "be 00 08 02 00 b9 18 00 00 00");   /* esi = 0x20800, ecx = 24 */
+    P(&p, "03 06 81 c6 00 10 00 00 e2 f6");   /* add eax,[esi]; esi+=4K; loop */
+    P(&p, "89 05"); P32(&p, 0x28010);         /* mov [0x28010], eax */
+    P(&p, "f4");
+    struct run r;
+    compare(&p, runfill_4k_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EAX] == 0x11111111u + (0x20 + 0x37) * 24 / 2 - 0x30 + 0x50,
+           "eax %#x", r.cpu.r[R_EAX]);
+    CHECKF(r.st.run_fills_small >= 1, "4 KiB run fills %llu",
+           (unsigned long long)r.st.run_fills_small);
+    CHECKF(r.st.hidden_page_faults <= 6, "hidden faults %llu",
+           (unsigned long long)r.st.hidden_page_faults);
+    free(r.ram);
+}
+
+static void values_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    for (uint32_t k = 0x20; k < 0x60; k++)
+        memcpy(ram + k * 0x1000 + 0x800, &k, 4);
+}
+
+static void test_unsync_page_table(void)
+{
+    /* a page table rewritten entry after entry (as a fork write-protects
+     * the parent's) goes unsynchronised: its writes no longer touch the
+     * shadows one by one; the CR3 reload (a TLB flush) drops the shadows
+     * of the entries written, and the new frames are seen */
+    struct prog p = {0};
+    P(&p, "be 00 08 02 00 b9 08 00 00 00");   /* esi = 0x20800, ecx = 8 */
+    P(&p, "03 06 81 c6 00 10 00 00 e2 f6");   /* add eax,[esi]; esi+=4K; loop */
+    P(&p, "bf"); P32(&p, PT + 0x20 * 4);      /* edi = &pte[0x20] */
+    P(&p, "ba 07 00 04 00 b9 08 00 00 00");   /* edx = 0x40007, ecx = 8 */
+    P(&p, "89 17 83 c7 04 81 c2 00 10 00 00 e2 f3"); /* pte = edx; next */
+    P(&p, "0f 20 d8 0f 22 d8");               /* reload cr3: flush */
+    P(&p, "be 00 08 02 00 b9 08 00 00 00");
+    P(&p, "03 1e 81 c6 00 10 00 00 e2 f6 f4"); /* add ebx,[esi]...; hlt */
+    struct run r;
+    compare(&p, values_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_EBX] == 0x44444444u + 8 * 0x40 + 28, "ebx %#x",
+           r.cpu.r[R_EBX]);
+    CHECKF(r.st.unsync_tables >= 1 && r.st.unsync_writes >= 3 &&
+               r.st.unsync_resyncs >= 1,
+           "unsync tables %llu deferred writes %llu resyncs %llu",
+           (unsigned long long)r.st.unsync_tables,
+           (unsigned long long)r.st.unsync_writes,
+           (unsigned long long)r.st.unsync_resyncs);
+    free(r.ram);
+}
+
 /* A host signal whose handler is not SA_ONSTACK, arriving while translated
  * code runs (host RSP = the guest's ESP): bt_new moves the handler to the
  * alternate stack, so the run is not disturbed (it used to fail with
@@ -1633,6 +1817,11 @@ int main(void)
     RUN(test_chains_kept_across_cr3);
     RUN(test_unlink_only_the_page_remapped);
     RUN(test_freed_pd_reused_as_stack);
+    RUN(test_hot_pte_page_not_shadowed);
+    RUN(test_pf_callout_adaptive);
+    RUN(test_run_fill_large_page);
+    RUN(test_run_fill_4k_pages);
+    RUN(test_unsync_page_table);
     RUN(test_signal_in_translated_code);
     TEST_MAIN_END();
 }

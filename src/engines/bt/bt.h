@@ -13,6 +13,9 @@
  * (kernel/user, per cached address space) filled on demand from host
  * SIGSEGVs (shadow.c, aspace.c, window.c); page-table pages and pages with
  * translated code are write-protected (tracing, self-modifying code).
+ * Hidden faults in 4 MiB pages map the whole region read-only (runfill.c);
+ * pages whose PTE is rewritten in quick succession are not shadowed
+ * (ptwrite.c).
  *
  * Translation (translate.c, x64.h, emit.h): up to BT_MAX_INSN guest
  * instructions within one page become a fragment in the translation cache
@@ -117,10 +120,40 @@ struct bt_frag {
 /* Adaptive translation: traps per guest instruction. */
 #define BT_ADAPT_SIZE 4096
 #define BT_ADAPT_THRESHOLD 4
+#define BT_ADAPT_QUIET 64       /* callouts without a #PF: translate again */
 struct bt_adapt {
     uint32_t eip, pa;       /* instruction (pa = ~0: empty) */
     uint16_t traps;
     bool callout;           /* translate it as a callout from now on */
+    uint8_t kind;           /* ADAPT_*: why, and when to revert */
+    uint16_t quiet;         /* callouts since the last reason for it */
+    uint32_t hot_lpn;       /* ADAPT_HOT: the hot page it accessed */
+    uint64_t hot_seen;      /* ... and bt_hot_stamp of it then */
+};
+enum { ADAPT_FIXED, /* MMIO, traced-page writes, #DE: for good */
+       ADAPT_PF,    /* true #PFs: until BT_ADAPT_QUIET callouts without */
+       ADAPT_HOT,   /* hot-page accesses: until BT_ADAPT_QUIET callouts
+                     * with no write of that page's PTE between them */
+};
+
+/* ptwrite.c: linear pages whose PTE keeps being rewritten. */
+#define BT_HOT_SIZE 256
+#define BT_HOT_THRESHOLD 8      /* rewrites of a present PTE: hot */
+#define BT_HOT_WINDOW 16        /* ... each within this many precise PTE
+                                 * writes of the previous one */
+#define BT_HOT_COOL 1024        /* precise PTE writes elsewhere: cold */
+struct bt_hot {
+    uint32_t lpn1;          /* linear page + 1, 0 = empty */
+    uint32_t writes;        /* rewrites of its present PTE */
+    uint64_t last;          /* st.pt_writes_precise at the last one */
+};
+
+/* ptwrite.c: unsynchronised page tables. */
+#define BT_UNSYNC_MAX 16
+#define BT_UNSYNC_AFTER 4       /* precise writes in a row to one table */
+struct bt_unsync {
+    uint32_t pfn, base;     /* the table, the linear region it maps */
+    uint64_t written[16];   /* entries written since it went unsync */
 };
 
 enum bt_view { VIEW_PHYS, VIEW_KERNEL, VIEW_USER, NR_VIEWS };
@@ -165,6 +198,12 @@ struct bt_stats {
         shadow_prefetches, view_unmaps_skipped, as_hits, as_misses,
         as_evictions, pd_writes_slot, pd_writes_precise, xchains_kept,
         ibl_kept, xchains_kept_range, pt_untraced;
+    uint64_t hot_pages, hot_pte_writes, hot_faults_interp,
+        hot_pages_cooled;
+    uint64_t pf_callouts_made, pf_callouts_reverted, pf_callout_faults,
+        hot_callouts_made, hot_callouts_reverted;
+    uint64_t run_fills, run_fill_pages, run_fills_small;
+    uint64_t unsync_tables, unsync_writes, unsync_resyncs;
     uint64_t smc_page_invalidations, frags_invalidated, volatile_pages,
         volatile_pages_retried;
     uint64_t shadow_map_failures, hidden_faults_user_view;
@@ -252,6 +291,16 @@ struct bt {
 
     /* adapt.c */
     struct bt_adapt adapt[BT_ADAPT_SIZE];
+
+    /* ptwrite.c */
+    struct bt_hot hot[BT_HOT_SIZE];
+    struct bt_unsync unsync[BT_UNSYNC_MAX];
+    uint32_t nunsync;
+    uint32_t burst_pfn, burst_n; /* table of the last precise PTE writes */
+    uint64_t unsync_flushes;    /* cpu.tlb_flushes when the first went */
+    bool fault_adapt;           /* bt_shadow_fault: the access is left to
+                                 * the interpreter for good (hot page):
+                                 * count it for adaptive translation */
 
     /* budget.c */
     uint32_t map_limit;         /* vm.max_map_count */
@@ -408,6 +457,9 @@ void bt_tc_invalidate_page(struct bt *b, uint32_t pfn);
 /* One interpreted step of volatile fragment f: count it, and past
  * BT_SMC_QUIET let the page be translated again. */
 void bt_tc_volatile_step(struct bt *b, struct bt_frag *f);
+/* Kill the fragments that hold the instruction at (pa, eip) or call it
+ * out (they are translated again at their next lookup). */
+void bt_tc_kill_eip(struct bt *b, uint32_t pa, uint32_t eip);
 /* Was code translated from a linear page in [lin, lin + len)? */
 bool bt_tc_code_in(const struct bt *b, uint32_t lin, uint64_t len);
 /* Point the rel32 at cache offset `site` to cache offset `target`. */
@@ -431,6 +483,47 @@ bool bt_adapt_is_callout(const struct bt *b, uint32_t eip, uint32_t pa);
 /* The instruction at eip (inside fragment f) trapped and was emulated:
  * count it; past the threshold, patch f to call it out from now on. */
 void bt_adapt_trap(struct bt *b, struct bt_frag *f, uint32_t eip);
+/* The same for a true page fault (kind ADAPT_PF) or an access to a hot
+ * page (ADAPT_HOT): such callouts are taken back when their reason
+ * stops (see ADAPT_*). */
+void bt_adapt_revertible(struct bt *b, struct bt_frag *f, uint32_t eip,
+                         int kind);
+/* Is the instruction at eip a revertible callout? */
+bool bt_adapt_watched(const struct bt *b, uint32_t eip);
+/* Such a callout ran at eip; pf: it raised #PF. */
+void bt_adapt_callout_done(struct bt *b, uint32_t eip, bool pf);
+
+/* ---- ptwrite.c: hot PTE pages ---- */
+/* A precise write of the 4 KiB PTE of linear page lin (was_present: it
+ * replaced a present entry): true = the page is hot, do not shadow it
+ * (no prefetch: drop its shadow). */
+bool bt_hot_pte_write(struct bt *b, uint32_t lin, bool was_present);
+/* A hidden fault at lin: true = hot page, let the interpreter do the
+ * access (no shadow). */
+bool bt_hot_refuse(struct bt *b, uint32_t lin);
+/* When the PTE of hot page lpn was last written (0: not hot). */
+uint64_t bt_hot_stamp(struct bt *b, uint32_t lpn);
+
+/* ---- runfill.c: shadows filled in runs ---- */
+/* A hidden fault at lin in a 4 MiB page (PDE pde) in view: map its whole
+ * region read-only if nothing is mapped there yet; true if it did. */
+bool bt_run_fill_large(struct bt *b, int view, uint32_t lin, uint32_t pde);
+/* The same in a 4 KiB page table (entry at pte_pa, PDE pde): the run of
+ * present, accessed entries around lin's, contiguous in linear and
+ * physical space (at most BT_RUN_MAX pages), where nothing is mapped yet,
+ * is mapped read-only with one mmap; true if it did. */
+#define BT_RUN_MAX 64
+bool bt_run_fill_small(struct bt *b, int view, uint32_t lin, uint32_t pde,
+                       uint32_t pte_pa);
+
+/* A precise write of entries first..last of page table pfn (mapping
+ * linear base..): true = the table is unsynchronised, the shadows are
+ * dealt with at the next TLB flush (bt_unsync_check). */
+bool bt_unsync_pte_write(struct bt *b, uint32_t pfn, uint32_t base,
+                         uint32_t first, uint32_t last);
+/* Before translated code runs: if the interpreter's TLB was flushed since
+ * tables went unsynchronised, drop the shadows of their entries written. */
+void bt_unsync_check(struct bt *b);
 
 /* ---- signals.c ---- */
 int bt_signals_install(struct bt *b);

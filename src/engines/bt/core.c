@@ -270,6 +270,19 @@ static int interp_one(struct bt *b, int op)
     return r;
 }
 
+/* A callout: interp_one, and if the instruction is a revertible callout
+ * (adapt.c: true page faults, hot pages), whether it raised #PF. */
+static int pf_callout(struct bt *b, int op)
+{
+    uint32_t eip = b->cpu.eip;
+    if (!bt_adapt_watched(b, eip))
+        return interp_one(b, op);
+    uint64_t pfs = b->cpu.exc_count[EXC_PF];
+    int r = interp_one(b, op);
+    bt_adapt_callout_done(b, eip, b->cpu.exc_count[EXC_PF] != pfs);
+    return r;
+}
+
 /* The fragment for the current EIP; NULL: let the interpreter run it
  * (fetch fault, MMIO). */
 static struct bt_frag *frag_at(struct bt *b, uint32_t eip)
@@ -312,7 +325,8 @@ static void chain(struct bt *b, uint32_t site, uint32_t eip)
         bt_shadow_note_xchain(b, site, stub, eip);
 }
 
-enum fault_action { FA_REENTER, FA_INTERP, FA_ADAPT, FA_FAILED };
+enum fault_action { FA_REENTER, FA_INTERP, FA_ADAPT, FA_ADAPT_PF,
+                    FA_ADAPT_HOT, FA_FAILED };
 
 static enum fault_action fault_exit(struct bt *b, char *msg, size_t msgn)
 {
@@ -332,11 +346,16 @@ static enum fault_action fault_exit(struct bt *b, char *msg, size_t msgn)
         if (x->fault_addr > 0xffffffffull)
             return FA_INTERP; /* guard page: wraps around 4 GiB */
         uint64_t mmio = b->st.faults_mmio, tpf = b->st.true_page_faults;
+        b->fault_adapt = false;
         if (bt_shadow_fault(b, x->fault_view, (uint32_t)x->fault_addr,
                             x->fault_write))
             return FA_REENTER;
-        if (b->st.true_page_faults != tpf)
+        if (b->st.true_page_faults != tpf) {
             b->pf_retry_eip = x->next_eip;
+            return FA_ADAPT_PF;
+        }
+        if (b->fault_adapt)
+            return FA_ADAPT_HOT;
         return b->ptw_pa >= 0 || b->st.faults_mmio != mmio ? FA_ADAPT
                                                            : FA_INTERP;
     }
@@ -424,7 +443,7 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
             b->st.interp_only_steps++;
             if (f)
                 bt_tc_volatile_step(b, f);
-            r = interp_one(b, f ? f->callout_op : 0xffff);
+            r = pf_callout(b, f ? f->callout_op : 0xffff);
             goto stepped;
         }
         int view = !bt_paging(c) ? VIEW_PHYS
@@ -455,7 +474,7 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
             return BT_RUN_KICK;
         case BT_EXIT_CALLOUT:
             b->st.exits_callout++;
-            r = interp_one(b, (int)(b->ctx->chain_from & 0xffff));
+            r = pf_callout(b, (int)(b->ctx->chain_from & 0xffff));
             break;
         case BT_EXIT_FAULT: {
             b->st.exits_fault++;
@@ -467,6 +486,11 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
             if (fa == FA_ADAPT && b->ctx->fault_frag < b->nfrags)
                 bt_adapt_trap(b, &b->frags[b->ctx->fault_frag],
                               b->ctx->next_eip);
+            if ((fa == FA_ADAPT_PF || fa == FA_ADAPT_HOT) &&
+                b->ctx->fault_frag < b->nfrags)
+                bt_adapt_revertible(b, &b->frags[b->ctx->fault_frag],
+                                    b->ctx->next_eip,
+                                    fa == FA_ADAPT_PF ? ADAPT_PF : ADAPT_HOT);
             b->ptw_pa = -1; /* interp_one finds the written entry */
             r = interp_one(b, -1);
             break;

@@ -277,6 +277,7 @@ void bt_shadow_flush(struct bt *b)
     }
     b->npt = 0;
     b->npt_written = 0;
+    b->nunsync = 0;
     bt_shadow_unlink_all(b);
     atomic_store(&b->pt_dirty, false);
     b->as[b->cur_as].used = true;
@@ -388,6 +389,19 @@ static bool prefetch(struct bt *b, uint32_t lin, bool was_present)
     return true;
 }
 
+/* Set the accessed bits of lin's PDE and PTE (as a speculative access
+ * may, SDM 4.10.1.3) through the RAM alias. */
+static void set_accessed(struct bt *b, uint32_t lin)
+{
+    struct walk w;
+    if (!do_walk(b, lin, &w))
+        return;
+    if (!(w.pde & PTE_A))
+        wr(b, w.pde_pa, w.pde | PTE_A);
+    if (w.pte_pa && !(w.pte & PTE_A))
+        wr(b, w.pte_pa, w.pte | PTE_A);
+}
+
 /* Write-protect page table pfn again after a write; false if that failed
  * and every shadow was flushed instead. */
 static bool reprotect_pt(struct bt *b, uint32_t pfn)
@@ -473,11 +487,19 @@ void bt_shadow_pt_write_done(struct bt *b, unsigned size)
     }
     b->st.pt_writes_precise++;
     uint32_t lin = base + (first << 12);
-    if (first == last && prefetch(b, lin, was_present)) {
+    bool hot = first == last && bt_hot_pte_write(b, lin, was_present);
+    if (!hot && bt_unsync_pte_write(b, pfn, base, first, last)) {
+        b->clean_lin = -1;
+        return; /* dropped at the next TLB flush */
+    }
+    if (first == last && !hot && prefetch(b, lin, was_present)) {
         b->clean_lin = (int64_t)lin; /* the shadow is current */
         return;
     }
-    if (first == last && !was_present)
+    if (hot)
+        set_accessed(b, lin); /* the interpreter's walk need not (a
+                               * write into a traced table) */
+    if (first == last && !was_present && !hot)
         b->st.pt_writes_not_present++; /* nothing was shadowed there */
     else
         bt_shadow_invalidate(b, lin, (last - first + 1) << 12);
@@ -545,6 +567,7 @@ void bt_shadow_sync(struct bt *b)
     const struct interp_cpu *c = &b->cpu;
     const uint32_t cr0_bits = CR0_PG | CR0_WP | CR0_PE;
     const uint32_t cr4_bits = CR4_PSE | CR4_PAE | CR4_PGE;
+    bt_unsync_check(b);
     if (b->sh_valid && (((c->cr0 ^ b->sh_cr0) & CR0_PG) ||
                         ((c->cr4 ^ b->sh_cr4) & CR4_SMEP))) {
         /* (SMEP: fragments made without it may run from user pages) */
@@ -753,6 +776,10 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         return false;
     }
     uint32_t pfn = w.pa >> 12;
+    if (bt_hot_refuse(b, lin)) {
+        b->fault_adapt = true;
+        return false; /* the interpreter does the access: no shadow */
+    }
     if (!mark_tables(b, lin, &w))
         return true; /* all shadows flushed meanwhile: fault again */
     if (write && b->pt_role[pfn] == 1 && b->traced[pfn] != 1 &&
@@ -786,6 +813,12 @@ bool bt_shadow_fault(struct bt *b, int view, uint32_t lin, bool write)
         prot |= PROT_WRITE;
     if (b->clean_lin == (int64_t)(lin & ~0xfffu))
         b->clean_lin = -1;
+    if ((w.pte_pa ? bt_run_fill_small(b, view, lin, npde, w.pte_pa)
+                  : bt_run_fill_large(b, view, lin, w.pde)) &&
+        prot == PROT_READ) {
+        b->st.hidden_page_faults++;
+        return true; /* the page is in the run */
+    }
     uint8_t *at = b->view[view] + (lin & ~0xfffu);
     if (mmap(at, 4096, prot, MAP_SHARED | MAP_FIXED, b->ram_fd,
              (off_t)w.pa) == MAP_FAILED) {

@@ -215,6 +215,31 @@ void bt_tc_invalidate_page(struct bt *b, uint32_t pfn)
     b->st.smc_page_invalidations++;
 }
 
+void bt_tc_kill_eip(struct bt *b, uint32_t pa, uint32_t eip)
+{
+    uint32_t pfn = pa >> 12;
+    if ((uint64_t)pa >= b->ram_size)
+        return;
+    for (unsigned mode = 0; mode < 8; mode++) {
+        struct bt_frag *f = bt_tc_lookup(b, pa, eip, mode);
+        if (f && f->interp_only) {
+            f->pa = ~0u; /* no code, in no page list: just unfindable */
+            f->dead = true;
+        }
+    }
+    for (int32_t i = b->page_frags[pfn]; i >= 0;) {
+        struct bt_frag *f = &b->frags[i];
+        int32_t next = f->link[f->page[0] == pfn ? 0 : 1];
+        uint32_t span = (f->ninsn ? f->eip_off[f->ninsn - 1] : 0) + 16;
+        if (!f->dead && eip - f->eip < span)
+            kill(b, f);
+        i = next;
+    }
+    for (unsigned k = 0; k < BT_IBL_SIZE; k++)
+        if ((uint32_t)b->ctx->ibl[k].eip - (eip & ~0xfffu) < 4096)
+            b->ctx->ibl[k].eip = ~0ull;
+}
+
 void bt_tc_volatile_step(struct bt *b, struct bt_frag *f)
 {
     uint32_t pfn = f->pa >> 12;

@@ -115,7 +115,8 @@ struct interp_cpu {
     int delivering;         /* vector whose delivery is in progress, or -1 */
     bool delivering_ext;    /* ... and it is external (EXT bit) */
     bool check_irq;         /* re-check machine_intr_pending at the boundary */
-    bool tlb_has_large;     /* some TLB entry maps part of a 4 MiB page */
+    uint32_t tlb_large[32]; /* per 4 MiB region: some TLB entry there
+                             * maps part of a 4 MiB page */
     uint32_t batch_left;    /* instructions left in interp_run_batch */
     struct decode_cache *dcache; /* NULL: decode every time (unit tests) */
     uint64_t exc_count[32]; /* exceptions raised, by vector */

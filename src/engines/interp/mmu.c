@@ -58,7 +58,7 @@ static inline struct tlb_entry *tlb_slot(struct interp_cpu *c, uint32_t lin)
 void tlb_flush_all(struct interp_cpu *c)
 {
     memset(c->tlb, 0, sizeof(c->tlb));
-    c->tlb_has_large = false;
+    memset(c->tlb_large, 0, sizeof(c->tlb_large));
     c->tlb_flushes++;
 }
 
@@ -72,9 +72,11 @@ void tlb_flush_nonglobal(struct interp_cpu *c)
 
 void tlb_flush_page(struct interp_cpu *c, uint32_t lin)
 {
-    if (c->tlb_has_large) {
+    uint32_t *large = &c->tlb_large[lin >> 27], bit = 1u << ((lin >> 22) & 31);
+    if (*large & bit) {
         /* The 4 KiB slices of a 4 MiB page fill every slot once: drop all
          * entries in the same 4 MiB region. */
+        *large &= ~bit;
         for (int i = 0; i < TLB_SIZE; i++)
             if (((c->tlb[i].vpage ^ lin) & 0xffc00000u) == 0)
                 c->tlb[i].vpage = 0;
@@ -170,7 +172,7 @@ static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
     }
     t.host = (uint64_t)t.ppage + 4096 <= c->ram_size ? c->ram + t.ppage : NULL;
     if (large && !probe)
-        c->tlb_has_large = true;
+        c->tlb_large[lin >> 27] |= 1u << ((lin >> 22) & 31);
     *out = t;
     return true;
 }
