@@ -27,7 +27,7 @@ ifeq ($(SAN),thread)
 # ThreadSanitizer (make SAN=thread BUILD=build-tsan): the device I/O thread
 # against the vCPU thread; run it with -e interp (bt's own signal and
 # mapping tricks are not for TSan).
-CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+CFLAGS += -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 LDFLAGS += -fsanitize=thread
 endif
 ifeq ($(SAN),1)

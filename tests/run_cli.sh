@@ -77,6 +77,23 @@ for sig in TERM INT HUP; do
         fail "sig$sig-clean-stop" "status $rc; $(tr '\n' ' ' <"$t/err") $(head -c 300 "$t/s.json" 2>/dev/null)"
     fi
 done
+# The same with the gdb stub and the monitor listening: their threads must
+# not take the stop signals (a SIGTERM there killed popek, no stats).
+for ctl in gdb monitor; do
+    rm -f "$t/s.json"
+    arg="--gdb tcp:127.0.0.1:0"
+    [ $ctl = monitor ] && arg="--monitor unix:$t/mon.sock"
+    "$POPEK" run -e "$E" -k "$G/spin_timeout.elf" --timeout 60 --stats "$t/s.json" $arg </dev/null >"$t/out" 2>"$t/err" &
+    pid=$!
+    for _ in $(seq 50); do grep -q spinning "$t/out" 2>/dev/null && break; sleep 0.1; done
+    kill -TERM $pid
+    wait $pid; rc=$?
+    if [ $rc = 16 ] && grep -q "stopped by SIGTERM" "$t/s.json"; then
+        pass "sigTERM-clean-stop-with-$ctl"
+    else
+        fail "sigTERM-clean-stop-with-$ctl" "status $rc; $(tr '\n' ' ' <"$t/err")"
+    fi
+done
 "$POPEK" run -e "$E" -k "$G/spin_timeout.elf" --timeout 60 --no-sandbox </dev/null >"$t/out" 2>"$t/err" &
 pid=$!
 for _ in $(seq 50); do grep -q spinning "$t/out" 2>/dev/null && break; sleep 0.1; done

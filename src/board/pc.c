@@ -60,14 +60,43 @@ int pc_board_option(struct machine_config *cfg, const char *opt,
 struct pc_irq {
     struct intc_ops pic, cpu;
     struct ioapic *ioapic;
+    /* The PIT's and the RTC's outputs reach IRQ 0 / IRQ 8 through the
+     * HPET's legacy replacement gate (muted while LEG_RT_CNF is set). */
+    bool hpet_legacy;
+    int pit_level, rtc_level;
 };
+
+/* Machine lines of the PIT and RTC outputs (before the gate). */
+#define PC_LINE_PIT 32
+#define PC_LINE_RTC 33
+
+static void pc_route(struct pc_irq *p, int irq, int level)
+{
+    if (irq < 16 && p->pic.set_irq)
+        p->pic.set_irq(p->pic.ctx, irq, level);
+    ioapic_set_irq(p->ioapic, irq == 0 ? 2 : irq, level);
+}
 
 static void pc_set_irq(void *ctx, int irq, int level)
 {
     struct pc_irq *p = ctx;
-    if (irq < 16 && p->pic.set_irq)
-        p->pic.set_irq(p->pic.ctx, irq, level);
-    ioapic_set_irq(p->ioapic, irq == 0 ? 2 : irq, level);
+    if (irq == PC_LINE_PIT || irq == PC_LINE_RTC) {
+        *(irq == PC_LINE_PIT ? &p->pit_level : &p->rtc_level) = level;
+        if (p->hpet_legacy)
+            return;
+        irq = irq == PC_LINE_PIT ? 0 : 8;
+    }
+    pc_route(p, irq, level);
+}
+
+static void pc_hpet_legacy(void *ctx, bool on)
+{
+    struct pc_irq *p = ctx;
+    p->hpet_legacy = on;
+    if (p->pit_level)
+        pc_route(p, 0, !on);
+    if (p->rtc_level)
+        pc_route(p, 8, !on);
 }
 
 static bool pc_intr(void *ctx)
@@ -80,6 +109,12 @@ static int pc_ack(void *ctx)
 {
     struct pc_irq *p = ctx;
     return p->cpu.ack(p->cpu.ctx);
+}
+
+static bool pc_nmi(void *ctx, bool take)
+{
+    struct pc_irq *p = ctx;
+    return p->cpu.nmi && p->cpu.nmi(p->cpu.ctx, take);
 }
 
 /* Local APIC and I/O APIC in front of the PIC (created before them). */
@@ -100,7 +135,8 @@ static int pc_apic_create(struct machine *m)
         return -1;
     lapic_set_eoi_hook(l, ioapic_eoi, p->ioapic);
     m->intc = (struct intc_ops){.ctx = p, .set_irq = pc_set_irq,
-                                .intr = pc_intr, .ack = pc_ack};
+                                .intr = pc_intr, .ack = pc_ack,
+                                .nmi = pc_nmi};
     return 0;
 }
 
@@ -108,9 +144,9 @@ int pc_board_create(struct machine *m)
 {
     struct io_space *pio = &m->pio;
     if (pic_create(m, pio) < 0 ||
-        pit_create(m, pio, 0x40, isa_irq(m, 0)) < 0 ||
+        pit_create(m, pio, 0x40, isa_irq(m, PC_LINE_PIT)) < 0 ||
         uart_create(m, pio, 0x3f8, isa_irq(m, 4)) < 0 ||
-        cmos_create(m, pio, 0x70, isa_irq(m, 8)) < 0 ||
+        cmos_create(m, pio, 0x70, isa_irq(m, PC_LINE_RTC)) < 0 ||
         post_port_create(m, pio, 0x80) < 0 ||
         debug_exit_create(m, pio, 0xf4) < 0 ||
         reset_ctrl_create(m, pio, isa_irq(m, 1), isa_irq(m, 12)) < 0 ||
@@ -119,6 +155,7 @@ int pc_board_create(struct machine *m)
         acpi_pm_create(m, pio, FW_PM1A_EVT, FW_GPE0, isa_irq(m, FW_SCI_IRQ)) < 0 ||
         hpet_create(m, &m->mmio, FW_HPET_ADDR) < 0)
         return -1;
+    hpet_set_legacy_hook(m, pc_hpet_legacy, machine_find_device(m, "pc-irq"));
     if (m->cfg.cpu_kvm && m->cfg.cpu_kvmclock && kvmclock_create(m) < 0)
         return -1;
     if (cga_create(m, pio, 0x3d0) < 0 ||
@@ -160,6 +197,14 @@ int pc_board_load(struct machine *m)
      * (whatever the kernel format; the e820 map reserves their area). */
     if (fw_write_tables(m) < 0 || load_kernel(m, &req, &entry) < 0)
         goto out;
+    /* QEMU runs SeaBIOS before its multiboot loader: leave the IVT, PIC
+     * and PIT as a BIOS does (firmware/bios_state.c). */
+    if (multiboot_detect(req.kernel, req.kernel_len)) {
+        uint8_t *low = gpa_to_hva(m, 0, FW_LOW_SIZE);
+        if (low)
+            fw_bios_ivt_build(low);
+        fw_bios_hw_init(m);
+    }
     rc = m->ops->set_state(m, &entry);
 out:
     free(k);

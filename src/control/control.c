@@ -6,6 +6,7 @@
 #include "control.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -480,4 +481,17 @@ bool control_ended(struct machine *m, int *status)
         *status = c->end_status;
     pthread_mutex_unlock(&c->mu);
     return e || atomic_load(&m->stop);
+}
+
+int control_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t stop_sigs, old;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }

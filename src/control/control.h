@@ -9,6 +9,7 @@
  * one; devices and RAM (one memfd, mapped again by the new engine) stay. */
 #ifndef POPEK_CONTROL_H
 #define POPEK_CONTROL_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,6 +52,10 @@ bool control_irqs_masked(struct machine *m);
 void control_write_stats(struct machine *m, struct json *j);
 
 /* ---- for the gdb stub and the monitor (any thread) ---- */
+/* pthread_create with SIGTERM, SIGINT and SIGHUP blocked in the new thread
+ * (they stop the machine through its signalfd; a thread that let them
+ * through would die with the process and no stats). */
+int control_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 typedef void (*control_fn)(struct machine *m, void *arg);
 /* Run fn(m, arg) on the vCPU thread at an instruction boundary and wait
  * for it.  -1 if the machine has ended. */

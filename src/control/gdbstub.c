@@ -766,7 +766,7 @@ struct gdbstub *gdbstub_start(struct machine *m, const char *spec)
     g->m = m;
     g->lfd = fd;
     g->fd = -1;
-    if (pthread_create(&g->thread, NULL, gdb_thread, g) != 0) {
+    if (control_thread_create(&g->thread, gdb_thread, g) != 0) {
         close(fd);
         free(g);
         fail("cannot start the gdb thread");

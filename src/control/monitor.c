@@ -330,7 +330,7 @@ struct monitor *monitor_start(struct machine *m, const char *spec)
         free(mon);
         return NULL;
     }
-    if (pthread_create(&mon->thread, NULL, monitor_thread, mon) != 0) {
+    if (control_thread_create(&mon->thread, monitor_thread, mon) != 0) {
         close(mon->lfd);
         unlink(mon->path);
         free(mon);

@@ -97,6 +97,10 @@ struct engine_ops {
     bool (*irq_window_open)(struct machine *m);
     /* Deliver external interrupt `vector` before the next instruction. */
     void (*inject_irq)(struct machine *m, uint8_t vector);
+    /* Optional: latch an NMI (delivered through IDT vector 2 whatever
+     * EFLAGS.IF, then blocked until the next IRET).  NULL: NMIs come
+     * through inject_irq as vector 2. */
+    void (*inject_nmi)(struct machine *m);
     /* Make run() return soon (EXIT_KICK).  Async-signal-safe, any thread. */
     void (*kick)(struct machine *m);
     /* Optional: one line for `popek engines`: the backend and any known

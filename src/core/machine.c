@@ -57,6 +57,12 @@ bool machine_intr_pending(struct machine *m)
     return m->intc.intr && m->intc.intr(m->intc.ctx);
 }
 
+bool machine_nmi_pending(struct machine *m)
+{
+    return m->ops && m->ops->inject_nmi && m->intc.nmi &&
+           m->intc.nmi(m->intc.ctx, false);
+}
+
 void machine_msi(struct machine *m, uint64_t addr, uint32_t data)
 {
     if (m->msi)
@@ -538,6 +544,13 @@ int machine_run(struct machine *m)
         timers_fire(m);
         if (console_has_input(m) && m->console_rx)
             m->console_rx(m->console_rx_opaque);
+        if (machine_nmi_pending(m) && (halted || !control_irqs_masked(m)) &&
+            m->intc.nmi(m->intc.ctx, true)) {
+            plog(PLOG_INT, "inject NMI");
+            m->ops->inject_nmi(m);
+            m->intr_injected++;
+            halted = false;
+        }
         if (machine_intr_pending(m) && (halted || !control_irqs_masked(m)) &&
             m->ops->irq_window_open(m)) {
             int vec = m->pv_event_ready && m->pv_event_ready(m)

@@ -49,6 +49,11 @@ struct intc_ops {
     void (*set_irq)(void *ctx, int irq, int level);
     bool (*intr)(void *ctx);   /* is INTR asserted to the CPU? */
     int (*ack)(void *ctx);     /* INTA cycle: returns the vector */
+    /* Optional: an NMI is pending for the CPU (take: and hand it over,
+     * once per NMI).  NMIs do not wait for EFLAGS.IF; the CPU blocks the
+     * next one until IRET.  Without it (or an engine without inject_nmi)
+     * an NMI is answered by ack() as vector 2. */
+    bool (*nmi)(void *ctx, bool take);
 };
 
 struct machine_config {
@@ -239,6 +244,8 @@ static inline void irq_set(struct irq_line l, int level)
     machine_set_irq(l.m, l.irq, level);
 }
 bool machine_intr_pending(struct machine *m);
+/* An NMI waits for the CPU (only with an engine that takes NMIs). */
+bool machine_nmi_pending(struct machine *m);
 /* A device wrote guest RAM [gpa, gpa+len) through m->ram (DMA): the engine
  * forgets code it derived from those pages before the vCPU runs again
  * (machine_ram_dirty_sync, which the run loop calls before every run).

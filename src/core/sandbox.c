@@ -85,6 +85,7 @@ static const struct allowed base_list[] = {
     {__NR_pwrite64, "disk images: writes at an offset"},
     {__NR_preadv, "disk images: scatter reads"},
     {__NR_pwritev, "disk images: gather writes"},
+    {__NR_preadv2, "disk images: cached reads on the vCPU (RWF_NOWAIT)"},
     {__NR_fdatasync, "disk images: flush requests"},
     {__NR_fsync, "disk images: flush requests"},
     {__NR_fallocate, "virtio-blk discard (punch a hole in the image)"},

@@ -10,8 +10,13 @@
  * "POPEK HARDDISK", LBA capacity, word 49 LBA bit), FLUSH CACHE (0xe7/0xea:
  * fdatasync of the image), SET FEATURES (write cache on/off, transfer
  * mode), INITIALIZE DEVICE PARAMETERS (CHS translation), EXECUTE DEVICE
- * DIAGNOSTIC, RECALIBRATE/SEEK and the power commands as no-ops.  28-bit
- * LBA and CHS addressing.  Everything else is aborted (ERR, error ABRT),
+ * DIAGNOSTIC, RECALIBRATE/SEEK and the power commands as no-ops; the
+ * 48-bit commands READ/WRITE SECTORS EXT (0x24/0x34), READ/WRITE MULTIPLE
+ * EXT (0x29/0x39), READ VERIFY EXT (0x42), READ NATIVE MAX ADDRESS EXT
+ * (0x27), FLUSH CACHE EXT (IDENTIFY words 83/86 bit 10, 100-103).  CHS,
+ * 28-bit and 48-bit LBA addressing: each write of a task file register
+ * keeps the previous value as its "high order byte", read back with device
+ * control HOB (bit 7) set.  Everything else is aborted (ERR, error ABRT),
  * as are writes to a read-only drive; a sector range past the end of the
  * image fails with IDNF and the task file naming the first bad sector.
  *
@@ -52,6 +57,7 @@
 /* device control */
 #define CTL_NIEN 0x02
 #define CTL_SRST 0x04
+#define CTL_HOB 0x80
 /* drive/head */
 #define SEL_LBA 0x40
 #define SEL_DEV 0x10
@@ -76,6 +82,10 @@ struct ata {
     struct ata_drive d[2];
     /* the task file, shared by both drives */
     uint8_t feature, nsect, sect, lcyl, hcyl, select;
+    /* the previous values ("high order bytes" of 48-bit commands, read
+     * back with device control HOB set) */
+    uint8_t hob_feature, hob_nsect, hob_sect, hob_lcyl, hob_hcyl;
+    bool ext;                       /* the command is a 48-bit one */
     uint8_t ctl;
     bool intrq, irq_level;
     /* the PIO transfer in progress (on drive cur) */
@@ -115,6 +125,12 @@ static void raise_intrq(struct ata *a)
 /* The sector the task file names, or false if a CHS address is invalid. */
 static bool tf_sector(struct ata *a, struct ata_drive *d, uint64_t *lba)
 {
+    if (a->ext) {
+        *lba = (uint64_t)a->hob_hcyl << 40 | (uint64_t)a->hob_lcyl << 32 |
+               (uint64_t)a->hob_sect << 24 | (uint64_t)a->hcyl << 16 |
+               (uint64_t)a->lcyl << 8 | a->sect;
+        return true;
+    }
     if (a->select & SEL_LBA) {
         *lba = (uint64_t)(a->select & 0xf) << 24 | (uint64_t)a->hcyl << 16 |
                (uint64_t)a->lcyl << 8 | a->sect;
@@ -131,6 +147,15 @@ static bool tf_sector(struct ata *a, struct ata_drive *d, uint64_t *lba)
 /* Point the task file at sector lba (after a transfer or an error). */
 static void tf_set_sector(struct ata *a, struct ata_drive *d, uint64_t lba)
 {
+    if (a->ext) {
+        a->sect = (uint8_t)lba;
+        a->lcyl = (uint8_t)(lba >> 8);
+        a->hcyl = (uint8_t)(lba >> 16);
+        a->hob_sect = (uint8_t)(lba >> 24);
+        a->hob_lcyl = (uint8_t)(lba >> 32);
+        a->hob_hcyl = (uint8_t)(lba >> 40);
+        return;
+    }
     if (a->select & SEL_LBA) {
         a->sect = (uint8_t)lba;
         a->lcyl = (uint8_t)(lba >> 8);
@@ -150,6 +175,10 @@ static void tf_set_sector(struct ata *a, struct ata_drive *d, uint64_t lba)
 
 static uint32_t tf_count(struct ata *a)
 {
+    if (a->ext) {
+        uint32_t n = (uint32_t)a->hob_nsect << 8 | a->nsect;
+        return n ? n : 65536;
+    }
     return a->nsect ? a->nsect : 256;
 }
 
@@ -334,10 +363,13 @@ static void identify(struct ata *a, struct ata_drive *d)
     w[65] = w[66] = w[67] = w[68] = 120;
     w[80] = 0x007e;              /* ATA-1 to ATA-6 */
     w[82] = 0x0020;              /* write cache */
-    w[83] = 0x5000;              /* FLUSH CACHE */
+    w[83] = 0x7400;              /* FLUSH CACHE (EXT), 48-bit addresses */
     w[84] = 0x4000;
     w[85] = d->write_cache ? 0x0020 : 0;
-    w[86] = 0x1000;
+    w[86] = 0x3400;
+    w[100] = (uint16_t)d->sectors;       /* 48-bit capacity */
+    w[101] = (uint16_t)(d->sectors >> 16);
+    w[102] = (uint16_t)(d->sectors >> 32);
     w[87] = 0x4000;
     for (unsigned i = 0; i < 256; i++)
         io_put(a->buf + 2 * i, 2, w[i]);
@@ -450,7 +482,39 @@ static void command(struct ata *a, uint8_t cmd)
     a->xfer = XFER_NONE;
     a->cur = (int)(d - a->d);
     d->error = 0;
+    a->ext = cmd == 0x24 || cmd == 0x29 || cmd == 0x34 || cmd == 0x39 ||
+             cmd == 0x42 || cmd == 0x27;
     switch (cmd) {
+    case 0x24: /* READ SECTORS EXT */
+        start_read(a, d, 1);
+        break;
+    case 0x29: /* READ MULTIPLE EXT */
+        if (!d->mult)
+            cmd_error(a, d, ER_ABRT);
+        else
+            start_read(a, d, d->mult);
+        break;
+    case 0x34: /* WRITE SECTORS EXT */
+        start_write(a, d, 1);
+        break;
+    case 0x39: /* WRITE MULTIPLE EXT */
+        if (!d->mult)
+            cmd_error(a, d, ER_ABRT);
+        else
+            start_write(a, d, d->mult);
+        break;
+    case 0x42: { /* READ VERIFY SECTORS EXT */
+        uint64_t lba;
+        if (range_ok(a, d, &lba, tf_count(a))) {
+            tf_set_sector(a, d, lba + tf_count(a) - 1);
+            cmd_ok(a, d);
+        }
+        break;
+    }
+    case 0x27: /* READ NATIVE MAX ADDRESS EXT */
+        tf_set_sector(a, d, d->sectors - 1);
+        cmd_ok(a, d);
+        break;
     case 0x20: case 0x21: /* READ SECTORS (with/without retries) */
         start_read(a, d, 1);
         break;
@@ -566,12 +630,14 @@ static void cmd_block_io(void *dev, uint64_t offset, uint8_t *data,
     }
     if (is_write) {
         uint8_t v = data[0];
+        if (offset >= 1 && offset <= 5)
+            a->ctl &= (uint8_t)~CTL_HOB; /* a write clears HOB */
         switch (offset) {
-        case 1: a->feature = v; break;
-        case 2: a->nsect = v; break;
-        case 3: a->sect = v; break;
-        case 4: a->lcyl = v; break;
-        case 5: a->hcyl = v; break;
+        case 1: a->hob_feature = a->feature; a->feature = v; break;
+        case 2: a->hob_nsect = a->nsect; a->nsect = v; break;
+        case 3: a->hob_sect = a->sect; a->sect = v; break;
+        case 4: a->hob_lcyl = a->lcyl; a->lcyl = v; break;
+        case 5: a->hob_hcyl = a->hcyl; a->hcyl = v; break;
         case 6: a->select = v | 0xa0; break; /* bits 7 and 5: obsolete, 1 */
         case 7:
             if (!(a->ctl & CTL_SRST))
@@ -581,13 +647,14 @@ static void cmd_block_io(void *dev, uint64_t offset, uint8_t *data,
         return;
     }
     uint8_t v = 0;
+    bool hob = a->ctl & CTL_HOB;
     if (any_drive(a)) {
         switch (offset) {
         case 1: v = sel_drive(a)->present ? sel_drive(a)->error : 0; break;
-        case 2: v = a->nsect; break;
-        case 3: v = a->sect; break;
-        case 4: v = a->lcyl; break;
-        case 5: v = a->hcyl; break;
+        case 2: v = hob ? a->hob_nsect : a->nsect; break;
+        case 3: v = hob ? a->hob_sect : a->sect; break;
+        case 4: v = hob ? a->hob_lcyl : a->lcyl; break;
+        case 5: v = hob ? a->hob_hcyl : a->hcyl; break;
         case 6: v = a->select; break;
         case 7:
             v = read_status(a);

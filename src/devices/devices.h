@@ -79,6 +79,11 @@ void acpi_pm_power_button(struct machine *m);
 /* HPET at base (1 KiB): 100 MHz main counter, 3 comparators; legacy route
  * to IRQ 0 / IRQ 8, or I/O APIC pins 2-23 (the machine's GSI lines). */
 int hpet_create(struct machine *m, struct io_space *bus, uint64_t base);
+/* Told when LEG_RT_CNF changes (and cleared at reset): while it is set the
+ * board mutes the PIT's IRQ 0 and the RTC's IRQ 8, whose lines belong to
+ * HPET timers 0 and 1 then (as QEMU's HPET does). */
+void hpet_set_legacy_hook(struct machine *m, void (*fn)(void *ctx, bool on),
+                          void *ctx);
 /* virtio devices on the PCI bus (after pci_host_create).  Bad user input
  * (an unusable image, a bad --net spec, a port that cannot be bound)
  * returns -2 with fail(); other failures -1. */

@@ -70,7 +70,15 @@ struct hpet {
     uint64_t counter;   /* value at ns0 (and while halted) */
     uint64_t ns0;
     struct hpet_timer t[HPET_TIMERS];
+    void (*legacy_fn)(void *ctx, bool on);
+    void *legacy_ctx;
 };
+
+static void legacy_changed(struct hpet *h, uint64_t old_cfg, uint64_t cfg)
+{
+    if (h->legacy_fn && ((old_cfg ^ cfg) & CFG_LEGACY))
+        h->legacy_fn(h->legacy_ctx, cfg & CFG_LEGACY);
+}
 
 static bool hpet_on(const struct hpet *h)
 {
@@ -259,7 +267,9 @@ static void hpet_write_reg(struct hpet *h, uint64_t reg, uint64_t v,
         } else if (!(cfg & CFG_ENABLE) && hpet_on(h)) {
             h->counter = hpet_now(h, now_ns);   /* halt */
         }
+        uint64_t old = h->config;
         h->config = cfg;
+        legacy_changed(h, old, cfg); /* before timers 0/1 take the lines */
         hpet_rearm_all(h);
         return;
     }
@@ -329,6 +339,7 @@ static void hpet_reset(void *opaque)
         t->cmp = ~0ull;
         t->period = 0;
     }
+    legacy_changed(h, h->config, 0);
     h->config = 0;
     h->isr = 0;
     h->counter = 0;
@@ -340,6 +351,16 @@ static void hpet_reset(void *opaque)
 static void hpet_destroy(void *opaque)
 {
     free(opaque);
+}
+
+void hpet_set_legacy_hook(struct machine *m, void (*fn)(void *ctx, bool on),
+                          void *ctx)
+{
+    struct hpet *h = machine_find_device(m, "hpet");
+    if (h) {
+        h->legacy_fn = fn;
+        h->legacy_ctx = ctx;
+    }
 }
 
 int hpet_create(struct machine *m, struct io_space *bus, uint64_t base)

@@ -628,6 +628,15 @@ static int lapic_ack(void *ctx)
     return v;
 }
 
+static bool lapic_nmi(void *ctx, bool take)
+{
+    struct lapic *l = ctx;
+    bool p = l->nmi_pending;
+    if (take)
+        l->nmi_pending = false;
+    return p;
+}
+
 static void lapic_set_irq(void *ctx, int irq, int level)
 {
     struct lapic *l = ctx;
@@ -729,7 +738,8 @@ struct lapic *lapic_create(struct machine *m, struct io_space *bus,
         machine_set_device_stats(m, "lapic", lapic_stats);
     }
     m->intc = (struct intc_ops){.ctx = l, .set_irq = lapic_set_irq,
-                                .intr = lapic_intr, .ack = lapic_ack};
+                                .intr = lapic_intr, .ack = lapic_ack,
+                                .nmi = lapic_nmi};
     m->msi = lapic_msi;
     m->msi_ctx = l;
     return l;

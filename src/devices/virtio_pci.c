@@ -342,6 +342,15 @@ int virtio_add_kick_source(struct virtio_dev *v)
 static void queue_kick(struct virtio_dev *v, unsigned qi)
 {
     if (iothread_running(v->m)) {
+        if (v->ops->try_inline && pthread_mutex_trylock(&v->lock) == 0) {
+            bool done = !(v->q[qi].enabled && virtio_active(v)) ||
+                        v->ops->try_inline(v, qi);
+            virtio_unlock(v);
+            if (done) {
+                v->kicks_inline++;
+                return;
+            }
+        }
         uint64_t one = 1;
         v->kicks_async++;
         if (write(v->kick_fd[qi], &one, sizeof(one)) < 0) {

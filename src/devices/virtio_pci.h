@@ -65,6 +65,11 @@ struct virtio_compl {
 struct virtio_ops {
     /* The driver kicked queue qi (v->lock held; I/O thread or vCPU). */
     void (*notify)(struct virtio_dev *v, unsigned qi);
+    /* Optional, on the vCPU thread in the notify write when an I/O thread
+     * runs (lock held, taken without waiting): do the requests that cannot
+     * block (a read the page cache holds); false = the rest is for the
+     * I/O thread (then the queue's eventfd is signalled). */
+    bool (*try_inline)(struct virtio_dev *v, unsigned qi);
     /* Device-specific part of a reset (status 0 or machine reset). */
     void (*reset)(struct virtio_dev *v);
     /* The driver wrote device config bytes [off, off+len) (optional). */
@@ -98,7 +103,7 @@ struct virtio_dev {
     bool compl_added;               /* since the lock was taken */
     _Atomic bool broken_req;        /* the device found a broken ring */
     struct machine_bh *bh;
-    uint64_t kicks_async, kicks_sync;
+    uint64_t kicks_async, kicks_sync, kicks_inline;
 };
 
 /* Create the PCI function and its BARs for a device model: virtio_id (1

@@ -29,6 +29,7 @@ struct machine;
 #define FW_RSDP 0xf0000u
 #define FW_MP_FLOAT 0xf0040u
 #define FW_MP_CONFIG 0xf0100u
+#define FW_BIOS_STUBS 0xffe00u    /* real-mode IRET / EOI+IRET stubs */
 
 /* The platform the tables describe. */
 #define FW_LAPIC_ADDR 0xfee00000u
@@ -65,6 +66,12 @@ struct machine;
 void fw_bda_build(uint8_t *low);
 size_t fw_mptable_build(uint8_t *low);
 size_t fw_acpi_build(uint8_t *low);
+
+/* bios_state.c: the real-mode IVT and its stubs (multiboot kernels, as
+ * QEMU leaves them after SeaBIOS), and the PIC/PIT state the BIOS leaves
+ * (programmed through the machine's ports). */
+void fw_bios_ivt_build(uint8_t *low);
+void fw_bios_hw_init(struct machine *m);
 
 /* Write all of them into the machine's RAM.  -1 with fail() if RAM is too
  * small to hold the BIOS area. */

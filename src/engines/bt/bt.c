@@ -146,6 +146,11 @@ static void bt_inject_irq(struct machine *m, uint8_t vector)
     interp_cpu_inject_irq(&B(m)->cpu, vector);
 }
 
+static void bt_inject_nmi(struct machine *m)
+{
+    interp_cpu_inject_nmi(&B(m)->cpu);
+}
+
 static void bt_kick(struct machine *m)
 {
     struct bt_engine *e = m->engine;
@@ -283,6 +288,7 @@ const struct engine_ops engine_bt_ops = {
     .set_state = bt_set_state,
     .irq_window_open = bt_irq_window_open,
     .inject_irq = bt_inject_irq,
+    .inject_nmi = bt_inject_nmi,
     .kick = bt_kick,
     .get_vcpu_state = bt_get_vcpu_state,
     .set_vcpu_state = bt_set_vcpu_state,

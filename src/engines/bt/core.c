@@ -181,7 +181,7 @@ static int interp_one(struct bt *b, int op)
     struct interp_cpu *c = &b->cpu;
     if (op >= 0)
         b->st.callouts_by_op[op == 0xffff ? 0xf1 : op]++;
-    bool event = c->pending_vector >= 0;
+    bool event = interp_cpu_event_pending(c);
     uint32_t eip0 = c->eip;
     struct insn i;
     bool known = false, invlpg = false, alias = false;
@@ -400,14 +400,15 @@ enum bt_run_result bt_run(struct bt *b, uint64_t max_iters, char *msg,
             return BT_RUN_STOP;
         if (c->check_irq && c->pending_vector < 0 && !c->intr_shadow) {
             c->check_irq = false;
-            if ((c->eflags & FLAG_IF) && b->m && machine_intr_pending(b->m))
+            if (b->m && (((c->eflags & FLAG_IF) && machine_intr_pending(b->m)) ||
+                         machine_nmi_pending(b->m)))
                 return BT_RUN_IRQ_WINDOW;
         }
-        if (c->halted && c->pending_vector < 0)
+        if (c->halted && !interp_cpu_event_pending(c))
             return BT_RUN_HLT;
         int r;
         struct bt_frag *f = NULL;
-        if (c->pending_vector >= 0 || c->intr_shadow) {
+        if (interp_cpu_event_pending(c) || c->intr_shadow) {
             r = interp_one(b, -1);
             goto stepped;
         }

@@ -51,6 +51,7 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
     c->dr[6] = 0xffff0ff0u;
     c->dr[7] = 0x400;
     c->pending_vector = -1;
+    c->nmi_pending = c->nmi_blocked = false;
     c->delivering = -1;
     c->tsc_offset = 0;
     cpu_msr_reset(c);
@@ -176,6 +177,16 @@ step_body(struct interp_cpu *c)
 {
     c->insn_eip = c->eip;
     c->insn_esp = c->r[R_ESP];
+    if (__builtin_expect(c->nmi_pending, 0) && !c->nmi_blocked) {
+        /* NMI: whatever EFLAGS.IF, before a pending INTR; blocks further
+         * NMIs until IRET (Intel SDM vol. 3 6.7.1). */
+        c->nmi_pending = false;
+        c->nmi_blocked = true;
+        c->halted = false;
+        c->irqs_delivered++;
+        cpu_deliver(c, 2, EV_EXTERNAL, false, 0, c->eip);
+        return;
+    }
     if (c->pending_vector >= 0) {
         int v = c->pending_vector;
         c->pending_vector = -1;

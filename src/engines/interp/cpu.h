@@ -99,6 +99,8 @@ struct interp_cpu {
     /* Interrupt state. */
     bool halted;
     int pending_vector;     /* external interrupt to deliver, or -1 */
+    bool nmi_pending;       /* an NMI latched, delivered when not blocked */
+    bool nmi_blocked;       /* in an NMI handler: until the next IRET */
     bool intr_shadow;       /* after sti / mov ss / pop ss */
 
     struct tlb_entry tlb[TLB_SIZE];
@@ -233,6 +235,13 @@ int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
                          const char *engine);
 bool interp_cpu_irq_window_open(const struct interp_cpu *c);
 void interp_cpu_inject_irq(struct interp_cpu *c, uint8_t vector);
+void interp_cpu_inject_nmi(struct interp_cpu *c);
+/* An event (interrupt or unblocked NMI) is to be delivered before the next
+ * instruction. */
+static inline bool interp_cpu_event_pending(const struct interp_cpu *c)
+{
+    return c->pending_vector >= 0 || (c->nmi_pending && !c->nmi_blocked);
+}
 void interp_cpu_free(struct interp_cpu *c);
 /* The full vCPU state (live engine switching, debugger), cpu_xfer.c:
  * set refuses what the interpreter cannot hold (long mode, a queued

@@ -75,6 +75,13 @@ void interp_cpu_inject_irq(struct interp_cpu *c, uint8_t vector)
     c->halted = false;
 }
 
+void interp_cpu_inject_nmi(struct interp_cpu *c)
+{
+    c->nmi_pending = true;
+    if (!c->nmi_blocked)
+        c->halted = false;
+}
+
 void interp_cpu_get_vcpu(const struct interp_cpu *c, struct vcpu_state *s)
 {
     memset(s, 0, sizeof(*s));

@@ -171,12 +171,13 @@ static int interp_run(struct machine *m, struct vm_exit *ex)
         }
         if (c->check_irq && c->pending_vector < 0 && !c->intr_shadow) {
             c->check_irq = false;
-            if ((c->eflags & FLAG_IF) && machine_intr_pending(m)) {
+            if (((c->eflags & FLAG_IF) && machine_intr_pending(m)) ||
+                machine_nmi_pending(m)) {
                 ex->reason = EXIT_IRQ_WINDOW;
                 break;
             }
         }
-        if (c->halted && c->pending_vector < 0) {
+        if (c->halted && !interp_cpu_event_pending(c)) {
             ex->reason = EXIT_HLT;
             break;
         }
@@ -254,6 +255,11 @@ static void interp_inject_irq(struct machine *m, uint8_t vector)
     interp_cpu_inject_irq(&eng(m)->cpu, vector);
 }
 
+static void interp_inject_nmi(struct machine *m)
+{
+    interp_cpu_inject_nmi(&eng(m)->cpu);
+}
+
 static void interp_kick(struct machine *m)
 {
     atomic_store(&eng(m)->kicked, true);
@@ -312,6 +318,7 @@ const struct engine_ops engine_interp_ops = {
     .set_state = interp_set_state,
     .irq_window_open = interp_irq_window_open,
     .inject_irq = interp_inject_irq,
+    .inject_nmi = interp_inject_nmi,
     .kick = interp_kick,
     .get_vcpu_state = interp_get_vcpu_state,
     .set_vcpu_state = interp_set_vcpu_state,

@@ -430,6 +430,7 @@ void cpu_far_return(struct interp_cpu *c, int opsize, uint16_t pop_extra)
 
 void cpu_iret(struct interp_cpu *c, int opsize)
 {
+    c->nmi_blocked = false; /* IRET ends NMI blocking */
     if ((c->cr0 & CR0_PE) && !(c->eflags & FLAG_VM) &&
         (c->eflags & FLAG_NT)) {
         task_return(c); /* no stack frame: back to the linked task */

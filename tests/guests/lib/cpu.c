@@ -16,6 +16,7 @@ extern char kit_stub_base[], kit_user_return[], kit_sysenter_entry[];
 
 struct multiboot_info *kit_mbi;
 bool kit_multiboot_ok;
+uint8_t kit_boot_imr[2];
 struct kit_tss kit_tss __attribute__((aligned(128)));
 volatile struct kit_trap kit_last_trap;
 
@@ -233,6 +234,13 @@ void kit_start(uint32_t magic, struct multiboot_info *mbi)
         cmdline_copy[i] = 0;
     }
     cpu_tables_init();
+    /* A BIOS may leave its timer tick running on IRQ 0 at vector 8 (QEMU's
+     * SeaBIOS does, and popek for multiboot kernels): mask both 8259s
+     * (kit_boot_imr keeps what was found); guests unmask what they use. */
+    kit_boot_imr[0] = inb(0x21);
+    kit_boot_imr[1] = inb(0xa1);
+    outb(0x21, 0xff);
+    outb(0xa1, 0xff);
     int r = main(kit_mbi);
     if (r != 0) {
         kit_printf("# main returned %d\n", r);

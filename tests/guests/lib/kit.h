@@ -57,6 +57,9 @@ struct multiboot_mod {
 extern struct multiboot_info *kit_mbi;
 /* Was the kit entered with the multiboot magic in EAX? */
 extern bool kit_multiboot_ok;
+/* The 8259 interrupt masks (master, slave) found at entry; kit_start then
+ * masks every IRQ (a BIOS may leave its timer running on IRQ 0). */
+extern uint8_t kit_boot_imr[2];
 
 /* The guest's command line (popek --append / qemu -append), never NULL.
  * Copied into the kit at start, so it survives anything the guest does. */
