@@ -1,30 +1,22 @@
-/* guest_mem.c - side-effect-free guest page walks and linear-address
- * memory access for the gdb stub (see guest_mem.h). */
+/* guest_mem.c - side-effect-free guest page walks (the shared walker in
+ * probe mode) and linear-address memory access for the gdb stub (see
+ * guest_mem.h). */
 #include "guest_mem.h"
 
 #include <string.h>
 
 #include "../core/machine.h"
+#include "../x86/walk.h"
 
-static bool rd32(struct machine *m, uint64_t pa, uint32_t *v)
+static bool pt_read(void *ctx, uint64_t pa, bool wide, uint64_t *v)
 {
-    const uint8_t *p = gpa_to_hva(m, pa, 4);
+    const uint8_t *p = gpa_to_hva(ctx, pa, wide ? 8 : 4);
     if (!p)
         return false;
-    memcpy(v, p, 4);
+    *v = 0;
+    memcpy(v, p, wide ? 8 : 4);
     return true;
 }
-
-static bool rd64(struct machine *m, uint64_t pa, uint64_t *v)
-{
-    const uint8_t *p = gpa_to_hva(m, pa, 8);
-    if (!p)
-        return false;
-    memcpy(v, p, 8);
-    return true;
-}
-
-#define ADDR_MASK 0x000ffffffffff000ull
 
 bool guest_lin_to_phys(struct machine *m, const struct cpu_state *s,
                        uint64_t lin, uint64_t *pa)
@@ -33,51 +25,16 @@ bool guest_lin_to_phys(struct machine *m, const struct cpu_state *s,
         *pa = lin & 0xffffffffull;
         return true;
     }
-    if (!(s->cr4 & CR4_PAE)) {
-        uint32_t pde, pte;
-        lin &= 0xffffffffull;
-        if (!rd32(m, (s->cr3 & ~0xfffull) + ((lin >> 22) << 2), &pde) ||
-            !(pde & PTE_P))
-            return false;
-        if ((pde & PTE_PS) && (s->cr4 & CR4_PSE)) {
-            *pa = ((uint64_t)(pde & 0xffc00000u) |
-                   ((uint64_t)(pde >> 13 & 0xff) << 32)) |
-                  (lin & 0x3fffff);
-            return true;
-        }
-        if (!rd32(m, (pde & ~0xfffu) + (((lin >> 12) & 0x3ff) << 2), &pte) ||
-            !(pte & PTE_P))
-            return false;
-        *pa = (pte & ~0xfffu) | (lin & 0xfff);
-        return true;
-    }
-    uint64_t e;
-    int level;
-    uint64_t table;
-    if (s->efer & EFER_LMA) {
-        level = 4;
-        table = s->cr3 & ADDR_MASK;
-    } else {
-        lin &= 0xffffffffull;
-        if (!rd64(m, (s->cr3 & 0xffffffe0ull) + ((lin >> 30) << 3), &e) ||
-            !(e & PTE_P))
-            return false;
-        level = 2;
-        table = e & ADDR_MASK;
-    }
-    for (; level >= 1; level--) {
-        unsigned shift = 12 + 9 * (unsigned)(level - 1);
-        if (!rd64(m, table + (((lin >> shift) & 0x1ff) << 3), &e) ||
-            !(e & PTE_P))
-            return false;
-        if (level == 1 || ((e & PTE_PS) && level <= 3)) {
-            uint64_t mask = (1ull << shift) - 1;
-            *pa = (e & ADDR_MASK & ~mask) | (lin & mask);
-            return true;
-        }
-        table = e & ADDR_MASK;
-    }
-    return false;
+    /* the shared walker (x86/walk.c), as a probe: no A/D bits */
+    const struct x86_paging pg = {.cr3 = s->cr3, .cr0 = s->cr0,
+                                  .cr4 = s->cr4,
+                                  .lma = (s->efer & EFER_LMA) != 0};
+    const struct x86_pt_io io = {pt_read, NULL, m};
+    struct x86_walk w;
+    if (x86_page_walk(&pg, lin, &io, &w) != X86_WALK_OK)
+        return false;
+    *pa = w.pa;
+    return true;
 }
 
 static size_t lin_copy(struct machine *m, const struct cpu_state *s,

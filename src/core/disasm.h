@@ -1,6 +1,6 @@
 /* disasm.h - one-line Intel-syntax disassembly of guest code for traces and
  * for logging unimplemented instructions (a thin wrapper over Zydis, which
- * is only used for display; popek's own decoder is engines/interp/decode). */
+ * is only used for display; popek's own decoder is src/x86/decode). */
 #ifndef POPEK_DISASM_H
 #define POPEK_DISASM_H
 #include <stddef.h>

@@ -46,6 +46,7 @@ struct vcpu_state {
                                       * TSC keeps counting across a switch,
                                       * as on a real machine */
     uint64_t apic_base, pat, misc_enable;
+    uint64_t tsc_aux;                /* IA32_TSC_AUX (rdtscp, rdpid) */
     uint32_t dr[8];                  /* DR0-3, DR6, DR7 (4, 5 unused) */
     /* Pending events. */
     int pending_irq;        /* external vector injected but not delivered,

@@ -20,10 +20,13 @@
  * 4 GiB to low memory, or making accesses straddle linear 0xffffffff,
  * whose page maps a RAM frame with paging); an FS base that wraps past
  * 4 GiB (bit 6); segment loads (FS/GS/DS/ES: null, flat, wrapping base,
- * small limit, non-zero base: bt then runs in the interpreter) ;
+ * small limit, non-zero base: bt then runs in the interpreter);
  * self-modifying code in a loop (the loop rewrites its own immediate),
  * through rep movsb, and through a second linear mapping of the code
- * frames; push/pop of memory operands with segment overrides.
+ * frames; push/pop of memory operands with segment overrides; calls and
+ * returns, indirect jumps and calls through registers and memory (bt's
+ * rewritten control flow and indirect-branch table); bt/bts/btr/btc of
+ * memory with register bit offsets; leave.
  *
  * Architecturally undefined flags are masked in the program itself: after
  * an instruction that leaves flags U undefined the generator emits
@@ -110,6 +113,7 @@ struct gen {
     bool fs;         /* fs: has a base: use it on some memory operands */
     uint32_t code;   /* where the program starts */
     bool ext, gs, paging, ring3, remap;
+    bool nostack;    /* inside a subroutine: no unbalanced push/pop */
     uint32_t imms[MAX_IMMS]; /* linear addresses of mov r, imm32 imm32s */
     unsigned nimms;
 };
@@ -147,7 +151,7 @@ static uint32_t gen_one(struct gen *g, int depth)
 {
     struct prog *p = g->p;
     struct fuzz_in *in = g->in;
-    unsigned k = fuzz_get(in, 1) % (g->ext ? 30 : 24);
+    unsigned k = fuzz_get(in, 1) % (g->ext ? 34 : 24);
     if (k >= 24)
         return depth ? 0 : gen_ext(g, k - 24);
     switch (k) {
@@ -344,6 +348,8 @@ static uint32_t gen_one(struct gen *g, int depth)
         return 0;
     }
     case 17: { /* push / pop / pushfd+pop / push imm; popfd (flags only) */
+        if (g->nostack)
+            return 0;
         unsigned f = fuzz_get(in, 1) % 5;
         if (f == 0) {
             e1(p, (uint8_t)(0x50 + S(in)));
@@ -461,7 +467,7 @@ static uint32_t gen_one(struct gen *g, int depth)
 #define SEL_SMALL 0x43    /* base 0, limit 0x8fff */
 #define SEL_BASE1K 0x4b   /* base 0x1000, limit 4 GiB (not flat) */
 
-/* The extended instruction kinds (gen_one's 24..29, top level only). */
+/* The extended instruction kinds (gen_one's 24..33, top level only). */
 static uint32_t gen_ext(struct gen *g, unsigned k)
 {
     struct prog *p = g->p;
@@ -540,6 +546,66 @@ static uint32_t gen_ext(struct gen *g, unsigned k)
         e4(p, page);
         return 0;
     }
+    case 6: { /* a call to a subroutine holding one instruction:
+               * jmp over; sub: insn; (flag mask); ret; over: call sub */
+        struct prog tmp = {.n = 0};
+        struct gen g2 = *g;
+        g2.p = &tmp;
+        g2.code = 0;
+        g2.nostack = true;
+        uint32_t u = gen_one(&g2, 1);
+        mask_flags(&tmp, u);
+        if (tmp.n > 120)
+            return 0;
+        e1(p, 0xeb);
+        e1(p, (uint8_t)(tmp.n + 1));
+        uint32_t sub = p->n;
+        emit(p, tmp.b, tmp.n);
+        e1(p, 0xc3);
+        e1(p, 0xe8);
+        e4(p, sub - (p->n + 4));
+        return 0;
+    }
+    case 7: { /* indirect jmp/call to the next instruction, through a
+               * register or memory: mov r, t; jmp r | mov [m], t; jmp [m]
+               * | mov r, t; call r; pop r2 (lands at t) */
+        unsigned f = fuzz_get(in, 1) % 3, r = D(in);
+        if (f == 1) {
+            uint32_t t = g->code + p->n + 7 + 3;
+            unsigned d = fuzz_get(in, 1) & 0x7c;
+            e1(p, 0xc7); e1(p, 0x43); e1(p, (uint8_t)d); e4(p, t);
+            e1(p, 0xff); e1(p, 0x63); e1(p, (uint8_t)d); /* jmp [ebx+d] */
+        } else {
+            uint32_t t = g->code + p->n + 5 + 2;
+            e1(p, (uint8_t)(0xb8 + r));
+            e4(p, t);
+            e1(p, 0xff);
+            e1(p, (uint8_t)((f ? 0xd0 : 0xe0) + r)); /* call r / jmp r */
+            if (f == 2)
+                e1(p, (uint8_t)(0x58 + D(in))); /* pop the return address */
+        }
+        return 0;
+    }
+    case 8: { /* bt/bts/btr/btc [ebx+d], r with a register offset of
+               * -0x200..0x1ff bits: and r, 0x3ff; sub r, 0x200 */
+        unsigned r = D(in), op = fuzz_get(in, 1) & 3;
+        e1(p, 0x81); e1(p, (uint8_t)(0xe0 + r)); e4(p, 0x3ff);
+        e1(p, 0x81); e1(p, (uint8_t)(0xe8 + r)); e4(p, 0x200);
+        mask_flags(p, FLAG_AF);
+        maybe_fs(g);
+        if (op && (fuzz_get(in, 1) & 1))
+            e1(p, 0xf0);
+        e1(p, 0x0f);
+        e1(p, (uint8_t)(0xa3 + op * 8));
+        mem_operand(g, r, NULL);
+        return FLAG_OF | FLAG_SF | FLAG_ZF | FLAG_AF | FLAG_PF;
+    }
+    case 9: /* push imm8; mov ebp, esp; leave (ebp = the value pushed) */
+        e1(p, 0x6a);
+        e1(p, (uint8_t)fuzz_get(in, 1));
+        e1(p, 0x89); e1(p, 0xe5);
+        e1(p, 0xc9);
+        return 0;
     default: { /* push / pop of a memory operand, maybe fs:/gs: */
         bool pop = fuzz_get(in, 1) & 1;
         maybe_fs(g);

@@ -723,6 +723,28 @@ static void test_page_straddling_insn(void)
     free(r.ram);
 }
 
+static void straddle_callout_setup(uint8_t *ram, struct interp_cpu *c)
+{
+    paging_setup(ram, c);
+    static const uint8_t code[] = {0x46, 0x0f, 0xa2, 0xf4};
+    memcpy(ram + 0x2ffe, code, sizeof(code)); /* inc esi; cpuid; hlt */
+}
+
+static void test_straddling_callout_runs_once_before(void)
+{
+    /* cpuid (a callout) runs into a page never touched before: the
+     * guard's read of that page used to fault, be taken for the previous
+     * instruction's and make it run twice (found by fuzz_diff) */
+    struct prog p = {0};
+    P(&p, "be 00 00 00 00");                 /* mov esi, 0 */
+    P(&p, "e9 f4 1f 00 00");                 /* jmp 0x2ffe */
+    struct run r;
+    compare(&p, straddle_callout_setup, &r, DEFINED_FLAGS);
+    CHECKF(r.cpu.r[R_ESI] == 1, "esi %#x: inc esi ran %u times",
+           r.cpu.r[R_ESI], r.cpu.r[R_ESI]);
+    free(r.ram);
+}
+
 static void test_paging_true_fault(void)
 {
     struct prog p = {0};
@@ -1795,6 +1817,7 @@ int main(void)
     RUN(test_pt_store_leaves_no_alias_in_tlb);
     RUN(test_address_spaces_cached);
     RUN(test_page_straddling_insn);
+    RUN(test_straddling_callout_runs_once_before);
     RUN(test_prefetch_traces_the_directory);
     RUN(test_pt_store_after_ad_update);
     RUN(test_paging_self_modifying);

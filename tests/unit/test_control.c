@@ -85,6 +85,8 @@ static void test_state_survives_switches(void)
     s.apic_base = 0xfee00900;
     s.pat = 0x0007010600070106ull;
     s.misc_enable = 0x1;
+    s.tsc_aux = 0x2a;        /* rdtscp/rdpid: Linux keeps the CPU number */
+    s.regs.efer = EFER_SCE;
     s.dr[0] = 0x1000;
     s.dr[1] = 0x2000;
     s.dr[2] = 0x3000;
@@ -117,6 +119,10 @@ static void test_state_survives_switches(void)
            "tsc %llu", (unsigned long long)got.tsc);
     CHECK(got.apic_base == s.apic_base && got.pat == s.pat &&
           got.misc_enable == s.misc_enable);
+    CHECKF(got.tsc_aux == 0x2a, "tsc_aux %#llx",
+           (unsigned long long)got.tsc_aux);
+    CHECKF(got.regs.efer == EFER_SCE, "efer %#llx",
+           (unsigned long long)got.regs.efer);
     CHECK(!memcmp(got.dr, s.dr, sizeof(s.dr)));
     CHECK(got.pending_irq == 0x31);
     CHECK(got.intr_shadow);

@@ -1,4 +1,4 @@
-/* test_decode.c - tests of the IA-32 decoder (src/engines/interp/decode.c):
+/* test_decode.c - tests of the IA-32 decoder (src/x86/decode.c):
  * hand-checked encodings with every field spelled out, the 15-byte limit
  * and truncation, and a large seeded cross-check against Zydis 4 in 32- and
  * 16-bit modes (validity, length, ModRM, SIB, displacement, immediates and
@@ -11,7 +11,7 @@
 
 #include "core/cpu_state.h"
 #include "core/disasm.h"
-#include "engines/interp/decode.h"
+#include "x86/decode.h"
 #include "test.h"
 
 /* ---- hand-checked encodings ---- */

@@ -152,6 +152,11 @@ static void test_rmw_fault_atomic(void)
         { "shl dword [ebx],1", "\xd1\x23", 2 },
         { "rcl dword [ebx],cl", "\xd3\x13", 2 },
         { "shld [ebx],ecx,4", "\x0f\xa4\x0b\x04", 4 },
+        /* a masked count of 0 writes nothing but is a write access, as
+         * on hardware (bt runs the host's instruction; fuzz_diff) */
+        { "shl dword [ebx],0", "\xc1\x23\x00", 3 },
+        { "sar byte [ebx],0x20", "\xc0\x3b\x20", 3 },
+        { "shrd [ebx],ecx,0", "\x0f\xac\x0b\x00", 4 },
         { "xchg [ebx],ecx", "\x87\x0b", 2 },
         { "xadd [ebx],ecx", "\x0f\xc1\x0b", 3 },
         { "cmpxchg [ebx],ecx", "\x0f\xb1\x0b", 3 },

@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 
 #include "../../core/util.h"
+#include "../../x86/walk.h"
 #include "emit.h"
 
 int bt_shadow_create(struct bt *b)
@@ -84,26 +85,32 @@ struct walk {
     bool u, w;
 };
 
+static bool pt_read(void *ctx, uint64_t pa, bool wide, uint64_t *v)
+{
+    (void)wide; /* 32-bit paging only */
+    uint32_t e = rd(ctx, (uint32_t)pa);
+    *v = e;
+    return e != 0xffffffffu; /* outside RAM: act as absent */
+}
+
+/* The guest's mapping of lin (the shared walker, x86/walk.c; no A/D
+ * bits set): false if not present. */
 static bool do_walk(struct bt *b, uint32_t lin, struct walk *w)
 {
     const struct interp_cpu *c = &b->cpu;
-    w->pde_pa = (c->cr3 & ~0xfffu) | ((lin >> 20) & 0xffc);
-    w->pde = rd(b, w->pde_pa);
-    if (!(w->pde & PTE_P) || w->pde == 0xffffffffu)
+    const struct x86_paging pg = {.cr3 = c->cr3, .cr0 = c->cr0,
+                                  .cr4 = c->cr4 & ~(uint32_t)CR4_PAE};
+    const struct x86_pt_io io = {pt_read, NULL, b};
+    struct x86_walk xw;
+    if (x86_page_walk(&pg, lin, &io, &xw) != X86_WALK_OK)
         return false;
-    if ((w->pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
-        w->pte_pa = 0;
-        w->pte = w->pde;
-        w->pa = (w->pde & 0xffc00000u) | (lin & 0x003ff000u);
-    } else {
-        w->pte_pa = (w->pde & ~0xfffu) | ((lin >> 10) & 0xffc);
-        w->pte = rd(b, w->pte_pa);
-        if (!(w->pte & PTE_P) || w->pte == 0xffffffffu)
-            return false;
-        w->pa = w->pte & ~0xfffu;
-    }
-    w->u = w->pde & w->pte & PTE_U;
-    w->w = w->pde & w->pte & PTE_W;
+    w->pde_pa = (uint32_t)xw.ent_pa[0];
+    w->pde = (uint32_t)xw.ent[0];
+    w->pte_pa = xw.n == 2 ? (uint32_t)xw.ent_pa[1] : 0;
+    w->pte = (uint32_t)xw.ent[xw.n - 1];
+    w->pa = (uint32_t)xw.pa & ~0xfffu;
+    w->u = xw.u;
+    w->w = xw.w;
     return true;
 }
 

@@ -998,6 +998,12 @@ struct bt_frag *bt_translate(struct bt *b, uint32_t eip, uint32_t pa,
                 f->callout_op = op;
                 break;
             }
+            /* a straddling callout needs no guard (the interpreter fetches
+             * its bytes itself), and must not have one: a fault on the
+             * guard's read would be taken for the previous instruction's
+             * (this one is not counted in ninsn), which then ran twice */
+            if (pa2 >= 0)
+                t.e.pos = f->tc_start + f->host_off[n];
             emit_callout(&t, cur, op);
             break;
         }

@@ -284,6 +284,16 @@ int interp_step(struct interp_cpu *c)
     return deliver_unwound_fault(c);
 }
 
+bool interp_unwind_iret(struct interp_cpu *c, int opsize)
+{
+    c->delivering = -1;
+    if (setjmp(c->fault_jmp) == 0) {
+        cpu_iret(c, opsize);
+        return true;
+    }
+    return false; /* the fault is not delivered */
+}
+
 int interp_run_batch(struct interp_cpu *c, uint32_t n)
 {
     c->batch_left = n;

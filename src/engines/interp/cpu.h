@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "../../core/cpu_state.h"
-#include "decode.h"
+#include "../../x86/decode.h"
 
 struct machine;
 struct decode_cache;
@@ -220,6 +220,11 @@ void interp_cpu_init(struct interp_cpu *c, uint8_t *ram, uint32_t ram_size,
  * guest IDT).  Returns -1 if it retired normally, else the vector of the
  * exception it raised (already delivered, or -2 on a triple fault). */
 int interp_step(struct interp_cpu *c);
+/* IRET (opsize 2 or 4) from the current stack frame, as if executed at
+ * CS:EIP, for an engine that undoes an exception delivery (the kvm
+ * engine's #UD trap).  False if it would fault (nothing delivered; the
+ * state is then undefined). */
+bool interp_unwind_iret(struct interp_cpu *c, int opsize);
 /* Execute up to n steps (as interp_step) under one fault context; returns
  * early, with -1, once the CPU halts or may need an interrupt check
  * (check_irq), or -2 on a triple fault.  For the engine's run loop. */
@@ -228,8 +233,8 @@ int interp_run_batch(struct interp_cpu *c, uint32_t n);
  * and free it.  Returns -1 on allocation failure. */
 int interp_dcache_enable(struct interp_cpu *c);
 /* State transfer and interrupt-window rules (cpu_xfer.c), shared by the
- * interp and bt engines.  set_state refuses 64-bit/PAE entry states with a
- * message naming `engine`. */
+ * interp and bt engines (and the kvm engine's 32-bit assists).  set_state
+ * refuses 64-bit entry states with a message naming `engine`. */
 void interp_cpu_get_state(const struct interp_cpu *c, struct cpu_state *s);
 int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
                          const char *engine);

@@ -36,8 +36,8 @@ int interp_cpu_set_state(struct interp_cpu *c, const struct cpu_state *s,
     if ((s->efer & EFER_LME) || s->seg[SEG_CS].l)
         return fail("%s: 64-bit guests are not supported (IA-32 only)",
                     engine);
-    if (s->rip > 0xffffffffull || (s->cr4 & CR4_PAE))
-        return fail("%s: the entry state needs long mode or PAE, which this "
+    if (s->rip > 0xffffffffull)
+        return fail("%s: the entry state needs long mode, which this "
                     "engine does not implement", engine);
     for (int r = 0; r < 8; r++)
         c->r[r] = (uint32_t)s->gpr[r];
@@ -92,6 +92,7 @@ void interp_cpu_get_vcpu(const struct interp_cpu *c, struct vcpu_state *s)
     s->apic_base = c->apic_base;
     s->pat = c->pat;
     s->misc_enable = c->misc_enable;
+    s->tsc_aux = c->tsc_aux;
     memcpy(s->dr, c->dr, sizeof(s->dr));
     s->pending_irq = c->pending_vector;
     s->pending_exc = -1;
@@ -123,6 +124,7 @@ int interp_cpu_set_vcpu(struct interp_cpu *c, const struct vcpu_state *s,
     c->sysenter_cs = r->sysenter_cs;
     c->sysenter_esp = r->sysenter_esp;
     c->sysenter_eip = r->sysenter_eip;
+    c->efer = r->efer & EFER_SCE; /* the EFER bits of IA-32 (msr_cpuid.c) */
     c->cpl = !(c->cr0 & CR0_PE) ? 0
              : (c->eflags & FLAG_VM) ? 3 : (c->seg[SEG_CS].sel & 3);
     memcpy(c->fpu.fx, s->fxsave, sizeof(c->fpu.fx));
@@ -132,6 +134,7 @@ int interp_cpu_set_vcpu(struct interp_cpu *c, const struct vcpu_state *s,
     c->apic_base = s->apic_base;
     c->pat = s->pat;
     c->misc_enable = s->misc_enable;
+    c->tsc_aux = s->tsc_aux;
     memcpy(c->dr, s->dr, sizeof(c->dr));
     c->pending_vector = s->pending_irq >= 0 && s->pending_irq < 256
                             ? s->pending_irq : -1;

@@ -1,11 +1,14 @@
 /* mmu.c - the interpreter's memory path: segmentation checks (limit, type),
- * two-level IA-32 paging (4 KiB and 4 MiB pages, global pages, CR0.WP,
- * U/S and R/W rules) with accessed/dirty write-back, the TLB, physical
+ * IA-32 paging, 32-bit and PAE (the shared walker, x86/walk.c; SMEP/SMAP
+ * here; PAE PDPTEs are read at each walk, not cached at CR3 loads; NX is
+ * not enforced)
+ * with accessed/dirty write-back, the TLB, physical
  * access to RAM or MMIO, and the cpu.h memory/stack API built on them.
  * Writes to RAM drop the decoded-instruction cache of the page written. */
 #include <string.h>
 
 #include "../../core/machine.h"
+#include "../../x86/walk.h"
 #include "sys.h"
 
 #define PF_P 1u
@@ -111,8 +114,25 @@ static inline bool rights_ok(const struct interp_cpu *c, bool u, bool w,
     return true;
 }
 
-/* Walk the page tables for lin into *t.  probe: never fault nor write A/D
- * bits (return false instead). */
+/* Page-table entries (8 bytes with PAE) through the physical path. */
+static bool pt_read(void *ctx, uint64_t pa, bool wide, uint64_t *v)
+{
+    if (pa + (wide ? 8 : 4) > 0x100000000ull)
+        return false; /* above the 32-bit physical space */
+    *v = phys_read(ctx, (uint32_t)pa, 4);
+    if (wide)
+        *v |= (uint64_t)phys_read(ctx, (uint32_t)pa + 4, 4) << 32;
+    return true;
+}
+
+static void pt_write(void *ctx, uint64_t pa, bool wide, uint64_t v)
+{
+    (void)wide; /* A/D live in the low dword */
+    phys_write(ctx, (uint32_t)pa, 4, (uint32_t)v);
+}
+
+/* Walk the page tables for lin (the shared walker, x86/walk.c) into *t.
+ * probe: never fault nor write A/D bits (return false instead). */
 static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
                  int priv, bool probe, struct tlb_entry *out)
 {
@@ -124,56 +144,29 @@ static bool walk(struct interp_cpu *c, uint32_t lin, enum access acc,
     if (c->cr0 & CR0_PG) {
         uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0) |
                        (acc == ACC_FETCH && (c->cr4 & CR4_SMEP) ? PF_I : 0);
-        uint32_t pde_pa = (c->cr3 & ~0xfffu) | ((lin >> 20) & 0xffc);
-        uint32_t pde = phys_read(c, pde_pa, 4);
-        if (!(pde & PTE_P)) {
+        const struct x86_paging pg = {.cr3 = c->cr3, .cr0 = c->cr0,
+                                      .cr4 = c->cr4};
+        const struct x86_pt_io io = {pt_read, pt_write, c};
+        struct x86_walk w;
+        if (x86_page_walk(&pg, lin, &io, &w) != X86_WALK_OK ||
+            w.pa > 0xffffffffull) { /* (PAE: no RAM or MMIO above 4 GiB) */
             if (probe)
                 return false;
             page_fault(c, lin, err);
         }
-        if ((pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
-            bool u = pde & PTE_U, w = pde & PTE_W;
-            if (!rights_ok(c, u, w, acc, priv)) {
-                if (probe)
-                    return false;
-                page_fault(c, lin, err | PF_P);
-            }
-            uint32_t npde = pde | PTE_A | (write ? PTE_D : 0);
-            if (!probe && npde != pde)
-                phys_write(c, pde_pa, 4, npde);
-            t.ppage = (pde & 0xffc00000u) | (lin & 0x003ff000u);
-            t.user_ok = u;
-            t.write_ok = w;
-            t.dirty = (npde & PTE_D) != 0;
-            t.global = (pde & PTE_G) && (c->cr4 & CR4_PGE);
-            large = true;
-        } else {
-            uint32_t pte_pa = (pde & ~0xfffu) | ((lin >> 10) & 0xffc);
-            uint32_t pte = phys_read(c, pte_pa, 4);
-            if (!(pte & PTE_P)) {
-                if (probe)
-                    return false;
-                page_fault(c, lin, err);
-            }
-            bool u = pde & pte & PTE_U, w = pde & pte & PTE_W;
-            if (!rights_ok(c, u, w, acc, priv)) {
-                if (probe)
-                    return false;
-                page_fault(c, lin, err | PF_P);
-            }
-            uint32_t npte = pte | PTE_A | (write ? PTE_D : 0);
-            if (!probe) {
-                if (!(pde & PTE_A))
-                    phys_write(c, pde_pa, 4, pde | PTE_A);
-                if (npte != pte)
-                    phys_write(c, pte_pa, 4, npte);
-            }
-            t.ppage = pte & ~0xfffu;
-            t.user_ok = u;
-            t.write_ok = w;
-            t.dirty = (npte & PTE_D) != 0;
-            t.global = (pte & PTE_G) && (c->cr4 & CR4_PGE);
+        if (!rights_ok(c, w.u, w.w, acc, priv)) {
+            if (probe)
+                return false;
+            page_fault(c, lin, err | PF_P);
         }
+        if (!probe)
+            x86_walk_set_ad(&w, write, &io);
+        large = w.page_size > 4096;
+        t.ppage = (uint32_t)w.pa & ~0xfffu;
+        t.user_ok = w.u;
+        t.write_ok = w.w;
+        t.dirty = (w.ent[w.n - 1] & PTE_D) || (probe && write);
+        t.global = w.global;
     } else {
         t.ppage = lin & ~0xfffu;
     }

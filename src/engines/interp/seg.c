@@ -42,22 +42,6 @@ void desc_set_accessed(struct interp_cpu *c, uint16_t sel, struct desc *d)
     lin_write(c, base + (sel & 0xfff8u) + 4, 4, d->hi, false);
 }
 
-void seg_from_desc(struct seg_reg *s, uint16_t sel, struct desc d)
-{
-    s->sel = sel;
-    s->base = desc_base(d);
-    s->limit = desc_limit(d);
-    s->type = (uint8_t)desc_type(d);
-    s->s = desc_s(d);
-    s->dpl = (uint8_t)desc_dpl(d);
-    s->present = desc_p(d);
-    s->avl = (d.hi >> 20) & 1;
-    s->l = (d.hi >> 21) & 1;
-    s->db = (d.hi >> 22) & 1;
-    s->g = (d.hi >> 23) & 1;
-    s->unusable = false;
-}
-
 void seg_load_real(struct interp_cpu *c, int seg, uint16_t sel)
 {
     struct seg_reg *s = &c->seg[seg];
@@ -114,6 +98,11 @@ void cpu_load_seg(struct interp_cpu *c, int seg, uint16_t sel)
     }
     if (seg == SEG_CS || seg >= SEG_LDTR)
         cpu_fault(c, EXC_UD);
+    seg_load_data(c, seg, sel, EXC_GP);
+}
+
+void seg_load_data(struct interp_cpu *c, int seg, uint16_t sel, int vec)
+{
     struct seg_reg *s = &c->seg[seg];
     if ((sel & 0xfffc) == 0) {
         s->sel = sel;
@@ -124,19 +113,38 @@ void cpu_load_seg(struct interp_cpu *c, int seg, uint16_t sel)
         return;
     }
     uint32_t err = SEL_ERR(sel);
+    struct desc d;
     if (!desc_read(c, sel, &d))
-        cpu_fault_err(c, EXC_GP, err);
+        cpu_fault_err(c, vec, err);
     bool code = desc_is_code(d);
     if (!desc_s(d) || (code && !(desc_type(d) & 2)))
-        cpu_fault_err(c, EXC_GP, err);
+        cpu_fault_err(c, vec, err);
     bool conforming_code = code && (desc_type(d) & 4);
     if (!conforming_code &&
         ((sel & 3u) > desc_dpl(d) || c->cpl > desc_dpl(d)))
-        cpu_fault_err(c, EXC_GP, err);
+        cpu_fault_err(c, vec, err);
     if (!desc_p(d))
         cpu_fault_err(c, EXC_NP, err);
     desc_set_accessed(c, sel, &d);
     seg_from_desc(s, sel, d);
+}
+
+void seg_load_ldt(struct interp_cpu *c, uint16_t sel, int vec, uint32_t err,
+                  int np_vec)
+{
+    struct seg_reg *l = &c->seg[SEG_LDTR];
+    if ((sel & 0xfffc) == 0) {
+        l->sel = sel;
+        l->unusable = true;
+        l->present = 0;
+        return;
+    }
+    struct desc d;
+    if ((sel & 4) || !desc_read(c, sel, &d) || desc_s(d) || desc_type(d) != 2)
+        cpu_fault_err(c, vec, err);
+    if (!desc_p(d))
+        cpu_fault_err(c, np_vec, err);
+    seg_from_desc(l, sel, d);
 }
 
 void seg_null_outer(struct interp_cpu *c)

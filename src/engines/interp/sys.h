@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../../x86/desc.h"
 #include "cpu.h"
 
 /* ---- mmu.c: linear and physical memory ---- */
@@ -63,33 +64,19 @@ static inline uint32_t stack_mask(const struct interp_cpu *c)
 }
 
 /* ---- seg.c: descriptors ---- */
-struct desc {
-    uint32_t lo, hi;     /* raw 8 bytes */
-};
-static inline uint32_t desc_base(struct desc d)
-{
-    return (d.lo >> 16) | ((d.hi & 0xff) << 16) | (d.hi & 0xff000000u);
-}
-static inline uint32_t desc_limit(struct desc d)
-{
-    uint32_t l = (d.lo & 0xffff) | (d.hi & 0x000f0000u);
-    return (d.hi & (1u << 23)) ? (l << 12) | 0xfff : l;
-}
-static inline unsigned desc_type(struct desc d) { return (d.hi >> 8) & 0xf; }
-static inline bool desc_s(struct desc d) { return (d.hi >> 12) & 1; }
-static inline unsigned desc_dpl(struct desc d) { return (d.hi >> 13) & 3; }
-static inline bool desc_p(struct desc d) { return (d.hi >> 15) & 1; }
-static inline bool desc_is_code(struct desc d)
-{
-    return desc_s(d) && (desc_type(d) & 8);
-}
+/* struct desc and its fields, seg_from_desc: x86/desc.h */
 /* Read the descriptor of sel (GDT or LDT).  Returns false if the selector
  * is outside the table (the caller raises its own fault). */
 bool desc_read(struct interp_cpu *c, uint16_t sel, struct desc *d);
 /* Set the accessed bit of a code/data descriptor in memory. */
 void desc_set_accessed(struct interp_cpu *c, uint16_t sel, struct desc *d);
-/* Fill a segment register's cache from a descriptor. */
-void seg_from_desc(struct seg_reg *s, uint16_t sel, struct desc d);
+/* Load data segment register seg (DS/ES/FS/GS) in protected mode with the
+ * checks of mov/pop (vec EXC_GP) or of a task switch (vec EXC_TS). */
+void seg_load_data(struct interp_cpu *c, int seg, uint16_t sel, int vec);
+/* Load LDTR from a GDT selector: lldt (vec EXC_GP, err sel, np_vec EXC_NP)
+ * or a task switch (EXC_TS for both). */
+void seg_load_ldt(struct interp_cpu *c, uint16_t sel, int vec, uint32_t err,
+                  int np_vec);
 /* Load a segment in real mode (base = sel << 4). */
 void seg_load_real(struct interp_cpu *c, int seg, uint16_t sel);
 /* Load CS for a control transfer (no checks) and update CPL. */

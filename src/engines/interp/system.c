@@ -199,24 +199,6 @@ static void umip_check(struct interp_cpu *c)
 
 /* ---- 0F 00: sldt str lldt ltr verr verw ---- */
 
-static void load_ldtr(struct interp_cpu *c, uint16_t sel)
-{
-    struct seg_reg *l = &c->seg[SEG_LDTR];
-    if ((sel & 0xfffc) == 0) {
-        l->sel = sel;
-        l->unusable = true;
-        l->present = 0;
-        return;
-    }
-    struct desc d;
-    uint32_t err = sel & 0xfffcu;
-    if ((sel & 4) || !desc_read(c, sel, &d) || desc_s(d) || desc_type(d) != 2)
-        cpu_fault_err(c, EXC_GP, err);
-    if (!desc_p(d))
-        cpu_fault_err(c, EXC_NP, err);
-    seg_from_desc(l, sel, d);
-}
-
 static void load_tr(struct interp_cpu *c, uint16_t sel)
 {
     if ((sel & 0xfffc) == 0)
@@ -252,7 +234,7 @@ static void ex_grp6(struct interp_cpu *c, const struct insn *i)
         need_cpl0(c);
         uint16_t sel = (uint16_t)rm_read(c, i, 2);
         if (i->reg == 2)
-            load_ldtr(c, sel);
+            seg_load_ldt(c, sel, EXC_GP, sel & 0xfffcu, EXC_NP);
         else
             load_tr(c, sel);
         break;

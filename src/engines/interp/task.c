@@ -43,45 +43,7 @@ static void load_data_ts(struct interp_cpu *c, int seg, uint16_t sel)
         seg_from_desc(s, sel, d);
         return;
     }
-    if ((sel & 0xfffc) == 0) {
-        s->sel = sel;
-        s->base = 0;
-        s->limit = 0;
-        s->present = 0;
-        s->unusable = true;
-        return;
-    }
-    if (!desc_read(c, sel, &d) || !desc_s(d))
-        cpu_fault_err(c, EXC_TS, err);
-    bool code = desc_is_code(d);
-    if (code && !(desc_type(d) & 2))
-        cpu_fault_err(c, EXC_TS, err);
-    bool conforming_code = code && (desc_type(d) & 4);
-    if (!conforming_code &&
-        ((sel & 3u) > desc_dpl(d) || c->cpl > desc_dpl(d)))
-        cpu_fault_err(c, EXC_TS, err);
-    if (!desc_p(d))
-        cpu_fault_err(c, EXC_NP, err);
-    desc_set_accessed(c, sel, &d);
-    seg_from_desc(s, sel, d);
-}
-
-static void load_ldt_ts(struct interp_cpu *c, uint16_t sel)
-{
-    struct seg_reg *l = &c->seg[SEG_LDTR];
-    if ((sel & 0xfffc) == 0) {
-        l->sel = sel;
-        l->unusable = true;
-        l->present = 0;
-        return;
-    }
-    struct desc d;
-    if ((sel & 4) || !desc_read(c, sel, &d) || desc_s(d) ||
-        desc_type(d) != 2)
-        cpu_fault_err(c, EXC_TS, SEL_ERR(sel));
-    if (!desc_p(d))
-        cpu_fault_err(c, EXC_TS, SEL_ERR(sel));
-    seg_from_desc(l, sel, d);
+    seg_load_data(c, seg, sel, EXC_TS);
 }
 
 static void load_cs_ts(struct interp_cpu *c, uint16_t sel)
@@ -199,7 +161,8 @@ void task_switch(struct interp_cpu *c, uint16_t sel, struct desc nd,
         return;
     }
     c->cpl = (uint8_t)(st[11 + SEG_CS] & 3);
-    load_ldt_ts(c, (uint16_t)st[17]);
+    seg_load_ldt(c, (uint16_t)st[17], EXC_TS, SEL_ERR((uint16_t)st[17]),
+                 EXC_TS);
     load_cs_ts(c, (uint16_t)st[11 + SEG_CS]);
     load_data_ts(c, SEG_SS, (uint16_t)st[11 + SEG_SS]);
     static const int data[] = {SEG_DS, SEG_ES, SEG_FS, SEG_GS};

@@ -102,6 +102,7 @@ static void kvm_destroy(struct machine *m)
     struct kvm_engine *k = KVM_OF(m);
     if (!k)
         return;
+    free(k->icpu);
     if (k->run)
         munmap(k->run, k->run_size);
     if (k->vcpu_fd >= 0)

@@ -2,19 +2,19 @@
  * gives up on.  On backends that run guest kernel code through that
  * emulator (kvm_pvm: all CPL0 code and all 32-bit code), KVM cannot do a
  * protected-mode IRET or a software interrupt (INT n, INT3, INTO): it
- * returns KVM_EXIT_INTERNAL_ERROR / KVM_INTERNAL_ERROR_EMULATION.  Here the
- * vCPU thread performs those few instructions itself, as the SDM describes
- * them (Vol. 2A "INT n/INTO/INT3/INT1", "IRET/IRETD/IRETQ", Vol. 3A 6.12
- * "Exception and Interrupt Handling", 6.14 for IA-32e mode), on the state
- * from KVM_GET_REGS/SREGS, walking the guest page tables for stack and
- * descriptor accesses, and writes the result back.  Faults found on the way
- * are injected into the guest with KVM_SET_VCPU_EVENTS.  Task gates, task
- * returns (NT=1) and virtual-8086 mode are refused with a clear message.
- * kvm_assist_seg.c and kvm_assist_grp9.c add LAR/LSL/VERR/VERW and
- * CMPXCHG16B/RDRAND/RDSEED the same way; kvm_assist_ud() below serves the #UD trap of
- * kvm_debug.c.  An assisted IRET also ends an injected interrupt's handler
- * (irq_depth, see kvm_priv.h).  On VMX/SVM hosts these exits never happen
- * and this file is idle. */
+ * returns KVM_EXIT_INTERNAL_ERROR / KVM_INTERNAL_ERROR_EMULATION.  For a
+ * 32-bit guest the interpreter runs the instruction (kvm_assist_interp.c,
+ * as bt's callouts); what is left here is what the interpreter cannot do:
+ * INT/IRET in IA-32e mode (SDM Vol. 2A "INT n/INTO/INT3/INT1",
+ * "IRET/IRETD/IRETQ", Vol. 3A 6.14), done on the state from
+ * KVM_GET_REGS/SREGS, walking the guest page tables (the shared walker) for
+ * stack and descriptor accesses; faults found on the way are injected with
+ * KVM_SET_VCPU_EVENTS.  kvm_assist_seg.c (LAR/LSL/VERR/VERW and CLAC/STAC
+ * in IA-32e mode), kvm_assist_grp9.c (CMPXCHG16B/RDRAND/RDSEED) and
+ * kvm_assist_popcnt.c add the rest; kvm_assist_ud() below serves the #UD
+ * trap of kvm_debug.c.  An assisted IRET also ends an injected interrupt's
+ * handler (irq_depth, see kvm_priv.h).  On VMX/SVM hosts these exits never
+ * happen and this file is idle. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,9 +106,7 @@ static int pop(struct assist *a, uint64_t *sp, uint64_t mask, uint64_t *v,
 
 static int do_int(struct assist *a, uint8_t vec, uint64_t next_rip)
 {
-    if (a->r.rflags & FLAG_VM)
-        return gm_stop(&a->g, "software interrupt in virtual-8086 mode");
-    unsigned gsz = a->lma ? 16 : 8;
+    unsigned gsz = 16; /* IA-32e mode only (32-bit: the interpreter) */
     uint32_t gerr = vec * 8u + 2;
     if ((uint64_t)vec * gsz + gsz - 1 > a->sr.idt.limit)
         return gm_fault(&a->g, VEC_GP, gerr);
@@ -120,10 +118,6 @@ static int do_int(struct assist *a, uint8_t vec, uint64_t next_rip)
     unsigned type = (g[0] >> 40) & 0x1f; /* S bit and type */
     unsigned gdpl = (g[0] >> 45) & 3;
     bool present = (g[0] >> 47) & 1;
-    if (type == 5)
-        return gm_stop(&a->g, "software interrupt through a task gate");
-    if (!a->lma && (type == 6 || type == 7))
-        return gm_stop(&a->g, "software interrupt through a 16-bit gate");
     if (type != 0xe && type != 0xf)
         return gm_fault(&a->g, VEC_GP, gerr);
     if ((int)gdpl < a->cpl)
@@ -131,10 +125,9 @@ static int do_int(struct assist *a, uint8_t vec, uint64_t next_rip)
     if (!present)
         return gm_fault(&a->g, VEC_NP, gerr);
     uint16_t sel = (uint16_t)(g[0] >> 16);
-    uint64_t target = (g[0] & 0xffff) | ((g[0] >> 32) & 0xffff0000ull);
-    if (a->lma)
-        target |= (g[1] & 0xffffffffull) << 32;
-    unsigned ist = a->lma ? (g[0] >> 32) & 7 : 0;
+    uint64_t target = (g[0] & 0xffff) | ((g[0] >> 32) & 0xffff0000ull) |
+                      (g[1] & 0xffffffffull) << 32;
+    unsigned ist = (g[0] >> 32) & 7;
 
     struct kvm_segment cs;
     uint64_t d, where;
@@ -148,7 +141,7 @@ static int do_int(struct assist *a, uint8_t vec, uint64_t next_rip)
         return gm_fault(&a->g, VEC_GP, sel & 0xfffc);
     if (!cs.present)
         return gm_fault(&a->g, VEC_NP, sel & 0xfffc);
-    if (a->lma && (!cs.l || cs.db))
+    if (!cs.l || cs.db)
         return gm_fault(&a->g, VEC_GP, sel & 0xfffc);
 
     int new_cpl = is_conforming(&cs) ? a->cpl : cs.dpl;
@@ -156,46 +149,35 @@ static int do_int(struct assist *a, uint8_t vec, uint64_t next_rip)
     uint64_t sp = a->r.rsp;
     bool outer = new_cpl < a->cpl;
     uint32_t tss_sp_off = 0;
-    if (a->lma && ist)
-        tss_sp_off = 0x24 + 8 * (ist - 1);
+    if (ist)
+        tss_sp_off = 0x24 + 8 * (ist - 1);     /* ISTn */
     else if (outer)
-        tss_sp_off = 4 + 8u * (unsigned)new_cpl; /* (E|R)SPn, then SSn */
+        tss_sp_off = 4 + 8u * (unsigned)new_cpl; /* RSPn */
     if (tss_sp_off) {
         const struct kvm_segment *tr = &a->sr.tr;
-        unsigned need = a->lma ? 8 : 6;
-        if (tss_sp_off + need - 1 > tr->limit)
+        if (tss_sp_off + 7 > tr->limit)
             return gm_fault(&a->g, VEC_TS, tr->selector & 0xfffc);
-        uint64_t v[2] = {0, 0};
-        rc = gm_access(&a->g, tr->base + tss_sp_off, v, need, false, false);
+        uint64_t v = 0;
+        rc = gm_access(&a->g, tr->base + tss_sp_off, &v, 8, false, false);
         if (rc != A_OK)
             return rc;
-        if (a->lma) {
-            sp = v[0];
-        } else {
-            sp = v[0] & 0xffffffffull;
-            uint16_t nss = (uint16_t)(v[0] >> 32);
-            rc = load_stack_seg(a, nss, new_cpl, VEC_TS, &ss);
-            if (rc != A_OK)
-                return rc;
-        }
+        sp = v;
     }
-    if (a->lma) {
-        if (outer) {
-            memset(&ss, 0, sizeof(ss));
-            ss.selector = (uint16_t)new_cpl;
-            ss.unusable = 1;
-            ss.dpl = (uint8_t)new_cpl;
-            ss.s = 1;
-            ss.type = 3;
-            ss.db = 1;
-        }
-        sp &= ~0xfull;
+    if (outer) {
+        memset(&ss, 0, sizeof(ss));
+        ss.selector = (uint16_t)new_cpl;
+        ss.unusable = 1;
+        ss.dpl = (uint8_t)new_cpl;
+        ss.s = 1;
+        ss.type = 3;
+        ss.db = 1;
     }
+    sp &= ~0xfull;
     bool user = new_cpl == 3;
-    unsigned size = a->lma ? 8 : 4;
-    uint64_t mask = stack_mask(&ss, a->lma);
+    unsigned size = 8;
+    uint64_t mask = ~0ull;
     uint64_t flags = a->r.rflags;
-    if (a->lma || outer) {
+    {
         rc = push(a, &ss, &sp, mask, a->sr.ss.selector, size, user);
         if (rc == A_OK)
             rc = push(a, &ss, &sp, mask, a->r.rsp, size, user);
@@ -217,7 +199,7 @@ static int do_int(struct assist *a, uint8_t vec, uint64_t next_rip)
     a->sr.cs = cs;
     a->sr.ss = ss;
     a->r.rsp = sp;
-    a->r.rip = a->lma ? target : target & 0xffffffffull;
+    a->r.rip = target;
     a->r.rflags &= ~(uint64_t)(FLAG_TF | FLAG_NT | FLAG_RF | FLAG_VM);
     if (type == 0xe)
         a->r.rflags &= ~(uint64_t)FLAG_IF;
@@ -240,13 +222,8 @@ static void null_if_unreachable(struct kvm_segment *s, int cpl)
 
 static int do_iret(struct assist *a, unsigned size)
 {
-    if (a->r.rflags & FLAG_VM)
-        return gm_stop(&a->g, "IRET in virtual-8086 mode");
-    if (a->r.rflags & FLAG_NT) {
-        if (a->lma)
-            return gm_fault(&a->g, VEC_GP, 0);
-        return gm_stop(&a->g, "IRET with NT=1 (task return)");
-    }
+    if (a->r.rflags & FLAG_NT) /* IA-32e mode: no task return */
+        return gm_fault(&a->g, VEC_GP, 0);
     bool user = a->cpl == 3;
     uint64_t mask = stack_mask(&a->sr.ss, a->code64);
     uint64_t sp = a->r.rsp, rip, csel, fl, nsp = 0, nss = 0;
@@ -257,8 +234,6 @@ static int do_iret(struct assist *a, unsigned size)
         rc = pop(a, &sp, mask, &fl, size, user);
     if (rc != A_OK)
         return rc;
-    if (size == 4 && (fl & FLAG_VM) && a->cpl == 0 && !a->lma)
-        return gm_stop(&a->g, "IRET to virtual-8086 mode");
     struct kvm_segment cs;
     uint64_t d, where;
     uint16_t sel = (uint16_t)csel;
@@ -269,7 +244,7 @@ static int do_iret(struct assist *a, unsigned size)
     if (rpl < a->cpl || (is_conforming(&cs) && cs.dpl > rpl) ||
         (!is_conforming(&cs) && cs.dpl != rpl))
         return gm_fault(&a->g, VEC_GP, sel & 0xfffc);
-    if (a->lma && cs.l && cs.db)
+    if (cs.l && cs.db)
         return gm_fault(&a->g, VEC_GP, sel & 0xfffc);
     bool outer = rpl > a->cpl;
     struct kvm_segment ss = a->sr.ss;
@@ -282,7 +257,7 @@ static int do_iret(struct assist *a, unsigned size)
         rc = load_stack_seg(a, (uint16_t)nss, rpl, VEC_GP, &ss);
         if (rc != A_OK)
             return rc;
-        if (a->lma && !(cs.l) && ss.unusable)
+        if (!cs.l && ss.unusable)
             return gm_fault(&a->g, VEC_GP, 0);
         sp = nsp;
     }
@@ -308,12 +283,8 @@ static int do_iret(struct assist *a, unsigned size)
     a->sr.ss = ss;
     if (!outer && !a->code64)
         a->r.rsp = sp;
-    else if (a->lma)
-        a->r.rsp = nsp;
-    else if (ss.db)
-        a->r.rsp = nsp & 0xffffffffull;
     else
-        a->r.rsp = (a->r.rsp & ~0xffffull) | (nsp & 0xffff);
+        a->r.rsp = nsp;
     a->r.rip = cs.l ? rip : (rip & (size == 2 ? 0xffff : 0xffffffffull));
     if (outer) {
         null_if_unreachable(&a->sr.es, rpl);
@@ -364,7 +335,7 @@ static int assist_begin(struct machine *m, struct assist *a)
 
 /* One of the instructions we do, decoded at CS:RIP. */
 /* Returns true if CS:RIP holds one of ours. */
-static bool decode(struct assist *a, struct insn *in)
+static bool decode(struct assist *a, struct assist_insn *in)
 {
     uint8_t b[15];
     memset(b, 0, sizeof(b));
@@ -422,30 +393,31 @@ static bool decode(struct assist *a, struct insn *in)
     case 0x0f:
         in->op2 = b[i + 1];
         in->len = i + 2;
-        return seg_decode(a, in) || grp7_decode(a, in) ||
+        return (a->lma && (seg_decode(a, in) || grp7_decode(a, in))) ||
                grp9_decode(a, in) || popcnt_decode(a, in);
+    /* the rest: IA-32e mode only (32-bit guests: kvm_assist_interp.c) */
     case 0xcf:
         in->name = "iret";
-        return true;
+        return a->lma;
     case 0xcd:
         in->name = "int";
         in->next++;
-        return true;
+        return a->lma;
     case 0xcc:
         in->name = "int3";
-        return true;
+        return a->lma;
     case 0xce:
         in->name = "into";
-        return !a->code64;
+        return a->lma && !a->code64;
     case 0x9b:
         in->name = "fwait";
-        return true;
+        return a->lma;
     default:
         return false;
     }
 }
 
-static int execute(struct assist *a, const struct insn *in)
+static int execute(struct assist *a, const struct assist_insn *in)
 {
     switch (in->op) {
     case 0x0f:
@@ -478,7 +450,7 @@ static int execute(struct assist *a, const struct insn *in)
 
 /* Commit the result of execute(): new registers, or the fault, or stop. */
 static int finish(struct machine *m, const struct assist *before,
-                  struct assist *a, const struct insn *in, int rc,
+                  struct assist *a, const struct assist_insn *in, int rc,
                   struct vm_exit *ex)
 {
     struct kvm_engine *k = KVM_OF(m);
@@ -532,11 +504,16 @@ static int finish(struct machine *m, const struct assist *before,
 int kvm_assist(struct machine *m, struct vm_exit *ex)
 {
     struct assist a;
-    struct insn in;
+    struct assist_insn in;
     if (assist_begin(m, &a) < 0)
         return -1;
     if (!(a.sr.cr0 & CR0_PE))
         return 0; /* real mode: KVM emulates IRET/INT there itself */
+    if (!a.lma) {
+        int rc = kvm_assist_interp(m, &a, ex); /* 32-bit: the interpreter */
+        if (rc != 0)
+            return rc;
+    }
     if (!decode(&a, &in))
         return 0;
     struct assist before = a;
@@ -556,8 +533,7 @@ int kvm_assist(struct machine *m, struct vm_exit *ex)
 int kvm_assist_ud(struct machine *m, struct vm_exit *ex)
 {
     struct kvm_engine *k = KVM_OF(m);
-    struct assist a, user;
-    struct insn in;
+    struct assist a;
     if (assist_begin(m, &a) < 0)
         return -1;
     ex->reason = EXIT_NONE;
@@ -568,18 +544,9 @@ int kvm_assist_ud(struct machine *m, struct vm_exit *ex)
                       (a.r.rsp & (a.sr.ss.db ? 0xffffffffu : 0xffffu));
         if (gm_access(&a.g, sp, frame, sizeof(frame), false, false) == A_OK &&
             (frame[1] & 3) != 0) {
-            user = a;
-            user.g.sr = &user.sr;
-            if (do_iret(&user, 4) == A_OK) {
-                user.cpl = user.sr.ss.dpl;
-                if (decode(&user, &in)) {
-                    struct assist before = user;
-                    before.g.sr = &before.sr;
-                    k->ud_trapped++;
-                    return finish(m, &before, &user, &in,
-                                  execute(&user, &in), ex);
-                }
-            }
+            int rc = kvm_assist_ud_interp(m, &a, ex);
+            if (rc != 0)
+                return rc;
         }
     }
     /* A genuine #UD: let the guest's handler run.  (kvm_pvm ignores RF

@@ -11,6 +11,8 @@
 
 #include "kvm_guestmem.h"
 
+struct vm_exit;
+
 struct assist {
     struct gmem g; /* memory access in the current paging mode */
     struct kvm_regs r;
@@ -21,7 +23,7 @@ struct assist {
 };
 
 /* One instruction we do, decoded at CS:RIP. */
-struct insn {
+struct assist_insn {
     uint8_t op;       /* 0xcf iret, 0xcd int n, 0xcc int3, 0xce into,
                          0x9b fwait,
                          0x0f two-byte (op2) */
@@ -57,21 +59,28 @@ static inline bool is_writable_data(const struct kvm_segment *s)
 }
 
 
+/* kvm_assist_interp.c: a 32-bit guest's instruction at CS:RIP (a: its
+ * state from assist_begin) run by the interpreter; 1 done (ex set), 0 not
+ * one for the interpreter, -1 host error.  _ud_interp: the #UD trap's
+ * version (undo the #UD delivery first). */
+int kvm_assist_interp(struct machine *m, struct assist *a, struct vm_exit *ex);
+int kvm_assist_ud_interp(struct machine *m, struct assist *a,
+                         struct vm_exit *ex);
 /* Parse ModRM (and SIB, displacement) at in->bytes[in->len]: sets reg,
  * rm_reg or ea, and advances len.  False for 16-bit addressing. */
-bool insn_modrm(struct assist *a, struct insn *in);
+bool insn_modrm(struct assist *a, struct assist_insn *in);
 /* kvm_assist_seg.c: LAR/LSL/VERR/VERW.  seg_decode() parses the rest of a
  * 0x0f instruction (ModRM) and says if it is one of them. */
-bool seg_decode(struct assist *a, struct insn *in);
-int seg_execute(struct assist *a, const struct insn *in);
+bool seg_decode(struct assist *a, struct assist_insn *in);
+int seg_execute(struct assist *a, const struct assist_insn *in);
 /* kvm_assist_grp7.c: CLAC, STAC (0x0f 0x01 0xca/0xcb). */
-bool grp7_decode(struct assist *a, struct insn *in);
-int grp7_execute(struct assist *a, const struct insn *in);
+bool grp7_decode(struct assist *a, struct assist_insn *in);
+int grp7_execute(struct assist *a, const struct assist_insn *in);
 /* kvm_assist_popcnt.c: POPCNT (0xf3 0x0f 0xb8). */
-bool popcnt_decode(struct assist *a, struct insn *in);
-int popcnt_execute(struct assist *a, const struct insn *in);
+bool popcnt_decode(struct assist *a, struct assist_insn *in);
+int popcnt_execute(struct assist *a, const struct assist_insn *in);
 /* kvm_assist_grp9.c: CMPXCHG16B, RDRAND, RDSEED (0x0f 0xc7 /1, /6, /7). */
-bool grp9_decode(struct assist *a, struct insn *in);
-int grp9_execute(struct assist *a, const struct insn *in);
+bool grp9_decode(struct assist *a, struct assist_insn *in);
+int grp9_execute(struct assist *a, const struct assist_insn *in);
 
 #endif

@@ -9,7 +9,7 @@
 #include "kvm_assist.h"
 #include "kvm_priv.h"
 
-bool grp7_decode(struct assist *a, struct insn *in)
+bool grp7_decode(struct assist *a, struct assist_insn *in)
 {
     if (in->op2 != 0x01 || a->cpl != 0)
         return false;
@@ -29,7 +29,7 @@ bool grp7_decode(struct assist *a, struct insn *in)
     return true;
 }
 
-int grp7_execute(struct assist *a, const struct insn *in)
+int grp7_execute(struct assist *a, const struct assist_insn *in)
 {
     if (in->imm == 0xca)
         a->r.rflags &= ~(uint64_t)FLAG_AC;

@@ -14,7 +14,7 @@
 #include "kvm_assist.h"
 #include "kvm_priv.h"
 
-bool grp9_decode(struct assist *a, struct insn *in)
+bool grp9_decode(struct assist *a, struct assist_insn *in)
 {
     if (in->op2 != 0xc7)
         return false;
@@ -37,7 +37,7 @@ bool grp9_decode(struct assist *a, struct insn *in)
     return true;
 }
 
-static int cmpxchg16b(struct assist *a, const struct insn *in)
+static int cmpxchg16b(struct assist *a, const struct assist_insn *in)
 {
     if (in->ea & 15)
         return gm_fault(&a->g, VEC_GP, 0);
@@ -64,7 +64,7 @@ static int cmpxchg16b(struct assist *a, const struct insn *in)
     return A_OK;
 }
 
-static void rdrand(struct assist *a, const struct insn *in)
+static void rdrand(struct assist *a, const struct assist_insn *in)
 {
     uint64_t v = 0;
     bool ok = getrandom(&v, in->osz, GRND_NONBLOCK) == (ssize_t)in->osz;
@@ -82,7 +82,7 @@ static void rdrand(struct assist *a, const struct insn *in)
         *dst = v;
 }
 
-int grp9_execute(struct assist *a, const struct insn *in)
+int grp9_execute(struct assist *a, const struct assist_insn *in)
 {
     if ((in->reg & 7) == 1) {
         int rc = cmpxchg16b(a, in);

@@ -10,7 +10,7 @@
 #include "kvm_assist.h"
 #include "kvm_priv.h"
 
-bool popcnt_decode(struct assist *a, struct insn *in)
+bool popcnt_decode(struct assist *a, struct assist_insn *in)
 {
     if (in->op2 != 0xb8 || !in->rep || !insn_modrm(a, in))
         return false;
@@ -19,7 +19,7 @@ bool popcnt_decode(struct assist *a, struct insn *in)
     return true;
 }
 
-int popcnt_execute(struct assist *a, const struct insn *in)
+int popcnt_execute(struct assist *a, const struct assist_insn *in)
 {
     uint64_t src = 0;
     if (in->rm_reg >= 0) {

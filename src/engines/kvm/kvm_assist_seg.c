@@ -19,7 +19,7 @@ static const struct kvm_segment *sreg(const struct kvm_sregs *sr, int i)
     return s[i];
 }
 
-bool insn_modrm(struct assist *a, struct insn *in)
+bool insn_modrm(struct assist *a, struct assist_insn *in)
 {
     const uint8_t *b = in->bytes;
     unsigned p = in->len;
@@ -85,7 +85,7 @@ bool insn_modrm(struct assist *a, struct insn *in)
     return true;
 }
 
-bool seg_decode(struct assist *a, struct insn *in)
+bool seg_decode(struct assist *a, struct assist_insn *in)
 {
     switch (in->op2) {
     case 0x02:
@@ -140,7 +140,7 @@ static bool visible(const struct assist *a, const struct kvm_segment *s,
     return s->dpl >= (a->cpl > rpl ? a->cpl : rpl);
 }
 
-int seg_execute(struct assist *a, const struct insn *in)
+int seg_execute(struct assist *a, const struct assist_insn *in)
 {
     uint64_t src = 0;
     if (in->rm_reg >= 0) {

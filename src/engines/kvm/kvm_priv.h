@@ -18,6 +18,7 @@
 #include "../../core/engine.h"
 
 struct machine;
+struct interp_cpu;
 struct json;
 struct vm_exit;
 
@@ -64,6 +65,7 @@ struct kvm_engine {
     unsigned irq_depth;      /* injected interrupts not yet IRETed */
     unsigned step_budget;
     bool assisted;           /* kvm_assist changed the registers */
+    struct interp_cpu *icpu; /* kvm_assist_interp.c: 32-bit assists */
     bool ud_trap;            /* in use on this backend */
     bool ud_armed;           /* the breakpoint is set at ud_addr */
     bool ud_skip;            /* leave it off for one KVM_RUN */
@@ -94,6 +96,8 @@ int kvm_fetch_regs(struct kvm_engine *k, struct kvm_regs *r,
 int kvm_store_regs(struct kvm_engine *k, const struct kvm_regs *r,
                    const struct kvm_sregs *sr);
 int kvm_get_state(struct machine *m, struct cpu_state *s);
+/* A segment register into KVM's layout (kvm_state.c). */
+void seg_to_kvm(struct kvm_segment *k, const struct seg_reg *s);
 int kvm_set_state(struct machine *m, const struct cpu_state *s);
 
 /* kvm_assist.c: finish an IRET or INT n that KVM's emulator refused.

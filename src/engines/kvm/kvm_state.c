@@ -46,7 +46,7 @@ static void seg_from_kvm(struct seg_reg *s, const struct kvm_segment *k)
     s->unusable = k->unusable;
 }
 
-static void seg_to_kvm(struct kvm_segment *k, const struct seg_reg *s)
+void seg_to_kvm(struct kvm_segment *k, const struct seg_reg *s)
 {
     memset(k, 0, sizeof(*k));
     k->selector = s->sel;

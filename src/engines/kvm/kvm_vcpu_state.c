@@ -1,6 +1,7 @@
 /* kvm_vcpu_state.c - the kvm engine's side of live engine switching and of
  * the debugger: the full vCPU state (struct vcpu_state: registers, FPU in
- * FXSAVE layout from KVM_GET_FPU, TSC/APIC base/PAT/MISC_ENABLE MSRs,
+ * FXSAVE layout from KVM_GET_FPU, TSC/APIC base/PAT/MISC_ENABLE/TSC_AUX
+ * MSRs,
  * debug registers, pending events from KVM_GET_VCPU_EVENTS, halted from
  * KVM_GET_MP_STATE) and set_guest_debug (kept in the engine, applied with
  * KVM_SET_GUEST_DEBUG by kvm_debug.c).  UNTESTED: this host has no
@@ -16,20 +17,22 @@
 #define MSR_APIC_BASE 0x1b
 #define MSR_MISC_ENABLE 0x1a0
 #define MSR_PAT 0x277
+#define MSR_TSC_AUX 0xc0000103u
 
 struct state_msrs {
     struct kvm_msrs hdr;
-    struct kvm_msr_entry e[4];
+    struct kvm_msr_entry e[5];
 };
 
 static void msrs_init(struct state_msrs *b)
 {
     memset(b, 0, sizeof(*b));
-    b->hdr.nmsrs = 4;
+    b->hdr.nmsrs = 5;
     b->e[0].index = MSR_TSC;
     b->e[1].index = MSR_APIC_BASE;
     b->e[2].index = MSR_PAT;
     b->e[3].index = MSR_MISC_ENABLE;
+    b->e[4].index = MSR_TSC_AUX;
 }
 
 static void fpu_to_fx(const struct kvm_fpu *f, uint8_t *fx)
@@ -84,6 +87,7 @@ int kvm_get_vcpu_state(struct machine *m, struct vcpu_state *s)
     s->apic_base = msrs.e[1].data;
     s->pat = n > 2 ? msrs.e[2].data : 0x0007040600070406ull;
     s->misc_enable = n > 3 ? msrs.e[3].data : 0;
+    s->tsc_aux = n > 4 ? msrs.e[4].data : 0;
     struct kvm_debugregs dr;
     if (ioctl(k->vcpu_fd, KVM_GET_DEBUGREGS, &dr) < 0)
         return fail("KVM_GET_DEBUGREGS: %s", strerror(errno));
@@ -125,6 +129,7 @@ int kvm_set_vcpu_state(struct machine *m, const struct vcpu_state *s)
     msrs.e[1].data = s->apic_base ? s->apic_base : 0xfee00900ull;
     msrs.e[2].data = s->pat ? s->pat : 0x0007040600070406ull;
     msrs.e[3].data = s->misc_enable;
+    msrs.e[4].data = s->tsc_aux;
     int n = ioctl(k->vcpu_fd, KVM_SET_MSRS, &msrs);
     if (n < 2)
         return fail("KVM_SET_MSRS (TSC, APIC base): %s",

@@ -1,5 +1,5 @@
-/* decode.h - the IA-32 instruction decoder shared by the interpreter and the
- * binary translator: prefixes, opcode maps (one-byte, 0F, 0F38, 0F3A),
+/* decode.h - the one IA-32 instruction decoder (src/x86: the architecture
+ * shared by all engines; the interpreter, bt and the kvm assists use it): prefixes, opcode maps (one-byte, 0F, 0F38, 0F3A),
  * ModRM/SIB/displacement and immediates, for 16- and 32-bit operand and
  * address sizes.  It only describes the bytes; semantics live elsewhere.
  * Cross-checked against Zydis in tests/unit/test_decode.c. */

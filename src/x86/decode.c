@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "../../core/cpu_state.h"
+#include "../core/cpu_state.h"
 #include "decode_tables.h"
 
 /* 16-bit addressing: base and index GPR per ModRM.rm (BX=3 BP=5 SI=6 DI=7). */
