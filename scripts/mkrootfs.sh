@@ -103,10 +103,8 @@ mke2fs -q -t ext4 -L debian-i386 -d "$tree" -F "$img.tmp" >/dev/null ||
 
 echo "mkrootfs: debootstrap's second stage inside the guest ($vmm; a few minutes)"
 log=$work/stage2.log
-# acpi=off: popek's DSDT does not describe the PCI root bridge yet (Linux
-# then finds the virtio devices through the MP table); reboot=k: the
-# stage's `reboot -f` ends popek, and QEMU with -no-reboot.
-append="root=/dev/vda rw console=ttyS0 init=/popek-stage2 panic=-1 nokaslr acpi=off reboot=k"
+# reboot=k: the stage's `reboot -f` ends popek, and QEMU with -no-reboot.
+append="root=/dev/vda rw console=ttyS0 init=/popek-stage2 panic=-1 nokaslr reboot=k"
 if [ "$vmm" = qemu ]; then
     timeout 3600 qemu-system-i386 -accel tcg -m 512 -nographic -no-reboot \
         -kernel "$kernel" -initrd "$initrd" -append "$append" \

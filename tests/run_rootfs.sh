@@ -46,9 +46,10 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-# acpi=off until popek's DSDT describes the PCI root bridge (the virtio
-# devices are found through the MP table); init then resets (reboot=k).
-cmdline="$(cat tests/linux/cmdline) root=/dev/vda ro ${ROOTFS_APPEND-acpi=off}"
+# ACPI on: Linux finds the virtio devices through the DSDT's PCI root
+# bridge, and init's poweroff ends popek with status 0 (ACPI S5).
+# ROOTFS_APPEND adds to the command line (acpi=off: MP table, then a reset).
+cmdline="$(cat tests/linux/cmdline) root=/dev/vda ro ${ROOTFS_APPEND-}"
 
 for e in $ENGINES; do
     line=$("$POPEK" engines | awk -v e="$e" '$1 == e')

@@ -147,10 +147,9 @@ void bench_macro_detect(struct bench_run *r)
         fclose(f);
     }
     e = getenv("POPEK_MACRO_APPEND");
-    /* acpi=off: popek's DSDT does not describe the PCI root bridge yet;
-     * Linux then finds the virtio devices through the MP table (the same on
-     * QEMU, for the same guest). */
-    bench_fmt(m_cmdline, sizeof(m_cmdline), "%s root=/dev/vda ro acpi=off%s%s", cl,
+    /* ACPI on: Linux finds the virtio devices through the DSDT's PCI root
+     * bridge on popek as on QEMU. */
+    bench_fmt(m_cmdline, sizeof(m_cmdline), "%s root=/dev/vda ro%s%s", cl,
               e && *e ? " " : "", e && *e ? e : "");
 }
 
